@@ -1,0 +1,4 @@
+//! braid-proto
+#![forbid(unsafe_code)]
+pub mod crypto;
+pub mod wire;

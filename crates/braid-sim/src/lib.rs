@@ -1,0 +1,1 @@
+//! Deterministic network simulator (built in the simulator issue).
