@@ -11,6 +11,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 use crate::wire::mptcp::JOIN_ACK_HMAC_LEN;
+use crate::wire::Checksum;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -108,6 +109,27 @@ pub fn add_addr_hmac(
         IpAddr::V6(a) => hmac(sender_key, receiver_key, &[&[addr_id], &a.octets(), &port]),
     };
     u64::from_be_bytes(full[24..].try_into().expect("8 bytes"))
+}
+
+/// The DSS checksum of a mapping (RFC 8684 §3.3.1): the Internet checksum of a
+/// pseudo-header (the full 64-bit DSN, the relative subflow sequence number, the
+/// data-level length and 16 zero bits) followed by the mapped payload, which may arrive
+/// in several pieces when the mapping spans segments.
+pub fn dss_checksum<'p>(
+    dsn: u64,
+    ssn: u32,
+    data_level_length: u16,
+    payload: impl IntoIterator<Item = &'p [u8]>,
+) -> u16 {
+    let pseudo_header = Checksum::new()
+        .add_u64(dsn)
+        .add_u32(ssn)
+        .add_u16(data_level_length)
+        .add_u16(0);
+    payload
+        .into_iter()
+        .fold(pseudo_header, Checksum::add_bytes)
+        .finish()
 }
 
 #[cfg(test)]

@@ -15,4 +15,7 @@ pub enum WireError {
     /// The IP version nibble is neither 4 nor 6.
     #[error("unknown IP version {0}")]
     UnknownIpVersion(u8),
+    /// A checksum does not match the data it covers: the bytes were corrupted.
+    #[error("bad {what} checksum")]
+    BadChecksum { what: &'static str },
 }

@@ -11,7 +11,8 @@
 //! before timestamps shares their word (`SACK_PERM TS`, 12 octets instead of 16).
 //! Options are written in the order given.
 
-use super::tcp_option::{kind, TcpOption, MAX_OPTIONS_LEN};
+use super::tcp_option::{kind, TcpOption};
+use super::TCP_MAX_OPTIONS_LEN as MAX_OPTIONS_LEN;
 
 /// Which options [`pack_options`] wrote and which it left out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,9 +11,6 @@ use std::fmt;
 use super::mptcp::MptcpOption;
 use super::WireError;
 
-/// The option space of a TCP header: data offset 15 words less the 20-octet header.
-pub const MAX_OPTIONS_LEN: usize = 40;
-
 /// TCP option kinds this crate interprets.
 pub mod kind {
     pub const END_OF_LIST: u8 = 0;
@@ -298,6 +295,7 @@ pub fn mptcp_options(block: &[u8]) -> impl Iterator<Item = MptcpOption<'_>> {
 mod tests {
     use super::*;
     use crate::wire::mptcp::{MpCapable, MpCapableFlags, MpCapableVariant};
+    use crate::wire::TCP_MAX_OPTIONS_LEN as MAX_OPTIONS_LEN;
     use proptest::prelude::*;
 
     fn hex(s: &str) -> Vec<u8> {
