@@ -1,1 +1,3 @@
 //! braid runtime.
+
+pub mod capture;
