@@ -4,19 +4,14 @@
 mod support;
 
 use support::tshark::{
-    capture_paths, captures_dir, mptcp_fields, subtype_counts, tshark_available, FrameFields,
+    capture_paths, captures_dir, mptcp_fields, subtype_counts, tshark_or_skip, FrameFields,
     EXPECTED_SUBTYPE_COUNTS, MPTCP_DERIVED_FIELDS, MPTCP_FIELDS,
 };
 
 const P: &str = "tcp.options.mptcp.";
 
 fn skip() -> bool {
-    if tshark_available() {
-        false
-    } else {
-        eprintln!("tshark not available: skipping");
-        true
-    }
+    !tshark_or_skip()
 }
 
 fn all_fields() -> Vec<&'static str> {

@@ -270,6 +270,20 @@ pub fn tshark_available() -> bool {
         .unwrap_or(false)
 }
 
+/// Whether a tshark test should run: true if tshark is here; if not, false with a
+/// message, unless `BRAID_REQUIRE_TSHARK=1` (set by the test command), which makes
+/// a missing tshark a failure rather than a silent skip.
+pub fn tshark_or_skip() -> bool {
+    if tshark_available() {
+        return true;
+    }
+    if std::env::var_os("BRAID_REQUIRE_TSHARK").is_some_and(|v| v == "1") {
+        panic!("tshark is not installed and BRAID_REQUIRE_TSHARK=1: apt-get install -y tshark");
+    }
+    eprintln!("tshark not installed: skipping (set BRAID_REQUIRE_TSHARK=1 to fail instead)");
+    false
+}
+
 /// `testdata/captures` of the workspace.
 pub fn captures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/captures")
