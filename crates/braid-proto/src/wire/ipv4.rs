@@ -3,6 +3,7 @@
 use core::net::Ipv4Addr;
 use core::ops::Range;
 
+use super::bytes::{ensure_len, get_u16_at, ipv4_at, set_ipv4_at, set_u16_at, u16_at};
 use super::{Checksum, WireError};
 
 /// Length of an IPv4 header without options.
@@ -55,13 +56,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     /// Checks the version, that IHL >= 5 and that the header and the total length fit
     /// the buffer. The buffer may be longer than the total length (link padding).
     pub fn check_len(&self) -> Result<(), WireError> {
-        let len = self.buffer.as_ref().len();
-        if len < IPV4_MIN_HEADER_LEN {
-            return Err(WireError::Truncated {
-                needed: IPV4_MIN_HEADER_LEN,
-                available: len,
-            });
-        }
+        ensure_len(self.bytes(), IPV4_MIN_HEADER_LEN)?;
         if self.version() != 4 {
             return Err(WireError::Malformed {
                 what: "IPv4 version",
@@ -75,12 +70,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
                 length: header_len,
             });
         }
-        if header_len > len {
-            return Err(WireError::Truncated {
-                needed: header_len,
-                available: len,
-            });
-        }
+        ensure_len(self.bytes(), header_len)?;
         let total_len = usize::from(self.total_len());
         if total_len < header_len {
             return Err(WireError::BadLength {
@@ -88,12 +78,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
                 length: total_len,
             });
         }
-        if total_len > len {
-            return Err(WireError::Truncated {
-                needed: total_len,
-                available: len,
-            });
-        }
+        ensure_len(self.bytes(), total_len)?;
         Ok(())
     }
 
@@ -106,14 +91,9 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         self.buffer.as_ref()
     }
 
-    fn u16_at(&self, at: usize) -> u16 {
-        let b = self.bytes();
-        u16::from_be_bytes([b[at], b[at + 1]])
-    }
-
-    fn addr_at(&self, at: usize) -> Ipv4Addr {
-        let b = self.bytes();
-        Ipv4Addr::new(b[at], b[at + 1], b[at + 2], b[at + 3])
+    /// The flags and fragment offset word.
+    fn flags_frag(&self) -> u16 {
+        u16_at(self.bytes(), field::FLAGS_FRAG)
     }
 
     /// Version nibble.
@@ -143,32 +123,32 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
 
     /// Total length of header and payload in bytes.
     pub fn total_len(&self) -> u16 {
-        self.u16_at(field::TOTAL_LEN)
+        u16_at(self.bytes(), field::TOTAL_LEN)
     }
 
     /// Identification field.
     pub fn identification(&self) -> u16 {
-        self.u16_at(field::IDENT)
+        u16_at(self.bytes(), field::IDENT)
     }
 
     /// The reserved flag bit, which RFC 791 says must be zero.
     pub fn reserved_flag(&self) -> bool {
-        self.u16_at(field::FLAGS_FRAG) & FLAG_RESERVED != 0
+        self.flags_frag() & FLAG_RESERVED != 0
     }
 
     /// Don't Fragment.
     pub fn dont_frag(&self) -> bool {
-        self.u16_at(field::FLAGS_FRAG) & FLAG_DF != 0
+        self.flags_frag() & FLAG_DF != 0
     }
 
     /// More Fragments.
     pub fn more_frags(&self) -> bool {
-        self.u16_at(field::FLAGS_FRAG) & FLAG_MF != 0
+        self.flags_frag() & FLAG_MF != 0
     }
 
     /// Fragment offset in units of 8 bytes.
     pub fn frag_offset(&self) -> u16 {
-        self.u16_at(field::FLAGS_FRAG) & FRAG_OFFSET_MASK
+        self.flags_frag() & FRAG_OFFSET_MASK
     }
 
     /// Whether this is a fragment of a larger datagram (not a whole one).
@@ -188,17 +168,17 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
 
     /// Header checksum field.
     pub fn header_checksum(&self) -> u16 {
-        self.u16_at(field::CHECKSUM)
+        u16_at(self.bytes(), field::CHECKSUM)
     }
 
     /// Source address.
     pub fn src_addr(&self) -> Ipv4Addr {
-        self.addr_at(field::SRC)
+        ipv4_at(self.bytes(), field::SRC)
     }
 
     /// Destination address.
     pub fn dst_addr(&self) -> Ipv4Addr {
-        self.addr_at(field::DST)
+        ipv4_at(self.bytes(), field::DST)
     }
 
     /// Header length without panicking on a short buffer (for the clamped ranges).
@@ -217,10 +197,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     fn payload_range(&self) -> Range<usize> {
         let len = self.bytes().len();
         let start = self.header_len_or_zero().min(len);
-        let total_len = match self.bytes().get(field::TOTAL_LEN..field::TOTAL_LEN + 2) {
-            Some(&[hi, lo]) => usize::from(u16::from_be_bytes([hi, lo])),
-            _ => 0,
-        };
+        let total_len = get_u16_at(self.bytes(), field::TOTAL_LEN).map_or(0, usize::from);
         let end = total_len.clamp(start, len);
         start..end
     }
@@ -250,14 +227,14 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
         self.buffer.as_mut()
     }
 
-    fn set_u16_at(&mut self, at: usize, value: u16) {
-        self.bytes_mut()[at..at + 2].copy_from_slice(&value.to_be_bytes());
+    fn set_flags_frag(&mut self, word: u16) {
+        set_u16_at(self.bytes_mut(), field::FLAGS_FRAG, word);
     }
 
     fn set_flag(&mut self, flag: u16, value: bool) {
-        let word = self.u16_at(field::FLAGS_FRAG);
+        let word = self.flags_frag();
         let word = if value { word | flag } else { word & !flag };
-        self.set_u16_at(field::FLAGS_FRAG, word);
+        self.set_flags_frag(word);
     }
 
     /// Sets the version nibble.
@@ -280,12 +257,12 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
 
     /// Sets the total length.
     pub fn set_total_len(&mut self, value: u16) {
-        self.set_u16_at(field::TOTAL_LEN, value);
+        set_u16_at(self.bytes_mut(), field::TOTAL_LEN, value);
     }
 
     /// Sets the identification field.
     pub fn set_identification(&mut self, value: u16) {
-        self.set_u16_at(field::IDENT, value);
+        set_u16_at(self.bytes_mut(), field::IDENT, value);
     }
 
     /// Sets the reserved flag bit.
@@ -306,9 +283,9 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     /// Sets the fragment offset, in units of 8 bytes (13 bits).
     pub fn set_frag_offset(&mut self, value: u16) {
         debug_assert!(value <= FRAG_OFFSET_MASK);
-        let word = self.u16_at(field::FLAGS_FRAG);
+        let word = self.flags_frag();
         let word = (word & !FRAG_OFFSET_MASK) | (value & FRAG_OFFSET_MASK);
-        self.set_u16_at(field::FLAGS_FRAG, word);
+        self.set_flags_frag(word);
     }
 
     /// Sets the time to live.
@@ -323,17 +300,17 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
 
     /// Sets the header checksum field.
     pub fn set_header_checksum(&mut self, value: u16) {
-        self.set_u16_at(field::CHECKSUM, value);
+        set_u16_at(self.bytes_mut(), field::CHECKSUM, value);
     }
 
     /// Sets the source address.
     pub fn set_src_addr(&mut self, addr: Ipv4Addr) {
-        self.bytes_mut()[field::SRC..field::SRC + 4].copy_from_slice(&addr.octets());
+        set_ipv4_at(self.bytes_mut(), field::SRC, addr);
     }
 
     /// Sets the destination address.
     pub fn set_dst_addr(&mut self, addr: Ipv4Addr) {
-        self.bytes_mut()[field::DST..field::DST + 4].copy_from_slice(&addr.octets());
+        set_ipv4_at(self.bytes_mut(), field::DST, addr);
     }
 
     /// Computes and writes the header checksum over `header_len` bytes.
@@ -490,7 +467,7 @@ impl<'a> Ipv4Repr<'a> {
         if self.more_frags {
             flags_frag |= FLAG_MF;
         }
-        p.set_u16_at(field::FLAGS_FRAG, flags_frag);
+        p.set_flags_frag(flags_frag);
         p.set_ttl(self.ttl);
         p.set_protocol(self.protocol);
         p.set_src_addr(self.src_addr);

@@ -3,6 +3,9 @@
 use core::net::Ipv6Addr;
 use core::ops::Range;
 
+use super::bytes::{
+    ensure_len, get_u16_at, ipv6_at, set_ipv6_at, set_u16_at, set_u32_at, u16_at, u32_at,
+};
 use super::ip::ip_protocol;
 use super::WireError;
 
@@ -54,26 +57,16 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
     /// Jumbograms (RFC 2675, payload length 0 with a Jumbo Payload option) are not
     /// supported: payload length 0 means an empty payload.
     pub fn check_len(&self) -> Result<(), WireError> {
-        let len = self.buffer.as_ref().len();
-        if len < IPV6_HEADER_LEN {
-            return Err(WireError::Truncated {
-                needed: IPV6_HEADER_LEN,
-                available: len,
-            });
-        }
+        ensure_len(self.bytes(), IPV6_HEADER_LEN)?;
         if self.version() != 6 {
             return Err(WireError::Malformed {
                 what: "IPv6 version",
             });
         }
-        let needed = IPV6_HEADER_LEN + usize::from(self.payload_len());
-        if needed > len {
-            return Err(WireError::Truncated {
-                needed,
-                available: len,
-            });
-        }
-        Ok(())
+        ensure_len(
+            self.bytes(),
+            IPV6_HEADER_LEN + usize::from(self.payload_len()),
+        )
     }
 
     /// The wrapped buffer.
@@ -85,15 +78,9 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
         self.buffer.as_ref()
     }
 
+    /// Version, traffic class and flow label.
     fn first_word(&self) -> u32 {
-        let b = self.bytes();
-        u32::from_be_bytes([b[0], b[1], b[2], b[3]])
-    }
-
-    fn addr_at(&self, at: usize) -> Ipv6Addr {
-        let mut octets = [0u8; 16];
-        octets.copy_from_slice(&self.bytes()[at..at + 16]);
-        Ipv6Addr::from(octets)
+        u32_at(self.bytes(), field::VER_TC_FLOW)
     }
 
     /// Version nibble.
@@ -123,8 +110,7 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
 
     /// Length of everything after the fixed header, extension headers included.
     pub fn payload_len(&self) -> u16 {
-        let b = self.bytes();
-        u16::from_be_bytes([b[field::PAYLOAD_LEN], b[field::PAYLOAD_LEN + 1]])
+        u16_at(self.bytes(), field::PAYLOAD_LEN)
     }
 
     /// Type of the header after the fixed header.
@@ -139,21 +125,18 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
 
     /// Source address.
     pub fn src_addr(&self) -> Ipv6Addr {
-        self.addr_at(field::SRC)
+        ipv6_at(self.bytes(), field::SRC)
     }
 
     /// Destination address.
     pub fn dst_addr(&self) -> Ipv6Addr {
-        self.addr_at(field::DST)
+        ipv6_at(self.bytes(), field::DST)
     }
 
     fn payload_range(&self) -> Range<usize> {
         let len = self.bytes().len();
         let start = IPV6_HEADER_LEN.min(len);
-        let payload_len = match self.bytes().get(field::PAYLOAD_LEN..field::PAYLOAD_LEN + 2) {
-            Some(&[hi, lo]) => usize::from(u16::from_be_bytes([hi, lo])),
-            _ => 0,
-        };
+        let payload_len = get_u16_at(self.bytes(), field::PAYLOAD_LEN).map_or(0, usize::from);
         let end = (IPV6_HEADER_LEN + payload_len).clamp(start, len);
         start..end
     }
@@ -175,7 +158,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6Packet<T> {
     }
 
     fn set_first_word(&mut self, word: u32) {
-        self.bytes_mut()[..4].copy_from_slice(&word.to_be_bytes());
+        set_u32_at(self.bytes_mut(), field::VER_TC_FLOW, word);
     }
 
     /// Sets the version nibble.
@@ -199,8 +182,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6Packet<T> {
 
     /// Sets the payload length.
     pub fn set_payload_len(&mut self, value: u16) {
-        self.bytes_mut()[field::PAYLOAD_LEN..field::PAYLOAD_LEN + 2]
-            .copy_from_slice(&value.to_be_bytes());
+        set_u16_at(self.bytes_mut(), field::PAYLOAD_LEN, value);
     }
 
     /// Sets the next header.
@@ -215,12 +197,12 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6Packet<T> {
 
     /// Sets the source address.
     pub fn set_src_addr(&mut self, addr: Ipv6Addr) {
-        self.bytes_mut()[field::SRC..field::SRC + 16].copy_from_slice(&addr.octets());
+        set_ipv6_at(self.bytes_mut(), field::SRC, addr);
     }
 
     /// Sets the destination address.
     pub fn set_dst_addr(&mut self, addr: Ipv6Addr) {
-        self.bytes_mut()[field::DST..field::DST + 16].copy_from_slice(&addr.octets());
+        set_ipv6_at(self.bytes_mut(), field::DST, addr);
     }
 
     /// The payload, mutable.
@@ -402,11 +384,11 @@ impl Ipv6UpperLayer {
                 return Err(ext_truncated(payload, offset + len));
             }
             if protocol == ip_protocol::FRAGMENT {
-                let word = u16::from_be_bytes([rest[2], rest[3]]);
+                let word = u16_at(rest, 2);
                 let frag = Ipv6Fragment {
                     offset: word >> 3,
                     more: word & 1 != 0,
-                    identification: u32::from_be_bytes([rest[4], rest[5], rest[6], rest[7]]),
+                    identification: u32_at(rest, 4),
                 };
                 fragment = Some(frag);
                 if frag.offset != 0 {

@@ -5,6 +5,7 @@
 //! `emit(&self, &mut [u8])`. Checksums are computed at emit. Parsing never panics,
 //! whatever the input; a `Repr` that parsed from bytes emits exactly those bytes.
 
+mod bytes;
 mod checksum;
 mod error;
 mod ip;

@@ -7,6 +7,7 @@ use core::fmt;
 use core::net::IpAddr;
 use core::ops::{BitAnd, BitAndAssign, BitOr, BitOrAssign, Not, Range};
 
+use super::bytes::{ensure_len, set_u16_at, set_u32_at, u16_at, u32_at};
 use super::ip::ip_protocol;
 use super::{Checksum, ChecksumCheck, ChecksumStatus, WireError};
 
@@ -251,13 +252,7 @@ impl<T: AsRef<[u8]>> TcpSegment<T> {
     /// Checks that the fixed header fits, the data offset is at least 5 and the
     /// header it gives fits.
     pub fn check_len(&self) -> Result<(), WireError> {
-        let len = self.buffer.as_ref().len();
-        if len < TCP_MIN_HEADER_LEN {
-            return Err(WireError::Truncated {
-                needed: TCP_MIN_HEADER_LEN,
-                available: len,
-            });
-        }
+        ensure_len(self.bytes(), TCP_MIN_HEADER_LEN)?;
         let header_len = self.header_len();
         // RFC 9293 §3.1: the data offset counts 32-bit words; the fixed header alone
         // is five.
@@ -267,13 +262,7 @@ impl<T: AsRef<[u8]>> TcpSegment<T> {
                 length: header_len,
             });
         }
-        if header_len > len {
-            return Err(WireError::Truncated {
-                needed: header_len,
-                available: len,
-            });
-        }
-        Ok(())
+        ensure_len(self.bytes(), header_len)
     }
 
     /// The wrapped buffer.
@@ -285,30 +274,20 @@ impl<T: AsRef<[u8]>> TcpSegment<T> {
         self.buffer.as_ref()
     }
 
-    fn u16_at(&self, at: usize) -> u16 {
-        let b = self.bytes();
-        u16::from_be_bytes([b[at], b[at + 1]])
-    }
-
-    fn u32_at(&self, at: usize) -> u32 {
-        let b = self.bytes();
-        u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-    }
-
     pub fn src_port(&self) -> u16 {
-        self.u16_at(field::SRC_PORT)
+        u16_at(self.bytes(), field::SRC_PORT)
     }
 
     pub fn dst_port(&self) -> u16 {
-        self.u16_at(field::DST_PORT)
+        u16_at(self.bytes(), field::DST_PORT)
     }
 
     pub fn seq_number(&self) -> u32 {
-        self.u32_at(field::SEQ)
+        u32_at(self.bytes(), field::SEQ)
     }
 
     pub fn ack_number(&self) -> u32 {
-        self.u32_at(field::ACK)
+        u32_at(self.bytes(), field::ACK)
     }
 
     /// Header length in bytes (data offset times 4).
@@ -318,7 +297,7 @@ impl<T: AsRef<[u8]>> TcpSegment<T> {
 
     /// Control bits and reserved bits.
     pub fn flags(&self) -> TcpFlags {
-        TcpFlags::from_bits_truncate(self.u16_at(field::OFFSET_FLAGS))
+        TcpFlags::from_bits_truncate(u16_at(self.bytes(), field::OFFSET_FLAGS))
     }
 
     pub fn fin(&self) -> bool {
@@ -356,15 +335,15 @@ impl<T: AsRef<[u8]>> TcpSegment<T> {
 
     /// The window field, unscaled.
     pub fn window(&self) -> u16 {
-        self.u16_at(field::WINDOW)
+        u16_at(self.bytes(), field::WINDOW)
     }
 
     pub fn checksum(&self) -> u16 {
-        self.u16_at(field::CHECKSUM)
+        u16_at(self.bytes(), field::CHECKSUM)
     }
 
     pub fn urgent_ptr(&self) -> u16 {
-        self.u16_at(field::URGENT)
+        u16_at(self.bytes(), field::URGENT)
     }
 
     /// Header length without panicking on a short buffer (for the clamped ranges).
@@ -432,28 +411,20 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpSegment<T> {
         self.buffer.as_mut()
     }
 
-    fn set_u16_at(&mut self, at: usize, value: u16) {
-        self.bytes_mut()[at..at + 2].copy_from_slice(&value.to_be_bytes());
-    }
-
-    fn set_u32_at(&mut self, at: usize, value: u32) {
-        self.bytes_mut()[at..at + 4].copy_from_slice(&value.to_be_bytes());
-    }
-
     pub fn set_src_port(&mut self, value: u16) {
-        self.set_u16_at(field::SRC_PORT, value);
+        set_u16_at(self.bytes_mut(), field::SRC_PORT, value);
     }
 
     pub fn set_dst_port(&mut self, value: u16) {
-        self.set_u16_at(field::DST_PORT, value);
+        set_u16_at(self.bytes_mut(), field::DST_PORT, value);
     }
 
     pub fn set_seq_number(&mut self, value: u32) {
-        self.set_u32_at(field::SEQ, value);
+        set_u32_at(self.bytes_mut(), field::SEQ, value);
     }
 
     pub fn set_ack_number(&mut self, value: u32) {
-        self.set_u32_at(field::ACK, value);
+        set_u32_at(self.bytes_mut(), field::ACK, value);
     }
 
     /// Sets the header length in bytes; it must be a multiple of 4, 20 to 60.
@@ -465,20 +436,24 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpSegment<T> {
 
     /// Sets the control and reserved bits.
     pub fn set_flags(&mut self, flags: TcpFlags) {
-        let word = self.u16_at(field::OFFSET_FLAGS);
-        self.set_u16_at(field::OFFSET_FLAGS, (word & 0xf000) | flags.bits());
+        let word = u16_at(self.bytes(), field::OFFSET_FLAGS);
+        set_u16_at(
+            self.bytes_mut(),
+            field::OFFSET_FLAGS,
+            (word & 0xf000) | flags.bits(),
+        );
     }
 
     pub fn set_window(&mut self, value: u16) {
-        self.set_u16_at(field::WINDOW, value);
+        set_u16_at(self.bytes_mut(), field::WINDOW, value);
     }
 
     pub fn set_checksum(&mut self, value: u16) {
-        self.set_u16_at(field::CHECKSUM, value);
+        set_u16_at(self.bytes_mut(), field::CHECKSUM, value);
     }
 
     pub fn set_urgent_ptr(&mut self, value: u16) {
-        self.set_u16_at(field::URGENT, value);
+        set_u16_at(self.bytes_mut(), field::URGENT, value);
     }
 
     /// The option block, mutable.
@@ -598,7 +573,7 @@ impl<'a> TcpRepr<'a> {
         s.set_dst_port(self.dst_port);
         s.set_seq_number(self.seq_number);
         s.set_ack_number(self.ack_number);
-        s.set_u16_at(field::OFFSET_FLAGS, 0);
+        set_u16_at(s.bytes_mut(), field::OFFSET_FLAGS, 0);
         s.set_header_len(header_len);
         s.set_flags(self.flags);
         s.set_window(self.window);

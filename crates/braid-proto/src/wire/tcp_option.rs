@@ -8,6 +8,7 @@
 
 use std::fmt;
 
+use super::bytes::{set_u16_at, set_u32_at, u16_at, u32_at};
 use super::mptcp::MptcpOption;
 use super::WireError;
 
@@ -135,18 +136,18 @@ impl<'a> TcpOption<'a> {
         }
         match *self {
             TcpOption::EndOfList | TcpOption::NoOperation | TcpOption::SackPermitted => {}
-            TcpOption::MaxSegmentSize(mss) => buf[2..4].copy_from_slice(&mss.to_be_bytes()),
+            TcpOption::MaxSegmentSize(mss) => set_u16_at(buf, 2, mss),
             TcpOption::WindowScale(shift) => buf[2] = shift,
             TcpOption::Sack(blocks) => {
                 for (i, b) in blocks.as_slice().iter().enumerate() {
                     let at = 2 + 8 * i;
-                    buf[at..at + 4].copy_from_slice(&b.left.to_be_bytes());
-                    buf[at + 4..at + 8].copy_from_slice(&b.right.to_be_bytes());
+                    set_u32_at(buf, at, b.left);
+                    set_u32_at(buf, at + 4, b.right);
                 }
             }
             TcpOption::Timestamps { tsval, tsecr } => {
-                buf[2..6].copy_from_slice(&tsval.to_be_bytes());
-                buf[6..10].copy_from_slice(&tsecr.to_be_bytes());
+                set_u32_at(buf, 2, tsval);
+                set_u32_at(buf, 6, tsecr);
             }
             TcpOption::Mptcp(o) => {
                 o.emit(buf);
@@ -169,15 +170,12 @@ impl<'a> TcpOption<'a> {
                 })
             }
         };
-        let be32 = |at: usize| {
-            u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
-        };
         Ok(match bytes[0] {
             kind::END_OF_LIST => TcpOption::EndOfList,
             kind::NO_OPERATION => TcpOption::NoOperation,
             kind::MAX_SEGMENT_SIZE => {
                 exact(4, "MSS option")?;
-                TcpOption::MaxSegmentSize(u16::from_be_bytes([bytes[2], bytes[3]]))
+                TcpOption::MaxSegmentSize(u16_at(bytes, 2))
             }
             kind::WINDOW_SCALE => {
                 exact(3, "window scale option")?;
@@ -198,8 +196,8 @@ impl<'a> TcpOption<'a> {
                 let mut blocks = [SackBlock::default(); SackBlocks::CAPACITY];
                 for (i, b) in blocks.iter_mut().take(n).enumerate() {
                     *b = SackBlock {
-                        left: be32(2 + 8 * i),
-                        right: be32(6 + 8 * i),
+                        left: u32_at(bytes, 2 + 8 * i),
+                        right: u32_at(bytes, 6 + 8 * i),
                     };
                 }
                 TcpOption::Sack(SackBlocks::new(&blocks[..n]).expect("1..=4 blocks"))
@@ -207,8 +205,8 @@ impl<'a> TcpOption<'a> {
             kind::TIMESTAMPS => {
                 exact(10, "timestamps option")?;
                 TcpOption::Timestamps {
-                    tsval: be32(2),
-                    tsecr: be32(6),
+                    tsval: u32_at(bytes, 2),
+                    tsecr: u32_at(bytes, 6),
                 }
             }
             kind::MPTCP => TcpOption::Mptcp(MptcpOption::parse(bytes)?),

@@ -7,9 +7,12 @@
 //! ```
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
-use super::{be_u16, be_u64, emit_header, header, subtype};
+use super::{emit_header, header, subtype};
+use crate::wire::bytes::{
+    ipv4_at, ipv6_at, set_ipv4_at, set_ipv6_at, set_u16_at, set_u64_at, u16_at, u64_at,
+};
 use crate::wire::WireError;
 
 /// E: this ADD_ADDR echoes one received, and so carries no HMAC (§3.4.1).
@@ -57,18 +60,12 @@ impl AddAddr {
         }
         let addr_end = 4 + addr_len;
         let addr = match addr_len {
-            4 => {
-                let a: [u8; 4] = bytes[4..8].try_into().expect("length checked");
-                IpAddr::V4(Ipv4Addr::from(a))
-            }
-            _ => {
-                let a: [u8; 16] = bytes[4..20].try_into().expect("length checked");
-                IpAddr::V6(Ipv6Addr::from(a))
-            }
+            4 => IpAddr::V4(ipv4_at(bytes, 4)),
+            _ => IpAddr::V6(ipv6_at(bytes, 4)),
         };
-        let port = has_port.then(|| be_u16(&bytes[addr_end..]));
+        let port = has_port.then(|| u16_at(bytes, addr_end));
         let hmac_at = addr_end + if has_port { 2 } else { 0 };
-        let truncated_hmac = has_hmac.then(|| be_u64(&bytes[hmac_at..]));
+        let truncated_hmac = has_hmac.then(|| u64_at(bytes, hmac_at));
         Ok(AddAddr {
             addr_id: bytes[3],
             addr,
@@ -97,20 +94,20 @@ impl AddAddr {
         let mut at = 4;
         match self.addr {
             IpAddr::V4(a) => {
-                buf[at..at + 4].copy_from_slice(&a.octets());
+                set_ipv4_at(buf, at, a);
                 at += 4;
             }
             IpAddr::V6(a) => {
-                buf[at..at + 16].copy_from_slice(&a.octets());
+                set_ipv6_at(buf, at, a);
                 at += 16;
             }
         }
         if let Some(port) = self.port {
-            buf[at..at + 2].copy_from_slice(&port.to_be_bytes());
+            set_u16_at(buf, at, port);
             at += 2;
         }
         if let Some(hmac) = self.truncated_hmac {
-            buf[at..at + 8].copy_from_slice(&hmac.to_be_bytes());
+            set_u64_at(buf, at, hmac);
         }
         len
     }

@@ -7,7 +7,8 @@
 //!  Data-Level Length (16) | Checksum (16, optional)   (ACK with data)
 //! ```
 
-use super::{be_u16, be_u64, emit_header, header, subtype};
+use super::{emit_header, header, subtype};
+use crate::wire::bytes::{set_u16_at, set_u64_at, u16_at, u64_at};
 use crate::wire::WireError;
 
 /// The only MPTCP version this crate speaks (RFC 8684 is version 1).
@@ -77,19 +78,20 @@ impl MpCapable {
             });
         }
         let flags = MpCapableFlags(body[1]);
-        let key = |at: usize| be_u64(&bytes[at..]);
         let variant = match bytes.len() {
             4 => MpCapableVariant::Syn,
-            12 => MpCapableVariant::SynAck { sender_key: key(4) },
+            12 => MpCapableVariant::SynAck {
+                sender_key: u64_at(bytes, 4),
+            },
             20 => MpCapableVariant::Ack {
-                sender_key: key(4),
-                receiver_key: key(12),
+                sender_key: u64_at(bytes, 4),
+                receiver_key: u64_at(bytes, 12),
             },
             22 | 24 => MpCapableVariant::AckWithData {
-                sender_key: key(4),
-                receiver_key: key(12),
-                data_level_length: be_u16(&bytes[20..]),
-                checksum: (bytes.len() == 24).then(|| be_u16(&bytes[22..])),
+                sender_key: u64_at(bytes, 4),
+                receiver_key: u64_at(bytes, 12),
+                data_level_length: u16_at(bytes, 20),
+                checksum: (bytes.len() == 24).then(|| u16_at(bytes, 22)),
             },
             length => {
                 return Err(WireError::BadLength {
@@ -119,15 +121,13 @@ impl MpCapable {
         buf[3] = self.flags.0;
         match self.variant {
             MpCapableVariant::Syn => {}
-            MpCapableVariant::SynAck { sender_key } => {
-                buf[4..12].copy_from_slice(&sender_key.to_be_bytes())
-            }
+            MpCapableVariant::SynAck { sender_key } => set_u64_at(buf, 4, sender_key),
             MpCapableVariant::Ack {
                 sender_key,
                 receiver_key,
             } => {
-                buf[4..12].copy_from_slice(&sender_key.to_be_bytes());
-                buf[12..20].copy_from_slice(&receiver_key.to_be_bytes());
+                set_u64_at(buf, 4, sender_key);
+                set_u64_at(buf, 12, receiver_key);
             }
             MpCapableVariant::AckWithData {
                 sender_key,
@@ -135,11 +135,11 @@ impl MpCapable {
                 data_level_length,
                 checksum,
             } => {
-                buf[4..12].copy_from_slice(&sender_key.to_be_bytes());
-                buf[12..20].copy_from_slice(&receiver_key.to_be_bytes());
-                buf[20..22].copy_from_slice(&data_level_length.to_be_bytes());
+                set_u64_at(buf, 4, sender_key);
+                set_u64_at(buf, 12, receiver_key);
+                set_u16_at(buf, 20, data_level_length);
                 if let Some(checksum) = checksum {
-                    buf[22..24].copy_from_slice(&checksum.to_be_bytes());
+                    set_u16_at(buf, 22, checksum);
                 }
             }
         }

@@ -8,7 +8,8 @@
 //!  MP_FAIL      (12): Kind | Length | Subtype | (reserved 12) | Data Sequence Number (64)
 //! ```
 
-use super::{be_u64, emit_header, header, subtype};
+use super::{emit_header, header, subtype};
+use crate::wire::bytes::{set_u64_at, u64_at};
 use crate::wire::WireError;
 
 /// Changes the sender's priority for the subflow it travels on.
@@ -63,13 +64,13 @@ fn parse_u64_option(bytes: &[u8], what: &'static str) -> Result<u64, WireError> 
             length: bytes.len(),
         });
     }
-    Ok(be_u64(&bytes[4..]))
+    Ok(u64_at(bytes, 4))
 }
 
 fn emit_u64_option(buf: &mut [u8], subtype: u8, value: u64) -> usize {
     emit_header(buf, 12, subtype, 0);
     buf[3] = 0;
-    buf[4..12].copy_from_slice(&value.to_be_bytes());
+    set_u64_at(buf, 4, value);
     12
 }
 

@@ -7,7 +7,8 @@
 //!  Data-Level Length (2, if M) | Checksum (2, if M and checksums are in use)
 //! ```
 
-use super::{be_u16, be_u32, be_u64, emit_header, header, subtype};
+use super::{emit_header, header, subtype};
+use crate::wire::bytes::{set_u16_at, set_u32_at, set_u64_at, u16_at, u32_at, u64_at};
 use crate::wire::WireError;
 
 const DATA_ACK_PRESENT: u8 = 0x01; // A
@@ -42,8 +43,8 @@ impl SeqField {
 
     fn emit(self, buf: &mut [u8]) -> usize {
         match self {
-            SeqField::U32(v) => buf[..4].copy_from_slice(&v.to_be_bytes()),
-            SeqField::U64(v) => buf[..8].copy_from_slice(&v.to_be_bytes()),
+            SeqField::U32(v) => set_u32_at(buf, 0, v),
+            SeqField::U64(v) => set_u64_at(buf, 0, v),
         }
         self.len()
     }
@@ -104,8 +105,8 @@ impl Dss {
             }
         };
         let seq_field = |at: usize, len: usize| match len {
-            4 => SeqField::U32(be_u32(&bytes[at..])),
-            _ => SeqField::U64(be_u64(&bytes[at..])),
+            4 => SeqField::U32(u32_at(bytes, at)),
+            _ => SeqField::U64(u64_at(bytes, at)),
         };
         let data_ack = (ack_len > 0).then(|| seq_field(4, ack_len));
         let mapping = (dsn_len > 0).then(|| {
@@ -113,9 +114,9 @@ impl Dss {
             let rest = at + dsn_len;
             DssMapping {
                 dsn: seq_field(at, dsn_len),
-                ssn: be_u32(&bytes[rest..]),
-                data_level_length: be_u16(&bytes[rest + 4..]),
-                checksum: has_checksum.then(|| be_u16(&bytes[rest + 6..])),
+                ssn: u32_at(bytes, rest),
+                data_level_length: u16_at(bytes, rest + 4),
+                checksum: has_checksum.then(|| u16_at(bytes, rest + 6)),
             }
         });
         Ok(Dss {
@@ -150,11 +151,11 @@ impl Dss {
                 flags |= DSN_8;
             }
             at += m.dsn.emit(&mut buf[at..]);
-            buf[at..at + 4].copy_from_slice(&m.ssn.to_be_bytes());
-            buf[at + 4..at + 6].copy_from_slice(&m.data_level_length.to_be_bytes());
+            set_u32_at(buf, at, m.ssn);
+            set_u16_at(buf, at + 4, m.data_level_length);
             at += 6;
             if let Some(checksum) = m.checksum {
-                buf[at..at + 2].copy_from_slice(&checksum.to_be_bytes());
+                set_u16_at(buf, at, checksum);
                 at += 2;
             }
         }

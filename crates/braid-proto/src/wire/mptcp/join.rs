@@ -6,7 +6,8 @@
 //!  ACK     (24): Kind | Length | Subtype | (reserved 12) | Sender's HMAC (160)
 //! ```
 
-use super::{be_u32, be_u64, emit_header, header, subtype};
+use super::{emit_header, header, subtype};
+use crate::wire::bytes::{set_u32_at, set_u64_at, u32_at, u64_at};
 use crate::wire::WireError;
 
 /// Bit in the subtype byte's low nibble: the sender wants this subflow as a backup.
@@ -43,14 +44,14 @@ impl MpJoin {
             12 => MpJoin::Syn {
                 backup,
                 addr_id: bytes[3],
-                token: be_u32(&bytes[4..]),
-                nonce: be_u32(&bytes[8..]),
+                token: u32_at(bytes, 4),
+                nonce: u32_at(bytes, 8),
             },
             16 => MpJoin::SynAck {
                 backup,
                 addr_id: bytes[3],
-                truncated_hmac: be_u64(&bytes[4..]),
-                nonce: be_u32(&bytes[12..]),
+                truncated_hmac: u64_at(bytes, 4),
+                nonce: u32_at(bytes, 12),
             },
             24 => {
                 let mut hmac = [0u8; JOIN_ACK_HMAC_LEN];
@@ -85,8 +86,8 @@ impl MpJoin {
             } => {
                 emit_header(buf, len, subtype::MP_JOIN, if backup { BACKUP } else { 0 });
                 buf[3] = addr_id;
-                buf[4..8].copy_from_slice(&token.to_be_bytes());
-                buf[8..12].copy_from_slice(&nonce.to_be_bytes());
+                set_u32_at(buf, 4, token);
+                set_u32_at(buf, 8, nonce);
             }
             MpJoin::SynAck {
                 backup,
@@ -96,8 +97,8 @@ impl MpJoin {
             } => {
                 emit_header(buf, len, subtype::MP_JOIN, if backup { BACKUP } else { 0 });
                 buf[3] = addr_id;
-                buf[4..12].copy_from_slice(&truncated_hmac.to_be_bytes());
-                buf[12..16].copy_from_slice(&nonce.to_be_bytes());
+                set_u64_at(buf, 4, truncated_hmac);
+                set_u32_at(buf, 12, nonce);
             }
             MpJoin::Ack { hmac } => {
                 emit_header(buf, len, subtype::MP_JOIN, 0);

@@ -21,6 +21,7 @@ pub use control::{MpFail, MpFastclose, MpPrio, MpTcpRst, MpTcpRstFlags, MpTcpRst
 pub use dss::{Dss, DssMapping, SeqField};
 pub use join::{MpJoin, JOIN_ACK_HMAC_LEN};
 
+use super::bytes::ensure_len;
 use super::WireError;
 
 /// TCP option kind assigned to MPTCP (RFC 8684 §3).
@@ -179,12 +180,7 @@ pub fn subtype_name(subtype: u8) -> &'static str {
 /// Checks the kind/length framing of a whole option and returns the bytes after the
 /// length byte. `min_len` counts the kind and length bytes.
 fn header<'a>(bytes: &'a [u8], min_len: usize, what: &'static str) -> Result<&'a [u8], WireError> {
-    if bytes.len() < 2 {
-        return Err(WireError::Truncated {
-            needed: 2,
-            available: bytes.len(),
-        });
-    }
+    ensure_len(bytes, 2)?;
     let len = bytes[1] as usize;
     if bytes[0] != OPTION_KIND || len != bytes.len() || len < min_len {
         return Err(WireError::BadLength { what, length: len });
@@ -197,20 +193,6 @@ fn emit_header(buf: &mut [u8], len: usize, subtype: u8, low_nibble: u8) {
     buf[0] = OPTION_KIND;
     buf[1] = len as u8;
     buf[2] = subtype << 4 | (low_nibble & 0x0f);
-}
-
-fn be_u16(b: &[u8]) -> u16 {
-    u16::from_be_bytes([b[0], b[1]])
-}
-
-fn be_u32(b: &[u8]) -> u32 {
-    u32::from_be_bytes([b[0], b[1], b[2], b[3]])
-}
-
-fn be_u64(b: &[u8]) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[..8]);
-    u64::from_be_bytes(a)
 }
 
 #[cfg(test)]
