@@ -5,9 +5,10 @@ use std::path::Path;
 
 use anyhow::Result;
 use braid::capture::{
-    decode, CaptureReader, Connection, ConnectionReport, ConnectionTracker, Decoded, Fallback,
-    Subflow, SubflowKind,
+    decode, AddressRemoval, CaptureReader, Connection, ConnectionReport, ConnectionTracker,
+    Decoded, Fallback, Subflow, SubflowKind,
 };
+use braid_proto::wire::mptcp::MpTcpRstReason;
 
 pub struct Output {
     pub json: bool,
@@ -21,8 +22,17 @@ pub fn run(path: &Path, output: Output) -> Result<()> {
     let mut tracker = ConnectionTracker::new();
     let mut first_time = None;
     let mut malformed = 0u64;
+    // A capture cut short (tcpdump killed mid-write) still holds every frame before
+    // the cut: report those, then fail with the reader's error.
+    let mut read_error = None;
     for packet in reader {
-        let packet = packet?;
+        let packet = match packet {
+            Ok(packet) => packet,
+            Err(e) => {
+                read_error = Some(e);
+                break;
+            }
+        };
         let frame = packet.index + 1;
         let segment = match decode(&packet.ip) {
             Ok(Decoded::Tcp(segment)) => segment,
@@ -47,7 +57,8 @@ pub fn run(path: &Path, output: Output) -> Result<()> {
                 .as_object_mut()
                 .expect("object")
                 .extend(segment.to_json().as_object().cloned().unwrap_or_default());
-            serde_json::to_writer(&mut out, &value)?;
+            // As an io::Error, so that main can tell a closed pipe from a failure.
+            serde_json::to_writer(&mut out, &value).map_err(io::Error::from)?;
             writeln!(out)?;
         } else {
             writeln!(out, "{frame:>6} {time:>10.6} {}", segment.terse())?;
@@ -56,7 +67,7 @@ pub fn run(path: &Path, output: Output) -> Result<()> {
     if output.connections {
         let report = tracker.finish();
         if output.json {
-            serde_json::to_writer_pretty(&mut out, &report)?;
+            serde_json::to_writer_pretty(&mut out, &report).map_err(io::Error::from)?;
             writeln!(out)?;
         } else {
             write_report(&mut out, &report)?;
@@ -66,7 +77,10 @@ pub fn run(path: &Path, output: Output) -> Result<()> {
         eprintln!("braid: {malformed} packets could not be decoded as IP/TCP");
     }
     out.flush()?;
-    Ok(())
+    match read_error {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
 }
 
 fn hex64(v: Option<u64>) -> String {
@@ -86,8 +100,11 @@ fn verdict(valid: Option<bool>) -> &'static str {
 }
 
 fn write_report(out: &mut impl Write, report: &ConnectionReport) -> io::Result<()> {
-    if report.connections.is_empty() {
+    if report.connections.is_empty() && report.unattributed_subflows.is_empty() {
         writeln!(out, "no MPTCP connection in the capture")?;
+    } else if report.connections.is_empty() {
+        // MPTCP is there, but neither an MP_CAPABLE nor an MP_JOIN SYN.
+        writeln!(out, "no MPTCP handshake in the capture")?;
     }
     for (i, c) in report.connections.iter().enumerate() {
         write_connection(out, i + 1, c)?;
@@ -172,7 +189,12 @@ fn write_connection(out: &mut impl Write, n: usize, c: &Connection) -> io::Resul
             verdict(a.hmac_valid)
         )?;
     }
-    for (by, id, frame) in &c.removed {
+    for &AddressRemoval {
+        by,
+        addr_id: id,
+        frame,
+    } in &c.removed
+    {
         writeln!(
             out,
             "  REMOVE_ADDR by {}: id {id} (frame {frame})",
@@ -226,7 +248,10 @@ fn write_subflow(out: &mut impl Write, n: usize, s: &Subflow) -> io::Result<()> 
         verdict(s.join_hmacs_valid)
     )?;
     let reset = match (s.reset, s.reset_reason) {
-        (_, Some(code)) => format!(", reset (MP_TCPRST reason {code})"),
+        (_, Some(code)) => format!(
+            ", reset (MP_TCPRST reason {code}: {})",
+            MpTcpRstReason::from_code(code).name()
+        ),
         (true, None) => ", reset".to_string(),
         _ => String::new(),
     };
@@ -234,5 +259,23 @@ fn write_subflow(out: &mut impl Write, n: usize, s: &Subflow) -> io::Result<()> 
         out,
         "       {} packets, {} payload bytes, first frame {}{reset}",
         s.packets, s.payload_bytes, s.first_frame
-    )
+    )?;
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    for p in &s.priority_changes {
+        let side = if p.from_initiator {
+            "initiator"
+        } else {
+            "responder"
+        };
+        let by =
+            p.by.map_or_else(|| side.to_string(), |h| format!("{} ({side})", h.name()));
+        writeln!(
+            out,
+            "       MP_PRIO by {by} at frame {}: backup {} -> {}",
+            p.frame,
+            yes_no(p.was_backup),
+            yes_no(p.backup)
+        )?;
+    }
+    Ok(())
 }

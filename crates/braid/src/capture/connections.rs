@@ -71,6 +71,8 @@ pub struct Subflow {
     /// MP_PRIO).
     pub initiator_backup: bool,
     pub responder_backup: bool,
+    /// Every MP_PRIO seen on the subflow, in capture order (§3.3.8).
+    pub priority_changes: Vec<PriorityChange>,
     /// MP_JOIN HMACs checked against the keys, when both keys and nonces are known.
     pub join_hmacs_valid: Option<bool>,
     pub packets: u64,
@@ -81,6 +83,19 @@ pub struct Subflow {
     pub reset_reason: Option<u8>,
     #[serde(skip)]
     join: JoinHandshake,
+}
+
+/// An MP_PRIO: its sender asks its peer to use the subflow as a backup, or not.
+#[derive(Debug, Clone, Serialize)]
+pub struct PriorityChange {
+    pub frame: u64,
+    /// Which host sent it, when that can be known.
+    pub by: Option<Host>,
+    /// Sent by the subflow's initiator (otherwise by its responder).
+    pub from_initiator: bool,
+    /// The sender's backup request before and after this MP_PRIO.
+    pub was_backup: bool,
+    pub backup: bool,
 }
 
 /// The MP_JOIN values needed to verify its HMACs once the keys are known.
@@ -107,6 +122,14 @@ pub struct AddressAnnouncement {
     pub echoed: bool,
     /// Withdrawn later by REMOVE_ADDR.
     pub removed: bool,
+    pub frame: u64,
+}
+
+/// An address id withdrawn with REMOVE_ADDR (RFC 8684 §3.4.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct AddressRemoval {
+    pub by: Option<Host>,
+    pub addr_id: u8,
     pub frame: u64,
 }
 
@@ -144,8 +167,8 @@ pub struct Connection {
     pub key_mismatch: bool,
     pub subflows: Vec<Subflow>,
     pub announced: Vec<AddressAnnouncement>,
-    /// REMOVE_ADDR: (sender, address id, frame).
-    pub removed: Vec<(Option<Host>, u8, u64)>,
+    /// Address ids withdrawn with REMOVE_ADDR (§3.4.2).
+    pub removed: Vec<AddressRemoval>,
     pub fallback: Option<Fallback>,
     /// Hosts that sent a DATA_FIN (§3.3.3).
     pub data_fin_from: Vec<Host>,
@@ -264,6 +287,7 @@ fn new_subflow(
         responder_addr_id: None,
         initiator_backup: false,
         responder_backup: false,
+        priority_changes: Vec::new(),
         join_hmacs_valid: None,
         packets: 0,
         payload_bytes: 0,
@@ -308,6 +332,22 @@ impl ConnectionTracker {
         let syn = flags.contains(TcpFlags::SYN) && !flags.contains(TcpFlags::ACK);
         let first_mptcp = segment.mptcp_options().next();
         if !syn {
+            // A capture that starts inside the MP_CAPABLE handshake, or just after it
+            // (the first data segment repeats both keys, §3.1), still shows the keys:
+            // the subflow is an initial one whose SYN is missing.
+            let ends = match first_mptcp {
+                Some(MptcpOption::MpCapable(ref m)) => match m.variant {
+                    MpCapableVariant::Syn => None,
+                    MpCapableVariant::SynAck { .. } => Some((segment.dst, segment.src)),
+                    MpCapableVariant::Ack { .. } | MpCapableVariant::AckWithData { .. } => {
+                        Some((segment.src, segment.dst))
+                    }
+                },
+                _ => None,
+            };
+            if let Some((client, server)) = ends {
+                return Some(self.open_initial(client, server, frame));
+            }
             // Mid-connection: only worth tracking if it speaks MPTCP.
             first_mptcp?;
             self.unattributed.push(new_subflow(
@@ -320,18 +360,7 @@ impl ConnectionTracker {
         }
         match first_mptcp {
             Some(MptcpOption::MpCapable(_)) => {
-                let mut connection = Connection::new();
-                let mut subflow =
-                    new_subflow(SubflowKind::Initial, segment.src, segment.dst, frame);
-                subflow.opened_by = Some(Host::Client);
-                subflow.initiator_addr_id = Some(0);
-                subflow.responder_addr_id = Some(0);
-                connection.subflows.push(subflow);
-                self.connections.push(connection);
-                Some(Owner::Subflow {
-                    connection: self.connections.len() - 1,
-                    subflow: 0,
-                })
+                Some(self.open_initial(segment.src, segment.dst, frame))
             }
             Some(MptcpOption::MpJoin(MpJoin::Syn { token, .. })) => {
                 let connection = match self.by_token.get(&token) {
@@ -346,10 +375,11 @@ impl ConnectionTracker {
                 };
                 let c = &mut self.connections[connection];
                 let mut subflow = new_subflow(SubflowKind::Join, segment.src, segment.dst, frame);
-                // The token names the host the SYN goes to (§3.2).
-                subflow.opened_by = if c.server_token == Some(token) {
+                // The token names the host the SYN goes to (§3.2). The token fields
+                // are only filled in by `finish`: derive them from the keys.
+                subflow.opened_by = if c.server_key.map(crypto::token) == Some(token) {
                     Some(Host::Client)
-                } else if c.client_token == Some(token) {
+                } else if c.client_key.map(crypto::token) == Some(token) {
                     Some(Host::Server)
                 } else {
                     None
@@ -364,6 +394,21 @@ impl ConnectionTracker {
                 self.plain_tcp += 1;
                 Some(Owner::PlainTcp)
             }
+        }
+    }
+
+    /// Starts a connection whose initial subflow goes from `client` to `server`.
+    fn open_initial(&mut self, client: SocketAddr, server: SocketAddr, frame: u64) -> Owner {
+        let mut connection = Connection::new();
+        let mut subflow = new_subflow(SubflowKind::Initial, client, server, frame);
+        subflow.opened_by = Some(Host::Client);
+        subflow.initiator_addr_id = Some(0);
+        subflow.responder_addr_id = Some(0);
+        connection.subflows.push(subflow);
+        self.connections.push(connection);
+        Owner::Subflow {
+            connection: self.connections.len() - 1,
+            subflow: 0,
         }
     }
 
@@ -487,7 +532,11 @@ impl ConnectionTracker {
                 },
                 MptcpOption::RemoveAddr(r) => {
                     for &id in r.addr_ids.as_slice() {
-                        c.removed.push((sender, id, frame));
+                        c.removed.push(AddressRemoval {
+                            by: sender,
+                            addr_id: id,
+                            frame,
+                        });
                         for ann in c
                             .announced
                             .iter_mut()
@@ -499,11 +548,19 @@ impl ConnectionTracker {
                 }
                 MptcpOption::MpPrio(p) => {
                     let s = &mut c.subflows[subflow];
-                    if from_initiator {
-                        s.initiator_backup = p.backup;
+                    let flag = if from_initiator {
+                        &mut s.initiator_backup
                     } else {
-                        s.responder_backup = p.backup;
-                    }
+                        &mut s.responder_backup
+                    };
+                    let was_backup = std::mem::replace(flag, p.backup);
+                    s.priority_changes.push(PriorityChange {
+                        frame,
+                        by: sender,
+                        from_initiator,
+                        was_backup,
+                        backup: p.backup,
+                    });
                 }
                 MptcpOption::MpFail(_) => {
                     if c.fallback.is_none() {
@@ -516,6 +573,9 @@ impl ConnectionTracker {
                 }
                 MptcpOption::Unknown(_) => {}
             }
+        }
+        if new_tokens.is_empty() {
+            return;
         }
         for token in new_tokens {
             self.by_token.insert(token, connection);

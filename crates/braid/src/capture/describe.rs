@@ -9,7 +9,7 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use braid_proto::wire::mptcp::{MpCapableVariant, MpJoin, MptcpOption, SeqField};
+use braid_proto::wire::mptcp::{subtype, MpCapableVariant, MpJoin, MptcpOption, SeqField};
 
 /// One field's value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -264,6 +264,8 @@ pub fn terse(option: &MptcpOption<'_>) -> String {
             // Widths and derived flags say little in a one-line view unless set.
             "data_ack_bits" | "dsn_bits" | "version" | "hmac_sha256" | "reason"
             | "subtype_number" => continue,
+            // MP_PRIO says nothing but its B flag: show it either way.
+            "backup" if option.subtype() == subtype::MP_PRIO => "backup",
             "checksum_required" | "data_fin" | "backup" | "echo" | "transient"
             | "infinite_mapping" => {
                 if value == FieldValue::Bool(true) {

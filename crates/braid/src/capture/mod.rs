@@ -9,8 +9,8 @@ mod reader;
 mod segment;
 
 pub use connections::{
-    AddressAnnouncement, Connection, ConnectionReport, ConnectionTracker, Fallback, Host, Subflow,
-    SubflowKind,
+    AddressAnnouncement, AddressRemoval, Connection, ConnectionReport, ConnectionTracker, Fallback,
+    Host, PriorityChange, Subflow, SubflowKind,
 };
 pub use reader::{
     CaptureError, CaptureFormat, CaptureOrigin, CaptureReader, CapturedPacket, LinkType,

@@ -109,6 +109,7 @@ fn describe_location(index: &Option<u64>) -> String {
 fn describe_start(start: &[u8]) -> String {
     match start.len() {
         0 => "it is empty".to_owned(),
+        1 => "it is only 1 byte long".to_string(),
         n if n < 4 => format!("it is only {n} bytes long"),
         _ => {
             let hex: Vec<String> = start.iter().map(|b| format!("{b:02x}")).collect();
