@@ -6,4 +6,6 @@
 #![forbid(unsafe_code)]
 
 pub mod crypto;
+pub mod seq;
+pub mod time;
 pub mod wire;
