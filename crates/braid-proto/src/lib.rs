@@ -5,7 +5,11 @@
 //! tokens, HMACs and checksums. See ARCHITECTURE.md for what comes next.
 #![forbid(unsafe_code)]
 
+pub mod cc;
 pub mod crypto;
+pub mod endpoint;
+pub mod rng;
 pub mod seq;
+pub mod tcp;
 pub mod time;
 pub mod wire;

@@ -97,10 +97,11 @@ impl fmt::Display for SeqNum {
     }
 }
 
-/// Expands the low 32 bits of a data sequence number to the 64-bit value nearest
-/// `reference` (RFC 8684 §3.3: a 32-bit DSN "must be expanded" by the receiver from
-/// the data it has seen; a peer never has 2^31 octets in flight).
-pub fn expand_dsn(low: u32, reference: u64) -> u64 {
+/// Widens the low 32 bits of a 64-bit sequence number to the value nearest
+/// `reference`. TCP offsets are widened so from the 32-bit numbers on the wire, and
+/// so is a 32-bit DSN (RFC 8684 §3.3: the receiver "must be able to infer" the full
+/// number from the data it has seen; no peer has 2^31 octets in flight).
+pub fn widen(low: u32, reference: u64) -> u64 {
     let candidate = (reference & !0xffff_ffff) | u64::from(low);
     let distance = |c: u64| c.wrapping_sub(reference) as i64;
     [
@@ -133,14 +134,14 @@ mod tests {
     }
 
     #[test]
-    fn rfc8684_s3_3_32_bit_dsns_expand_near_the_reference() {
-        assert_eq!(expand_dsn(5, 0x1_0000_0000), 0x1_0000_0005);
+    fn rfc8684_s3_3_32_bit_numbers_widen_near_the_reference() {
+        assert_eq!(widen(5, 0x1_0000_0000), 0x1_0000_0005);
         // Just past a 2^32 boundary, seen from just before it.
-        assert_eq!(expand_dsn(3, 0x1_ffff_fff0), 0x2_0000_0003);
+        assert_eq!(widen(3, 0x1_ffff_fff0), 0x2_0000_0003);
         // Slightly old data, seen from just past the boundary.
-        assert_eq!(expand_dsn(0xffff_fff0, 0x2_0000_0003), 0x1_ffff_fff0);
-        assert_eq!(expand_dsn(7, 2), 7);
+        assert_eq!(widen(0xffff_fff0, 0x2_0000_0003), 0x1_ffff_fff0);
+        assert_eq!(widen(7, 2), 7);
         // Wraps at the top of the 64-bit space.
-        assert_eq!(expand_dsn(2, u64::MAX - 1), 2);
+        assert_eq!(widen(2, u64::MAX - 1), 2);
     }
 }

@@ -1,0 +1,622 @@
+//! The entry point of the core, after quinn-proto's `Endpoint`: IP packets in and
+//! out, timers, events, and the table of connections.
+//!
+//! ```text
+//! handle(now, packet)              one IP packet in
+//! poll_transmit(now, buf)          one IP packet out, until None
+//! poll_timeout() / handle_timeout(now)
+//! poll_event()                     accepted connections and connection events
+//! ```
+//!
+//! It demultiplexes by 4-tuple, runs listeners with a bounded queue of half-open
+//! connections, and answers segments that belong to no connection with RST
+//! (RFC 9293 §3.10.7.1). Every limit is in [`EndpointConfig`].
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+
+use thiserror::Error;
+
+use crate::cc::{CongestionControl, Cubic, NewReno, SubflowId};
+use crate::rng::Rng;
+use crate::seq::SeqNum;
+use crate::tcp::{SegmentIn, SegmentOut, SegmentVerdict, TcpConfig, TcpConnection, TcpEvent};
+use crate::time::Instant;
+use crate::wire::option_packer::pack_options;
+use crate::wire::tcp_option::TcpOption;
+use crate::wire::{
+    ip_protocol, IpRepr, TcpFlags, TcpRepr, TcpSegment, TCP_MAX_OPTIONS_LEN, TCP_MIN_HEADER_LEN,
+};
+
+/// Which congestion controller new connections get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CcAlgorithm {
+    NewReno,
+    #[default]
+    Cubic,
+}
+
+impl CcAlgorithm {
+    fn build(self) -> Box<dyn CongestionControl> {
+        match self {
+            CcAlgorithm::NewReno => Box::new(NewReno::new()),
+            CcAlgorithm::Cubic => Box::new(Cubic::new()),
+        }
+    }
+}
+
+/// Limits and defaults of an endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointConfig {
+    pub tcp: TcpConfig,
+    pub congestion_control: CcAlgorithm,
+    /// Connections in any state, half-open ones included.
+    pub max_connections: usize,
+    /// Half-open (SYN-RECEIVED) connections per listener; SYNs beyond are dropped.
+    pub syn_backlog: usize,
+    /// Established connections per listener not yet taken by the application.
+    pub accept_backlog: usize,
+}
+
+impl Default for EndpointConfig {
+    fn default() -> Self {
+        EndpointConfig {
+            tcp: TcpConfig::default(),
+            congestion_control: CcAlgorithm::default(),
+            max_connections: 4096,
+            syn_backlog: 256,
+            accept_backlog: 128,
+        }
+    }
+}
+
+/// A connection's handle in its endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionId(pub u64);
+
+/// What the endpoint reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointEvent {
+    /// A listener completed a handshake: the connection is ready for the application.
+    Accepted {
+        listener: SocketAddr,
+        connection: ConnectionId,
+    },
+    /// Something happened on a connection.
+    Connection {
+        connection: ConnectionId,
+        event: TcpEvent,
+    },
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum EndpointError {
+    #[error("{0} is already in use")]
+    AddressInUse(SocketAddr),
+    #[error("too many connections (limit {0})")]
+    TooManyConnections(usize),
+    #[error("local and remote addresses are of different families")]
+    AddressFamilyMismatch,
+}
+
+/// Packets and segments the endpoint counted, by what became of them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EndpointStats {
+    pub packets_in: u64,
+    pub packets_out: u64,
+    /// Not IP, not TCP, fragmented, or malformed.
+    pub malformed: u64,
+    pub bad_checksum: u64,
+    pub not_tcp: u64,
+    pub resets_sent: u64,
+    pub syn_queue_overflows: u64,
+    pub accept_queue_overflows: u64,
+    pub connection_limit_drops: u64,
+}
+
+#[derive(Debug)]
+struct Listener {
+    half_open: usize,
+    unaccepted: usize,
+}
+
+#[derive(Debug)]
+struct Slot {
+    conn: TcpConnection,
+    cc: Box<dyn CongestionControl>,
+    /// The listener that accepted it, while it is half-open or unaccepted.
+    listener: Option<SocketAddr>,
+    established: bool,
+}
+
+/// A RST owed to a segment that matched no connection.
+#[derive(Debug, Clone, Copy)]
+struct PendingReset {
+    src: SocketAddr,
+    dst: SocketAddr,
+    seq: SeqNum,
+    ack: Option<SeqNum>,
+}
+
+/// A TCP endpoint: every connection of one network stack.
+#[derive(Debug)]
+pub struct Endpoint {
+    config: EndpointConfig,
+    rng: Rng,
+    listeners: HashMap<SocketAddr, Listener>,
+    // Ordered, so that transmission order does not depend on hashing.
+    connections: BTreeMap<ConnectionId, Slot>,
+    by_tuple: HashMap<(SocketAddr, SocketAddr), ConnectionId>,
+    next_id: u64,
+    resets: VecDeque<PendingReset>,
+    events: VecDeque<EndpointEvent>,
+    /// Where the next `poll_transmit` starts looking, for fairness between connections.
+    cursor: Option<ConnectionId>,
+    stats: EndpointStats,
+    options: Vec<TcpOption<'static>>,
+}
+
+impl Endpoint {
+    /// An endpoint whose random choices (ISNs, timestamp offsets) come from `seed`.
+    pub fn new(config: EndpointConfig, seed: u64) -> Self {
+        Endpoint {
+            config,
+            rng: Rng::new(seed),
+            listeners: HashMap::new(),
+            connections: BTreeMap::new(),
+            by_tuple: HashMap::new(),
+            next_id: 0,
+            resets: VecDeque::new(),
+            events: VecDeque::new(),
+            cursor: None,
+            stats: EndpointStats::default(),
+            options: Vec::new(),
+        }
+    }
+
+    pub fn config(&self) -> &EndpointConfig {
+        &self.config
+    }
+
+    pub fn stats(&self) -> &EndpointStats {
+        &self.stats
+    }
+
+    /// Accepts connections to `addr` (an unspecified IP listens on every address).
+    pub fn listen(&mut self, addr: SocketAddr) -> Result<(), EndpointError> {
+        if self.listeners.contains_key(&addr) {
+            return Err(EndpointError::AddressInUse(addr));
+        }
+        self.listeners.insert(
+            addr,
+            Listener {
+                half_open: 0,
+                unaccepted: 0,
+            },
+        );
+        Ok(())
+    }
+
+    pub fn unlisten(&mut self, addr: SocketAddr) {
+        self.listeners.remove(&addr);
+    }
+
+    /// Opens a connection from `local` to `remote`; the SYN leaves at the next
+    /// `poll_transmit`.
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Result<ConnectionId, EndpointError> {
+        if local.is_ipv4() != remote.is_ipv4() {
+            return Err(EndpointError::AddressFamilyMismatch);
+        }
+        if self.by_tuple.contains_key(&(local, remote)) {
+            return Err(EndpointError::AddressInUse(local));
+        }
+        if self.connections.len() >= self.config.max_connections {
+            return Err(EndpointError::TooManyConnections(
+                self.config.max_connections,
+            ));
+        }
+        let mut cc = self.config.congestion_control.build();
+        let (iss, ts_offset) = (SeqNum(self.rng.next_u32()), self.rng.next_u32());
+        let conn = TcpConnection::connect(
+            self.config.tcp.clone(),
+            local,
+            remote,
+            iss,
+            ts_offset,
+            cc.as_mut(),
+            SubflowId(0),
+            now,
+        );
+        Ok(self.insert(conn, cc, None, true))
+    }
+
+    /// A port not used by any connection from `ip`, for an active open.
+    pub fn ephemeral_port(&mut self, ip: std::net::IpAddr) -> u16 {
+        // Linux's default ip_local_port_range.
+        loop {
+            let port = 32768 + self.rng.below(60999 - 32768 + 1) as u16;
+            let local = SocketAddr::new(ip, port);
+            if !self.by_tuple.keys().any(|(l, _)| *l == local)
+                && !self.listeners.contains_key(&local)
+            {
+                return port;
+            }
+        }
+    }
+
+    fn insert(
+        &mut self,
+        conn: TcpConnection,
+        cc: Box<dyn CongestionControl>,
+        listener: Option<SocketAddr>,
+        established: bool,
+    ) -> ConnectionId {
+        let id = ConnectionId(self.next_id);
+        self.next_id += 1;
+        self.by_tuple.insert((conn.local(), conn.remote()), id);
+        self.connections.insert(
+            id,
+            Slot {
+                conn,
+                cc,
+                listener,
+                established,
+            },
+        );
+        id
+    }
+
+    pub fn connection(&self, id: ConnectionId) -> Option<&TcpConnection> {
+        self.connections.get(&id).map(|s| &s.conn)
+    }
+
+    /// The connection, for reads, writes and close.
+    pub fn connection_mut(&mut self, id: ConnectionId) -> Option<&mut TcpConnection> {
+        self.connections.get_mut(&id).map(|s| &mut s.conn)
+    }
+
+    /// The application took an accepted connection: it leaves the accept queue.
+    pub fn accepted(&mut self, id: ConnectionId) {
+        if let Some(slot) = self.connections.get_mut(&id) {
+            if let Some(listener) = slot.listener.take() {
+                if let Some(l) = self.listeners.get_mut(&listener) {
+                    l.unaccepted = l.unaccepted.saturating_sub(1);
+                }
+            }
+        }
+    }
+
+    /// The congestion window of a connection, for metrics.
+    pub fn cwnd(&self, id: ConnectionId) -> Option<u64> {
+        self.connections.get(&id).map(|s| s.cc.cwnd(s.conn.cc_id()))
+    }
+
+    pub fn connection_ids(&self) -> impl Iterator<Item = ConnectionId> + '_ {
+        self.connections.keys().copied()
+    }
+
+    pub fn poll_event(&mut self) -> Option<EndpointEvent> {
+        self.events.pop_front()
+    }
+
+    /// Takes one IP packet from the network.
+    pub fn handle(&mut self, now: Instant, packet: &[u8]) {
+        self.stats.packets_in += 1;
+        let Ok((ip, payload)) = IpRepr::parse(packet) else {
+            self.stats.malformed += 1;
+            return;
+        };
+        if payload.protocol != ip_protocol::TCP || payload.fragment {
+            self.stats.not_tcp += 1;
+            return;
+        }
+        let (src_ip, dst_ip) = (ip.src_addr(), ip.dst_addr());
+        let check = crate::wire::ChecksumCheck::Verify {
+            src: src_ip,
+            dst: dst_ip,
+        };
+        let repr = match TcpRepr::parse(payload.payload, check) {
+            Ok(repr) => repr,
+            Err(crate::wire::WireError::BadChecksum { .. }) => {
+                self.stats.bad_checksum += 1;
+                return;
+            }
+            Err(_) => {
+                self.stats.malformed += 1;
+                return;
+            }
+        };
+        let src = SocketAddr::new(src_ip, repr.src_port);
+        let dst = SocketAddr::new(dst_ip, repr.dst_port);
+        let seg = SegmentIn::from_repr(&repr);
+        if let Some(&id) = self.by_tuple.get(&(dst, src)) {
+            let slot = self.connections.get_mut(&id).expect("table and map agree");
+            if slot.conn.handle_segment(now, &seg, slot.cc.as_mut()) == SegmentVerdict::Reset {
+                self.queue_reset(dst, src, &seg);
+            }
+            self.collect_events(id);
+            self.reap(id);
+            return;
+        }
+        if seg.flags.contains(TcpFlags::SYN) && !seg.flags.ack() && !seg.flags.rst() {
+            if let Some(listener) = self.listener_for(dst) {
+                self.on_syn(now, listener, dst, src, &seg);
+                return;
+            }
+        }
+        self.queue_reset(dst, src, &seg);
+    }
+
+    fn listener_for(&self, dst: SocketAddr) -> Option<SocketAddr> {
+        if self.listeners.contains_key(&dst) {
+            return Some(dst);
+        }
+        let any = if dst.is_ipv4() {
+            SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), dst.port())
+        } else {
+            SocketAddr::new(std::net::Ipv6Addr::UNSPECIFIED.into(), dst.port())
+        };
+        self.listeners.contains_key(&any).then_some(any)
+    }
+
+    fn on_syn(
+        &mut self,
+        now: Instant,
+        listener: SocketAddr,
+        local: SocketAddr,
+        remote: SocketAddr,
+        seg: &SegmentIn<'_>,
+    ) {
+        let l = self.listeners.get(&listener).expect("found above");
+        if l.half_open >= self.config.syn_backlog {
+            // A SYN flood must not take every slot: drop, the peer retries.
+            self.stats.syn_queue_overflows += 1;
+            return;
+        }
+        if l.unaccepted >= self.config.accept_backlog {
+            self.stats.accept_queue_overflows += 1;
+            return;
+        }
+        if self.connections.len() >= self.config.max_connections {
+            self.stats.connection_limit_drops += 1;
+            return;
+        }
+        let mut cc = self.config.congestion_control.build();
+        let (iss, ts_offset) = (SeqNum(self.rng.next_u32()), self.rng.next_u32());
+        let conn = TcpConnection::accept(
+            self.config.tcp.clone(),
+            local,
+            remote,
+            seg,
+            iss,
+            ts_offset,
+            cc.as_mut(),
+            SubflowId(0),
+            now,
+        );
+        self.listeners
+            .get_mut(&listener)
+            .expect("found above")
+            .half_open += 1;
+        self.insert(conn, cc, Some(listener), false);
+    }
+
+    /// RFC 9293 §3.10.7.1: a segment for no connection gets RST, never a RST.
+    fn queue_reset(&mut self, local: SocketAddr, remote: SocketAddr, seg: &SegmentIn<'_>) {
+        if seg.flags.rst() {
+            return;
+        }
+        let reset = if seg.flags.ack() {
+            PendingReset {
+                src: local,
+                dst: remote,
+                seq: seg.ack,
+                ack: None,
+            }
+        } else {
+            PendingReset {
+                src: local,
+                dst: remote,
+                seq: SeqNum(0),
+                ack: Some(seg.seq + seg.seq_len()),
+            }
+        };
+        // Bounded: a flood of stray segments cannot grow the queue without limit.
+        if self.resets.len() < 1024 {
+            self.resets.push_back(reset);
+        }
+    }
+
+    fn collect_events(&mut self, id: ConnectionId) {
+        let Some(slot) = self.connections.get_mut(&id) else {
+            return;
+        };
+        while let Some(event) = slot.conn.poll_event() {
+            if event == TcpEvent::Connected && !slot.established {
+                slot.established = true;
+                if let Some(listener) = slot.listener {
+                    if let Some(l) = self.listeners.get_mut(&listener) {
+                        l.half_open = l.half_open.saturating_sub(1);
+                        l.unaccepted += 1;
+                    }
+                    self.events.push_back(EndpointEvent::Accepted {
+                        listener,
+                        connection: id,
+                    });
+                    continue;
+                }
+            }
+            if let TcpEvent::Closed(_) = event {
+                if !slot.established {
+                    if let Some(listener) = slot.listener {
+                        if let Some(l) = self.listeners.get_mut(&listener) {
+                            l.half_open = l.half_open.saturating_sub(1);
+                        }
+                        // A half-open connection nobody saw: no event.
+                        continue;
+                    }
+                }
+            }
+            self.events.push_back(EndpointEvent::Connection {
+                connection: id,
+                event,
+            });
+        }
+    }
+
+    /// When `handle_timeout` must next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.connections
+            .values()
+            .filter_map(|s| s.conn.poll_timeout())
+            .min()
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let due: Vec<ConnectionId> = self
+            .connections
+            .iter()
+            .filter(|(_, s)| s.conn.poll_timeout().is_some_and(|t| t <= now))
+            .map(|(&id, _)| id)
+            .collect();
+        for id in due {
+            let slot = self.connections.get_mut(&id).expect("listed above");
+            slot.conn.handle_timeout(now, slot.cc.as_mut());
+            self.collect_events(id);
+            self.reap(id);
+        }
+    }
+
+    /// Writes the next IP packet to send into `buf` (which must hold the largest
+    /// packet: MSS + 120 octets is enough) and returns its length.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        if let Some(r) = self.resets.pop_front() {
+            self.stats.resets_sent += 1;
+            self.stats.packets_out += 1;
+            let flags = if r.ack.is_some() {
+                TcpFlags::RST | TcpFlags::ACK
+            } else {
+                TcpFlags::RST
+            };
+            return Some(emit_control(
+                buf,
+                r.src,
+                r.dst,
+                r.seq,
+                r.ack.unwrap_or_default(),
+                flags,
+            ));
+        }
+        // Round-robin from the connection after the last one that sent.
+        let ids: Vec<ConnectionId> = match self.cursor {
+            Some(c) => self
+                .connections
+                .range(c..)
+                .skip(1)
+                .chain(self.connections.range(..=c))
+                .map(|(&id, _)| id)
+                .collect(),
+            None => self.connections.keys().copied().collect(),
+        };
+        let mut options = std::mem::take(&mut self.options);
+        let mut sent = None;
+        for id in ids {
+            let slot = self.connections.get_mut(&id).expect("listed above");
+            let (src, dst) = (slot.conn.local(), slot.conn.remote());
+            if let Some(seg) = slot.conn.poll_transmit(now, slot.cc.as_mut()) {
+                options.clear();
+                seg.options.to_options(&mut options);
+                sent = Some((id, emit_segment(buf, src, dst, &seg, &options)));
+                break;
+            }
+        }
+        self.options = options;
+        let (id, len) = sent?;
+        self.cursor = Some(id);
+        self.stats.packets_out += 1;
+        self.collect_events(id);
+        self.reap(id);
+        Some(len)
+    }
+
+    /// Drops a connection that is over and has nothing left to send.
+    fn reap(&mut self, id: ConnectionId) {
+        if self.connections.get(&id).is_some_and(|s| s.conn.is_done()) {
+            self.remove(id);
+        }
+    }
+
+    fn remove(&mut self, id: ConnectionId) {
+        if let Some(mut slot) = self.connections.remove(&id) {
+            slot.cc.remove_subflow(slot.conn.cc_id());
+            self.by_tuple
+                .remove(&(slot.conn.local(), slot.conn.remote()));
+        }
+    }
+}
+
+/// Writes IP + TCP headers, `options` packed, and the segment's payload.
+pub fn emit_segment(
+    buf: &mut [u8],
+    src: SocketAddr,
+    dst: SocketAddr,
+    seg: &SegmentOut<'_>,
+    options: &[TcpOption<'_>],
+) -> usize {
+    let mut option_bytes = [0u8; TCP_MAX_OPTIONS_LEN];
+    let packed = pack_options(options, TCP_MAX_OPTIONS_LEN, &mut option_bytes);
+    let tcp_len = TCP_MIN_HEADER_LEN + packed.len + seg.payload_len();
+    let ip = IpRepr::new(src.ip(), dst.ip(), ip_protocol::TCP, tcp_len);
+    let ip_len = ip.buffer_len();
+    ip.emit(buf);
+    let tcp_buf = &mut buf[ip_len..ip_len + tcp_len];
+    let header_len = TCP_MIN_HEADER_LEN + packed.len;
+    {
+        let (a, b) = (seg.payload[0], seg.payload[1]);
+        tcp_buf[header_len..header_len + a.len()].copy_from_slice(a);
+        tcp_buf[header_len + a.len()..header_len + a.len() + b.len()].copy_from_slice(b);
+    }
+    let mut t = TcpSegment::new_unchecked(tcp_buf);
+    t.set_src_port(src.port());
+    t.set_dst_port(dst.port());
+    t.set_seq_number(seg.seq.0);
+    t.set_ack_number(seg.ack.0);
+    t.set_header_len(header_len);
+    t.set_flags(seg.flags);
+    t.set_window(seg.window);
+    t.set_urgent_ptr(0);
+    t.options_mut().copy_from_slice(&option_bytes[..packed.len]);
+    t.fill_checksum(src.ip(), dst.ip());
+    ip_len + tcp_len
+}
+
+fn emit_control(
+    buf: &mut [u8],
+    src: SocketAddr,
+    dst: SocketAddr,
+    seq: SeqNum,
+    ack: SeqNum,
+    flags: TcpFlags,
+) -> usize {
+    let repr = TcpRepr {
+        src_port: src.port(),
+        dst_port: dst.port(),
+        seq_number: seq.0,
+        ack_number: ack.0,
+        flags,
+        window: 0,
+        urgent_ptr: 0,
+        options: &[],
+        payload: &[],
+    };
+    let ip = IpRepr::new(src.ip(), dst.ip(), ip_protocol::TCP, repr.buffer_len());
+    let ip_len = ip.buffer_len();
+    ip.emit(buf);
+    repr.emit(&mut buf[ip_len..], src.ip(), dst.ip());
+    ip_len + repr.buffer_len()
+}

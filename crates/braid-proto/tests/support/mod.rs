@@ -1,0 +1,133 @@
+//! Two endpoints joined by a simple link on virtual time: the quinn-proto style of
+//! test, for the engine alone. Richer networks are braid-sim's.
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+
+use braid_proto::endpoint::{ConnectionId, Endpoint, EndpointConfig, EndpointEvent};
+use braid_proto::time::{Duration, Instant};
+
+/// A packet in flight, due at `at`, to endpoint `to` (0 or 1).
+struct InFlight {
+    at: Instant,
+    to: usize,
+    packet: Vec<u8>,
+}
+
+/// Decides, per packet (direction, index, bytes), whether the link drops it.
+pub type DropRule = Box<dyn FnMut(usize, u64, &[u8]) -> bool>;
+
+/// Two endpoints and a link with a one-way delay and an optional drop rule.
+pub struct Pair {
+    pub now: Instant,
+    pub endpoints: [Endpoint; 2],
+    pub delay: Duration,
+    /// Bytes per second each way; 0 is unlimited.
+    pub rate: u64,
+    link_free: [Instant; 2],
+    in_flight: VecDeque<InFlight>,
+    /// Decides, per packet (direction, index), whether to drop it.
+    pub drop: DropRule,
+    sent: [u64; 2],
+    pub delivered: [u64; 2],
+    pub events: [Vec<EndpointEvent>; 2],
+}
+
+pub fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+impl Pair {
+    pub fn new(config: EndpointConfig, delay: Duration) -> Self {
+        Pair {
+            now: Instant::ZERO,
+            endpoints: [Endpoint::new(config.clone(), 1), Endpoint::new(config, 2)],
+            delay,
+            rate: 0,
+            link_free: [Instant::ZERO; 2],
+            in_flight: VecDeque::new(),
+            drop: Box::new(|_, _, _| false),
+            sent: [0; 2],
+            delivered: [0; 2],
+            events: [Vec::new(), Vec::new()],
+        }
+    }
+
+    /// Moves packets and time until nothing is due before `deadline`, or `stop`
+    /// returns true. Bounded by the deadline.
+    pub fn run_until(&mut self, deadline: Instant, mut stop: impl FnMut(&mut Pair) -> bool) {
+        let mut buf = vec![0u8; 65536];
+        loop {
+            self.flush(&mut buf);
+            if stop(self) {
+                return;
+            }
+            // What the application did in `stop` may have produced packets.
+            self.flush(&mut buf);
+            let next_packet = self.in_flight.front().map(|p| p.at);
+            let next_timer = self.endpoints.iter().filter_map(|e| e.poll_timeout()).min();
+            let Some(next) = [next_packet, next_timer].into_iter().flatten().min() else {
+                return;
+            };
+            if next > deadline {
+                self.now = deadline;
+                return;
+            }
+            self.now = self.now.max(next);
+            if next_packet == Some(next) {
+                let p = self.in_flight.pop_front().unwrap();
+                self.delivered[p.to] += 1;
+                self.endpoints[p.to].handle(self.now, &p.packet);
+            } else {
+                for e in &mut self.endpoints {
+                    if e.poll_timeout().is_some_and(|t| t <= self.now) {
+                        e.handle_timeout(self.now);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Takes every packet and event both endpoints have ready.
+    fn flush(&mut self, buf: &mut [u8]) {
+        for from in 0..2 {
+            while let Some(len) = self.endpoints[from].poll_transmit(self.now, buf) {
+                let n = self.sent[from];
+                self.sent[from] += 1;
+                if (self.drop)(from, n, &buf[..len]) {
+                    continue;
+                }
+                let start = self.link_free[from].max(self.now);
+                let tx = Duration::from_micros(
+                    (len as u64 * 1_000_000).checked_div(self.rate).unwrap_or(0),
+                );
+                self.link_free[from] = start + tx;
+                let at = start + tx + self.delay;
+                let pos = self
+                    .in_flight
+                    .iter()
+                    .position(|p| p.at > at)
+                    .unwrap_or(self.in_flight.len());
+                self.in_flight.insert(
+                    pos,
+                    InFlight {
+                        at,
+                        to: 1 - from,
+                        packet: buf[..len].to_vec(),
+                    },
+                );
+            }
+            while let Some(e) = self.endpoints[from].poll_event() {
+                self.events[from].push(e);
+            }
+        }
+    }
+
+    pub fn accepted(&self) -> Option<ConnectionId> {
+        self.events[1].iter().find_map(|e| match e {
+            EndpointEvent::Accepted { connection, .. } => Some(*connection),
+            _ => None,
+        })
+    }
+}
