@@ -1,24 +1,43 @@
-//! The TCP engine between two braid endpoints on virtual time.
+//! The TCP engine between two braid endpoints on virtual time, one test or more per
+//! mechanism. Throughput on realistic links is tested in braid-sim.
 
 mod support;
 
-use braid_proto::endpoint::EndpointConfig;
-use braid_proto::tcp::TcpState;
+use braid_proto::endpoint::{ConnectionId, EndpointConfig, EndpointEvent};
+use braid_proto::tcp::{CloseReason, TcpEvent, TcpState, TcpStats};
 use braid_proto::time::{Duration, Instant};
-use support::{addr, Pair};
+use support::{addr, drop_data_once, tcp_fields, Pair};
 
-/// Sends `data` from endpoint 0 to endpoint 1 and returns what 1 read.
-fn transfer(pair: &mut Pair, data: &[u8], deadline: Instant) -> Vec<u8> {
+const CLIENT: &str = "10.0.0.1:40000";
+const SERVER: &str = "10.0.0.2:80";
+
+/// What a transfer from endpoint 0 to endpoint 1 produced.
+#[derive(Debug, Default)]
+struct Transfer {
+    received: Vec<u8>,
+    client: TcpStats,
+    server: TcpStats,
+    /// When the receiving application saw the end of the stream.
+    done_at: Option<Instant>,
+}
+
+fn pattern(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i * 7 + i / 251) as u8).collect()
+}
+
+/// Sends `data` from endpoint 0 to endpoint 1, both close, and returns what 1 read.
+fn transfer(pair: &mut Pair, data: &[u8], deadline: Instant) -> Transfer {
     let client = pair.endpoints[0]
-        .connect(pair.now, addr("10.0.0.1:40000"), addr("10.0.0.2:80"))
+        .connect(pair.now, addr(CLIENT), addr(SERVER))
         .unwrap();
-    pair.endpoints[1].listen(addr("10.0.0.2:80")).unwrap();
+    pair.endpoints[1].listen(addr(SERVER)).unwrap();
     let mut written = 0;
-    let mut received = Vec::new();
     let mut closed = false;
+    let mut t = Transfer::default();
     let mut buf = vec![0u8; 65536];
     pair.run_until(deadline, |p| {
         if let Some(c) = p.endpoints[0].connection_mut(client) {
+            t.client = *c.stats();
             if written < data.len() {
                 written += c.write(&data[written..]);
             } else if !closed {
@@ -33,29 +52,33 @@ fn transfer(pair: &mut Pair, data: &[u8], deadline: Instant) -> Vec<u8> {
                     if n == 0 {
                         break;
                     }
-                    received.extend_from_slice(&buf[..n]);
+                    t.received.extend_from_slice(&buf[..n]);
                 }
                 if c.is_read_closed() && c.state() == TcpState::CloseWait {
                     c.close();
+                    t.done_at = Some(p.now);
                 }
+                t.server = *c.stats();
             }
         }
         false
     });
-    received
+    t
 }
 
-fn pattern(n: usize) -> Vec<u8> {
-    (0..n).map(|i| (i * 7 + i / 251) as u8).collect()
+fn assert_intact(t: &Transfer, data: &[u8]) {
+    assert_eq!(t.received.len(), data.len(), "length");
+    assert!(t.received == data, "bytes differ");
 }
 
 #[test]
 fn rfc9293_handshake_transfer_and_close() {
     let mut pair = Pair::new(EndpointConfig::default(), Duration::from_millis(10));
     let data = pattern(1 << 20);
-    let got = transfer(&mut pair, &data, Instant::from_millis(120_000));
-    assert_eq!(got.len(), data.len());
-    assert!(got == data, "bytes differ");
+    let t = transfer(&mut pair, &data, Instant::from_millis(120_000));
+    assert_intact(&t, &data);
+    assert_eq!(t.client.timeouts, 0);
+    assert_eq!(t.client.retransmitted_segments, 0);
     // Both ends finished; the active closer went through TIME-WAIT and is gone.
     assert_eq!(
         pair.endpoints[0].connection_ids().count(),
@@ -66,5 +89,392 @@ fn rfc9293_handshake_transfer_and_close() {
         pair.endpoints[1].connection_ids().count(),
         0,
         "server lingered"
+    );
+    let closed = |events: &[EndpointEvent]| {
+        events.iter().any(|e| {
+            matches!(
+                e,
+                EndpointEvent::Connection {
+                    event: TcpEvent::Closed(CloseReason::Finished),
+                    ..
+                }
+            )
+        })
+    };
+    assert!(closed(&pair.events[0]) && closed(&pair.events[1]));
+}
+
+#[test]
+fn rfc6675_a_burst_of_ten_lost_segments_is_repaired_without_a_timeout() {
+    let mut pair = Pair::new(EndpointConfig::default(), Duration::from_millis(10));
+    pair.rate = 12_500_000; // 100 Mbit/s
+    let mss = 1448;
+    pair.drop = drop_data_once(vec![200 * mss..210 * mss]);
+    let data = pattern(4 << 20);
+    let t = transfer(&mut pair, &data, Instant::from_millis(60_000));
+    assert_intact(&t, &data);
+    assert_eq!(t.client.timeouts, 0, "repaired by SACK, not by the RTO");
+    assert_eq!(t.client.fast_recoveries, 1);
+    // The ten lost segments, and at most the one "rescue" retransmission RFC 6675
+    // NextSeg() rule (4) allows per recovery episode.
+    assert!(
+        (10..=11).contains(&t.client.retransmitted_segments),
+        "{}",
+        t.client.retransmitted_segments
+    );
+}
+
+#[test]
+fn rfc5681_without_sack_newreno_repairs_a_burst() {
+    let mut config = EndpointConfig::default();
+    config.tcp.sack = false;
+    let mut pair = Pair::new(config, Duration::from_millis(10));
+    pair.rate = 12_500_000;
+    let mss = 1448;
+    pair.drop = drop_data_once(vec![100 * mss..103 * mss]);
+    let data = pattern(2 << 20);
+    let t = transfer(&mut pair, &data, Instant::from_millis(60_000));
+    assert_intact(&t, &data);
+    assert_eq!(
+        t.client.timeouts, 0,
+        "partial ACKs drive the repair (RFC 6582)"
+    );
+    assert_eq!(t.client.fast_recoveries, 1);
+}
+
+#[test]
+fn rfc6298_rto_backs_off_through_an_outage_and_recovers() {
+    let mut pair = Pair::new(EndpointConfig::default(), Duration::from_millis(10));
+    pair.rate = 1_250_000; // 10 Mbit/s
+                           // Every packet sent between 1 s and 9 s is lost, both ways.
+    let times = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let seen = times.clone();
+    let now = std::rc::Rc::new(std::cell::Cell::new(Instant::ZERO));
+    let clock = now.clone();
+    pair.drop = Box::new(move |dir, _, packet| {
+        let t = clock.get();
+        let lost = t >= Instant::from_millis(1_000) && t < Instant::from_millis(9_000);
+        if lost && dir == 0 && tcp_fields(packet).3 > 0 {
+            seen.borrow_mut().push(t);
+        }
+        lost
+    });
+    let data = pattern(4 << 20);
+    let client = pair.endpoints[0]
+        .connect(pair.now, addr(CLIENT), addr(SERVER))
+        .unwrap();
+    pair.endpoints[1].listen(addr(SERVER)).unwrap();
+    let mut written = 0;
+    let mut received = 0;
+    let mut buf = vec![0u8; 65536];
+    let mut stats = TcpStats::default();
+    pair.run_until(Instant::from_millis(60_000), |p| {
+        now.set(p.now);
+        if let Some(c) = p.endpoints[0].connection_mut(client) {
+            written += c.write(&data[written..]);
+            stats = *c.stats();
+        }
+        if let Some(server) = p.accepted() {
+            let c = p.endpoints[1].connection_mut(server).unwrap();
+            loop {
+                let n = c.read(&mut buf);
+                if n == 0 {
+                    break;
+                }
+                received += n;
+            }
+        }
+        received == data.len()
+    });
+    assert_eq!(received, data.len());
+    assert!(stats.timeouts >= 3, "timeouts: {}", stats.timeouts);
+    // RFC 6298 §5.5: each retransmission by timeout waits twice as long.
+    let times = times.borrow();
+    let retransmissions: Vec<Instant> = times
+        .iter()
+        .copied()
+        .filter(|&t| t > Instant::from_millis(1_300))
+        .collect();
+    let gaps: Vec<u64> = retransmissions
+        .windows(2)
+        .map(|w| (w[1] - w[0]).as_millis())
+        .filter(|&g| g > 100)
+        .collect();
+    assert!(gaps.len() >= 2, "gaps {gaps:?}");
+    for w in gaps.windows(2) {
+        assert!(w[1] >= w[0] * 2 - 2, "backoff not doubling: {gaps:?}");
+    }
+    // And the transfer resumed promptly once the path came back.
+    assert!(
+        pair.now < Instant::from_millis(30_000),
+        "finished at {}",
+        pair.now
+    );
+}
+
+#[test]
+fn rfc7323_window_scaling_fills_a_path_beyond_64_kib() {
+    let mut pair = Pair::new(EndpointConfig::default(), Duration::from_millis(50));
+    pair.rate = 12_500_000; // 100 Mbit/s x 100 ms = 1.25 MB BDP
+    let data = pattern(32 << 20);
+    let t = transfer(&mut pair, &data, Instant::from_millis(60_000));
+    assert_intact(&t, &data);
+    let elapsed = t.done_at.unwrap() - Instant::ZERO;
+    // With a 64 KiB window the transfer would take 32 MiB / (64 KiB / 100 ms) = 51 s.
+    assert!(elapsed < Duration::from_secs(8), "took {elapsed}");
+}
+
+#[test]
+fn rfc9293_s3_8_6_1_zero_window_is_probed_until_it_opens() {
+    let mut config = EndpointConfig::default();
+    config.tcp.initial_recv_buffer = 64 << 10;
+    config.tcp.recv_buffer = 64 << 10;
+    let mut pair = Pair::new(config, Duration::from_millis(10));
+    let data = pattern(1 << 20);
+    let client = pair.endpoints[0]
+        .connect(pair.now, addr(CLIENT), addr(SERVER))
+        .unwrap();
+    pair.endpoints[1].listen(addr(SERVER)).unwrap();
+    let mut written = 0;
+    let mut received = 0;
+    let mut buf = vec![0u8; 65536];
+    let mut stats = TcpStats::default();
+    pair.run_until(Instant::from_millis(120_000), |p| {
+        if let Some(c) = p.endpoints[0].connection_mut(client) {
+            written += c.write(&data[written..]);
+            stats = *c.stats();
+        }
+        // The receiving application sleeps for 20 s, then reads everything.
+        if p.now >= Instant::from_millis(20_000) {
+            if let Some(server) = p.accepted() {
+                let c = p.endpoints[1].connection_mut(server).unwrap();
+                loop {
+                    let n = c.read(&mut buf);
+                    if n == 0 {
+                        break;
+                    }
+                    received += n;
+                }
+            }
+        }
+        received == data.len()
+    });
+    assert_eq!(received, data.len(), "{stats:?} now {}", pair.now);
+    assert!(
+        stats.zero_window_probes >= 3,
+        "probes: {}",
+        stats.zero_window_probes
+    );
+    assert_eq!(stats.timeouts, 0, "a zero window is not a loss");
+}
+
+/// The client's connection events.
+fn client_events(pair: &Pair, id: ConnectionId) -> Vec<TcpEvent> {
+    pair.events[0]
+        .iter()
+        .filter_map(|e| match e {
+            EndpointEvent::Connection { connection, event } if *connection == id => Some(*event),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn rfc9293_s3_10_7_1_a_closed_port_refuses_with_rst() {
+    let mut pair = Pair::new(EndpointConfig::default(), Duration::from_millis(10));
+    let client = pair.endpoints[0]
+        .connect(pair.now, addr(CLIENT), addr(SERVER))
+        .unwrap();
+    pair.run_until(Instant::from_millis(5_000), |_| false);
+    assert_eq!(pair.endpoints[1].stats().resets_sent, 1);
+    assert_eq!(
+        client_events(&pair, client),
+        [TcpEvent::Closed(CloseReason::Refused)]
+    );
+}
+
+#[test]
+fn rfc9293_abort_resets_the_peer() {
+    let mut pair = Pair::new(EndpointConfig::default(), Duration::from_millis(10));
+    let client = pair.endpoints[0]
+        .connect(pair.now, addr(CLIENT), addr(SERVER))
+        .unwrap();
+    pair.endpoints[1].listen(addr(SERVER)).unwrap();
+    pair.run_until(Instant::from_millis(1_000), |_| false);
+    pair.endpoints[0].connection_mut(client).unwrap().abort();
+    pair.run_until(Instant::from_millis(5_000), |_| false);
+    let server_reset = pair.events[1].iter().any(|e| {
+        matches!(
+            e,
+            EndpointEvent::Connection {
+                event: TcpEvent::Closed(CloseReason::Reset),
+                ..
+            }
+        )
+    });
+    assert!(server_reset, "{:?}", pair.events[1]);
+    assert_eq!(pair.endpoints[1].connection_ids().count(), 0);
+}
+
+#[test]
+fn rfc5961_s3_2_an_inexact_rst_earns_a_challenge_ack() {
+    let mut pair = Pair::new(EndpointConfig::default(), Duration::from_millis(10));
+    let client = pair.endpoints[0]
+        .connect(pair.now, addr(CLIENT), addr(SERVER))
+        .unwrap();
+    pair.endpoints[1].listen(addr(SERVER)).unwrap();
+    pair.run_until(Instant::from_millis(1_000), |_| false);
+    // Forge a RST from the server, in the window but 100 octets off RCV.NXT.
+    let server = pair.accepted().unwrap();
+    let s = pair.endpoints[1].connection(server).unwrap();
+    let _ = s;
+    let (seq, ack) = {
+        let c = pair.endpoints[0].connection(client).unwrap();
+        let _ = c;
+        // The client's view: its RCV.NXT is the server's ISS + 1; learn it from the
+        // last packet the server sent.
+        (0u32, 0u32)
+    };
+    let _ = (seq, ack);
+    let mut last_from_server = Vec::new();
+    pair.drop = Box::new(|_, _, _| false);
+    pair.endpoints[1]
+        .connection_mut(server)
+        .unwrap()
+        .write(b"x");
+    let mut buf = vec![0u8; 2048];
+    if let Some(len) = pair.endpoints[1].poll_transmit(pair.now, &mut buf) {
+        last_from_server = buf[..len].to_vec();
+    }
+    let (server_seq, server_ack, _, len) = tcp_fields(&last_from_server);
+    pair.endpoints[0].handle(pair.now, &last_from_server);
+    let forged = support::forge(
+        &last_from_server,
+        server_seq.wrapping_add(len as u32 + 100),
+        server_ack,
+        braid_proto::wire::TcpFlags::RST,
+    );
+    pair.endpoints[0].handle(pair.now, &forged);
+    let c = pair.endpoints[0].connection(client).unwrap();
+    assert_eq!(
+        c.state(),
+        TcpState::Established,
+        "an inexact RST must not reset"
+    );
+    assert_eq!(c.stats().challenge_acks, 1);
+    // The exact one does.
+    let exact = support::forge(
+        &last_from_server,
+        server_seq.wrapping_add(len as u32),
+        server_ack,
+        braid_proto::wire::TcpFlags::RST,
+    );
+    pair.endpoints[0].handle(pair.now, &exact);
+    assert!(
+        pair.endpoints[0].connection(client).is_none(),
+        "exact RST resets"
+    );
+}
+
+#[test]
+fn rfc7323_s5_paws_drops_an_old_duplicate() {
+    let mut pair = Pair::new(EndpointConfig::default(), Duration::from_millis(10));
+    let data = pattern(200_000);
+    let captured = std::rc::Rc::new(std::cell::RefCell::new(None));
+    let keep = captured.clone();
+    pair.drop = Box::new(move |dir, _, packet| {
+        if dir == 0 && tcp_fields(packet).3 > 0 && keep.borrow().is_none() {
+            *keep.borrow_mut() = Some(packet.to_vec());
+        }
+        false
+    });
+    let client = pair.endpoints[0]
+        .connect(pair.now, addr(CLIENT), addr(SERVER))
+        .unwrap();
+    pair.endpoints[1].listen(addr(SERVER)).unwrap();
+    let mut written = 0;
+    pair.run_until(Instant::from_millis(10_000), |p| {
+        if let Some(c) = p.endpoints[0].connection_mut(client) {
+            written += c.write(&data[written..]);
+        }
+        false
+    });
+    let server = pair.accepted().unwrap();
+    let before = *pair.endpoints[1].connection(server).unwrap().stats();
+    // Replay the first data segment, now carrying a stale timestamp.
+    let old = captured.borrow().clone().unwrap();
+    pair.endpoints[1].handle(pair.now, &old);
+    let after = *pair.endpoints[1].connection(server).unwrap().stats();
+    assert_eq!(after.paws_drops, before.paws_drops + 1);
+    assert_eq!(
+        after.bytes_received, before.bytes_received,
+        "the duplicate was not taken as data"
+    );
+}
+
+#[test]
+fn syn_queue_overflow_drops_syns_beyond_the_backlog() {
+    let mut config = EndpointConfig::default();
+    config.syn_backlog = 2;
+    let mut pair = Pair::new(config, Duration::from_millis(10));
+    // Lose every handshake-completing ACK, so connections stay half-open.
+    pair.drop = Box::new(|dir, _, packet| {
+        let (_, _, flags, len) = tcp_fields(packet);
+        dir == 0 && !flags.syn() && flags.ack() && len == 0
+    });
+    pair.endpoints[1].listen(addr(SERVER)).unwrap();
+    for port in 0..5 {
+        let local = addr(&format!("10.0.0.1:{}", 41000 + port));
+        pair.endpoints[0]
+            .connect(pair.now, local, addr(SERVER))
+            .unwrap();
+    }
+    pair.run_until(Instant::from_millis(500), |_| false);
+    assert_eq!(pair.endpoints[1].stats().syn_queue_overflows, 3);
+    assert_eq!(pair.endpoints[1].connection_ids().count(), 2);
+}
+
+#[test]
+fn rfc9293_simultaneous_close_passes_through_closing_to_time_wait() {
+    let mut pair = Pair::new(EndpointConfig::default(), Duration::from_millis(10));
+    let client = pair.endpoints[0]
+        .connect(pair.now, addr(CLIENT), addr(SERVER))
+        .unwrap();
+    pair.endpoints[1].listen(addr(SERVER)).unwrap();
+    pair.run_until(Instant::from_millis(1_000), |_| false);
+    let server = pair.accepted().unwrap();
+    pair.endpoints[0].connection_mut(client).unwrap().close();
+    pair.endpoints[1].connection_mut(server).unwrap().close();
+    pair.run_until(Instant::from_millis(2_000), |_| false);
+    for (e, id) in [(0, client), (1, server)] {
+        let c = pair.endpoints[e].connection(id).unwrap();
+        assert_eq!(c.state(), TcpState::TimeWait, "endpoint {e}");
+    }
+    // RFC 9293 §3.10.7.4: TIME-WAIT lasts 2·MSL (60 s here), then the TCB goes.
+    pair.run_until(Instant::from_millis(61_500), |_| false);
+    assert_eq!(pair.endpoints[0].connection_ids().count(), 0);
+    assert_eq!(pair.endpoints[1].connection_ids().count(), 0);
+}
+
+#[test]
+fn rfc9293_s3_8_4_keepalive_detects_a_dead_peer() {
+    let mut config = EndpointConfig::default();
+    config.tcp.keepalive = Some(braid_proto::tcp::Keepalive {
+        idle: Duration::from_secs(10),
+        interval: Duration::from_secs(2),
+        probes: 3,
+    });
+    let mut pair = Pair::new(config, Duration::from_millis(10));
+    let client = pair.endpoints[0]
+        .connect(pair.now, addr(CLIENT), addr(SERVER))
+        .unwrap();
+    pair.endpoints[1].listen(addr(SERVER)).unwrap();
+    pair.run_until(Instant::from_millis(1_000), |_| false);
+    // The server vanishes.
+    pair.drop = Box::new(|_, _, _| true);
+    pair.run_until(Instant::from_millis(30_000), |_| false);
+    assert_eq!(
+        client_events(&pair, client).last(),
+        Some(&TcpEvent::Closed(CloseReason::TimedOut))
     );
 }

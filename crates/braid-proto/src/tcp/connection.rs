@@ -217,6 +217,9 @@ pub struct TcpConnection {
     /// Right edge of the window last advertised (never moved left, RFC 9293 §3.8.6.2.2).
     pub(super) rcv_adv: u64,
     pub(super) bytes_since_ack: usize,
+    /// Receive auto-tuning: bytes arrived since `rcv_space_at`.
+    pub(super) rcv_space_bytes: u64,
+    pub(super) rcv_space_at: Instant,
     pub(super) ack_due: AckDue,
 
     // Negotiated options.
@@ -246,6 +249,8 @@ pub struct TcpConnection {
     pub(super) persist_at: Option<Instant>,
     pub(super) persist_backoff: u32,
     pub(super) probe_due: bool,
+    /// The sender SWS override timeout fired: a small segment may go.
+    pub(super) sws_override: bool,
     pub(super) keepalive_at: Option<Instant>,
     pub(super) keepalive_sent: u32,
     pub(super) keepalive_due: bool,
@@ -319,6 +324,8 @@ impl TcpConnection {
             peer_fin_consumed: false,
             rcv_adv: 0,
             bytes_since_ack: 0,
+            rcv_space_bytes: 0,
+            rcv_space_at: now,
             ack_due: AckDue::No,
             snd_wscale: 0,
             rcv_wscale,
@@ -339,6 +346,7 @@ impl TcpConnection {
             persist_at: None,
             persist_backoff: 0,
             probe_due: false,
+            sws_override: false,
             keepalive_at: None,
             keepalive_sent: 0,
             keepalive_due: false,
@@ -638,6 +646,15 @@ impl TcpConnection {
     /// 1 ms to 1 s per tick), offset per connection.
     pub(super) fn ts_now(&self, now: Instant) -> u32 {
         ((now.as_micros() / 1_000) as u32).wrapping_add(self.ts_offset)
+    }
+
+    /// Time to the next zero-window probe: the RTO, doubled per unanswered probe,
+    /// within the RTO ceiling.
+    pub(super) fn persist_interval(&self) -> Duration {
+        self.rtt
+            .rto()
+            .saturating_mul(1 << self.persist_backoff.min(10))
+            .min(self.config.max_rto)
     }
 
     pub(super) fn arm_rto(&mut self, now: Instant) {

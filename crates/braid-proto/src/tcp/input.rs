@@ -26,6 +26,11 @@ impl TcpConnection {
     ) -> SegmentVerdict {
         self.stats.segments_received += 1;
         self.last_received = now;
+        if let Some(k) = self.config.keepalive {
+            // RFC 9293 §3.8.4: probes start after `idle` without a segment from the peer.
+            self.keepalive_sent = 0;
+            self.keepalive_at = Some(now + k.idle);
+        }
         match self.state {
             TcpState::Closed => SegmentVerdict::Accepted,
             TcpState::SynSent => self.on_syn_sent(now, seg, cc),
@@ -366,11 +371,35 @@ impl TcpConnection {
         sample
     }
 
+    /// Receive-buffer auto-tuning, after Linux's dynamic right-sizing: once per RTT,
+    /// let the buffer hold twice what arrived in the last RTT (plus half again while
+    /// the sender is still speeding up), within `recv_buffer`. The window thus stays
+    /// ahead of the sender without committing the maximum to every connection.
+    fn tune_receive_buffer(&mut self, now: Instant, arrived: usize) {
+        self.rcv_space_bytes += arrived as u64;
+        let rtt = self
+            .rtt
+            .srtt()
+            .unwrap_or(self.config.initial_rto)
+            .max(crate::time::Duration::from_millis(1));
+        if now < self.rcv_space_at + rtt {
+            return;
+        }
+        let want = (self.rcv_space_bytes * 3) as usize;
+        let capacity = self.recv.capacity();
+        if want > capacity && capacity < self.config.recv_buffer {
+            self.recv.set_capacity(want.min(self.config.recv_buffer));
+        }
+        self.rcv_space_at = now;
+        self.rcv_space_bytes = 0;
+    }
+
     /// Seventh and eighth checks: segment text and FIN.
     fn on_data(&mut self, now: Instant, seg: &SegmentIn<'_>, start: u64) {
         let rcv_nxt = self.rcv_nxt();
         if !seg.payload.is_empty() {
             // Data octet k of the peer's stream is at offset k + 1.
+            self.tune_receive_buffer(now, seg.payload.len());
             let outcome = self.recv.insert(start - 1, seg.payload);
             self.stats.bytes_received += seg.payload.len() as u64;
             if outcome.newly_readable > 0 {

@@ -46,6 +46,15 @@ impl TcpConnection {
             if let Some(plan) = self.plan_data(now, cc) {
                 return Some(self.data_segment(now, plan));
             }
+            if self.probe_due {
+                self.probe_due = false;
+                self.stats.zero_window_probes += 1;
+                // RFC 9293 §3.8.6.1 probes a zero window; like Linux, braid sends
+                // an ACK for an octet already acknowledged, which the peer must
+                // answer with its current window and which consumes no sequence space.
+                let seq = self.own_seq(self.snd_una - 1);
+                return Some(self.ack_segment(now, seq));
+            }
             if self.keepalive_due {
                 self.keepalive_due = false;
                 self.stats.keepalive_probes += 1;
@@ -138,26 +147,13 @@ impl TcpConnection {
             }
         }
 
-        // New data, or a zero-window probe.
+        // New data.
         if self.snd_nxt >= seq_end {
             return None;
         }
         let in_flight = self.pipe();
         let window_end = self.snd_una + self.snd_wnd;
         let available = data_end.saturating_sub(self.snd_nxt);
-        if self.probe_due {
-            self.probe_due = false;
-            self.stats.zero_window_probes += 1;
-            // RFC 9293 §3.8.6.1: probe a zero window with one octet.
-            if available > 0 {
-                return Some(Plan {
-                    start: self.snd_nxt,
-                    len: 1,
-                    fin: false,
-                    retransmission: self.snd_nxt < self.snd_max,
-                });
-            }
-        }
         let by_window = window_end.saturating_sub(self.snd_nxt);
         let by_cwnd = cwnd.saturating_sub(in_flight);
         let len = available.min(mss).min(by_window).min(by_cwnd);
@@ -170,12 +166,7 @@ impl TcpConnection {
                 && self.persist_at.is_none()
             {
                 // RFC 9293 §3.8.6.1: probe a zero window on a timer.
-                self.persist_at = Some(
-                    now + self
-                        .rtt
-                        .rto()
-                        .saturating_mul(1 << self.persist_backoff.min(6)),
-                );
+                self.persist_at = Some(now + self.persist_interval());
             }
             return None;
         }
@@ -185,8 +176,13 @@ impl TcpConnection {
                 return None;
             }
             // Sender SWS avoidance (RFC 9293 §3.8.6.2.1): wait for a useful window
-            // unless this is all the data there is.
-            if len < available && len < self.max_snd_wnd / 2 && by_cwnd > len {
+            // unless this is all the data there is, or the override timeout (the
+            // persist timer here) fired.
+            let window_limited = len < available && len < self.max_snd_wnd / 2 && by_cwnd > len;
+            if window_limited && !std::mem::take(&mut self.sws_override) {
+                if self.bytes_in_flight() == 0 && self.persist_at.is_none() {
+                    self.persist_at = Some(now + self.persist_interval());
+                }
                 return None;
             }
         }

@@ -38,6 +38,11 @@ impl TcpConnection {
             if self.snd_wnd == 0 && self.data_end() > self.snd_nxt {
                 self.probe_due = true;
                 self.persist_backoff += 1;
+                // Probe again, backing off like the RTO, until the window opens.
+                self.persist_at = Some(now + self.persist_interval());
+            } else if self.data_end() > self.snd_nxt {
+                // A small window stayed small: send into it (RFC 9293 §3.8.6.2.1 (d)).
+                self.sws_override = true;
             }
         }
         if self.rto_at.is_some_and(|t| t <= now) {

@@ -68,6 +68,8 @@ impl Pair {
             let next_packet = self.in_flight.front().map(|p| p.at);
             let next_timer = self.endpoints.iter().filter_map(|e| e.poll_timeout()).min();
             let Some(next) = [next_packet, next_timer].into_iter().flatten().min() else {
+                // Idle: time passes to the deadline.
+                self.now = self.now.max(deadline);
                 return;
             };
             if next > deadline {
@@ -130,4 +132,65 @@ impl Pair {
             _ => None,
         })
     }
+}
+
+/// The TCP header fields of a packet the endpoints sent: (seq, ack, flags, payload length).
+pub fn tcp_fields(packet: &[u8]) -> (u32, u32, braid_proto::wire::TcpFlags, usize) {
+    let (_, payload) = braid_proto::wire::IpRepr::parse(packet).expect("IP");
+    let tcp =
+        braid_proto::wire::TcpRepr::parse(payload.payload, braid_proto::wire::ChecksumCheck::Skip)
+            .expect("TCP");
+    (tcp.seq_number, tcp.ack_number, tcp.flags, tcp.payload.len())
+}
+
+/// A drop rule for the data of direction 0: drops, once each, the segments whose
+/// first payload octet (counted from 0) falls in one of `ranges`.
+pub fn drop_data_once(ranges: Vec<std::ops::Range<u64>>) -> DropRule {
+    let mut isn = None;
+    let mut dropped = std::collections::BTreeSet::new();
+    Box::new(move |dir, _, packet| {
+        if dir != 0 {
+            return false;
+        }
+        let (seq, _, flags, len) = tcp_fields(packet);
+        if flags.syn() {
+            isn = Some(seq);
+            return false;
+        }
+        let Some(isn) = isn else { return false };
+        if len == 0 {
+            return false;
+        }
+        let offset = seq.wrapping_sub(isn).wrapping_sub(1) as u64;
+        if ranges.iter().any(|r| r.contains(&offset)) && dropped.insert(offset) {
+            return true;
+        }
+        false
+    })
+}
+
+/// A copy of `packet` (IP + TCP from the endpoints) with new seq, ack and flags, no
+/// payload, and correct checksums.
+pub fn forge(packet: &[u8], seq: u32, ack: u32, flags: braid_proto::wire::TcpFlags) -> Vec<u8> {
+    use braid_proto::wire::{ip_protocol, ChecksumCheck, IpRepr, TcpRepr};
+    let (ip, payload) = IpRepr::parse(packet).expect("IP");
+    let tcp = TcpRepr::parse(payload.payload, ChecksumCheck::Skip).expect("TCP");
+    let forged = TcpRepr {
+        seq_number: seq,
+        ack_number: ack,
+        flags,
+        payload: &[],
+        ..tcp
+    };
+    let ip = IpRepr::new(
+        ip.src_addr(),
+        ip.dst_addr(),
+        ip_protocol::TCP,
+        forged.buffer_len(),
+    );
+    let mut out = vec![0u8; ip.buffer_len() + forged.buffer_len()];
+    ip.emit(&mut out);
+    let at = ip.buffer_len();
+    forged.emit(&mut out[at..], ip.src_addr(), ip.dst_addr());
+    out
 }
