@@ -109,7 +109,7 @@ fn rfc6675_a_burst_of_ten_lost_segments_is_repaired_without_a_timeout() {
     let mut pair = Pair::new(EndpointConfig::default(), Duration::from_millis(10));
     pair.rate = 12_500_000; // 100 Mbit/s
     let mss = 1448;
-    pair.drop = drop_data_once(vec![200 * mss..210 * mss]);
+    pair.drop = drop_data_once(200 * mss..210 * mss);
     let data = pattern(4 << 20);
     let t = transfer(&mut pair, &data, Instant::from_millis(60_000));
     assert_intact(&t, &data);
@@ -131,7 +131,7 @@ fn rfc5681_without_sack_newreno_repairs_a_burst() {
     let mut pair = Pair::new(config, Duration::from_millis(10));
     pair.rate = 12_500_000;
     let mss = 1448;
-    pair.drop = drop_data_once(vec![100 * mss..103 * mss]);
+    pair.drop = drop_data_once(100 * mss..103 * mss);
     let data = pattern(2 << 20);
     let t = transfer(&mut pair, &data, Instant::from_millis(60_000));
     assert_intact(&t, &data);
@@ -414,8 +414,10 @@ fn rfc7323_s5_paws_drops_an_old_duplicate() {
 
 #[test]
 fn syn_queue_overflow_drops_syns_beyond_the_backlog() {
-    let mut config = EndpointConfig::default();
-    config.syn_backlog = 2;
+    let config = EndpointConfig {
+        syn_backlog: 2,
+        ..Default::default()
+    };
     let mut pair = Pair::new(config, Duration::from_millis(10));
     // Lose every handshake-completing ACK, so connections stay half-open.
     pair.drop = Box::new(|dir, _, packet| {

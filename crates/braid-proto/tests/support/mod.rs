@@ -144,8 +144,8 @@ pub fn tcp_fields(packet: &[u8]) -> (u32, u32, braid_proto::wire::TcpFlags, usiz
 }
 
 /// A drop rule for the data of direction 0: drops, once each, the segments whose
-/// first payload octet (counted from 0) falls in one of `ranges`.
-pub fn drop_data_once(ranges: Vec<std::ops::Range<u64>>) -> DropRule {
+/// first payload octet (counted from 0) falls in `range`.
+pub fn drop_data_once(range: std::ops::Range<u64>) -> DropRule {
     let mut isn = None;
     let mut dropped = std::collections::BTreeSet::new();
     Box::new(move |dir, _, packet| {
@@ -162,7 +162,7 @@ pub fn drop_data_once(ranges: Vec<std::ops::Range<u64>>) -> DropRule {
             return false;
         }
         let offset = seq.wrapping_sub(isn).wrapping_sub(1) as u64;
-        if ranges.iter().any(|r| r.contains(&offset)) && dropped.insert(offset) {
+        if range.contains(&offset) && dropped.insert(offset) {
             return true;
         }
         false
