@@ -168,6 +168,15 @@ pub(super) enum AckDue {
     Now,
 }
 
+/// A retransmission in a recovery episode, watched for loss.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Retransmission {
+    pub start: u64,
+    pub end: u64,
+    /// SND.MAX when it was sent: data beyond was sent after it.
+    pub sent_up_to: u64,
+}
+
 /// One transmission of a range of sequence space, for RTT samples (Karn's rule:
 /// none from retransmissions, RFC 6298 §3).
 #[derive(Debug, Clone, Copy)]
@@ -236,6 +245,10 @@ pub struct TcpConnection {
     pub(super) sent: VecDeque<Sent>,
     pub(super) scoreboard: Scoreboard,
     pub(super) dupacks: u32,
+    /// Retransmissions of the current recovery episode, in the order sent.
+    pub(super) retransmissions: VecDeque<Retransmission>,
+    /// Retransmissions found lost, to send again.
+    pub(super) relost: VecDeque<(u64, u64)>,
     /// The fast retransmission chosen on entering recovery (RFC 6675 §5 (4.3)).
     pub(super) rexmit_due: Option<(u64, u64)>,
     /// Without SACK: the segment to retransmit next (RFC 5681 §3.2 fast retransmit,
@@ -339,6 +352,8 @@ impl TcpConnection {
             scoreboard: Scoreboard::new(),
             dupacks: 0,
             rexmit_due: None,
+            retransmissions: VecDeque::new(),
+            relost: VecDeque::new(),
             fast_rexmit: None,
             rto_at: None,
             retries: 0,

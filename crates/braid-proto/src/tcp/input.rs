@@ -295,7 +295,11 @@ impl TcpConnection {
         }
         if summary.recovery_ended || summary.rto_recovery_ended {
             self.fast_rexmit = None;
+            self.retransmissions.clear();
+            self.relost.clear();
             cc.on_recovery_end(self.cc_id, now);
+        } else {
+            self.detect_lost_retransmissions();
         }
 
         // RFC 9293 §3.10.7.4: update the send window from newer segments only.
@@ -351,6 +355,45 @@ impl TcpConnection {
                 },
             );
         }
+    }
+
+    /// RFC 6675 resends a hole once per episode; a lost retransmission then waits for
+    /// the RTO. Like RACK (RFC 8985 §6.2), braid infers that a retransmission was
+    /// lost when something sent after it was delivered: a later retransmission, or
+    /// data beyond what had been sent when it went out. Then it is resent.
+    fn detect_lost_retransmissions(&mut self) {
+        let delivered = |c: &TcpConnection, start: u64, end: u64| {
+            end <= c.snd_una
+                || c.scoreboard
+                    .sacked_ranges()
+                    .any(|(s, e)| s < start && end <= e + 1)
+        };
+        let highest_delivered = self
+            .scoreboard
+            .highest_sacked()
+            .map_or(self.snd_una, |h| h + 1)
+            .max(self.snd_una);
+        let last_delivered = self
+            .retransmissions
+            .iter()
+            .rposition(|r| delivered(self, r.start, r.end));
+        let mut kept = std::collections::VecDeque::new();
+        for (i, r) in std::mem::take(&mut self.retransmissions)
+            .into_iter()
+            .enumerate()
+        {
+            if delivered(self, r.start, r.end) {
+                continue;
+            }
+            let overtaken =
+                last_delivered.is_some_and(|last| i < last) || highest_delivered > r.sent_up_to;
+            if overtaken {
+                self.relost.push_back((r.start, r.end));
+            } else {
+                kept.push_back(r);
+            }
+        }
+        self.retransmissions = kept;
     }
 
     /// Takes an RTT sample from the newest segment `ack` covers that was sent only

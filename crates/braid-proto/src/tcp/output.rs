@@ -1,7 +1,7 @@
 //! Building segments: what to send next, within the peer's window and the
 //! congestion window (RFC 9293 §3.8, RFC 5681, RFC 6675 §5).
 
-use super::connection::{AckDue, SegmentOut, Sent, TcpConnection, TcpState};
+use super::connection::{AckDue, Retransmission, SegmentOut, Sent, TcpConnection, TcpState};
 use super::options::SendOptions;
 use crate::cc::CongestionControl;
 use crate::time::Instant;
@@ -123,6 +123,12 @@ impl TcpConnection {
         if let Some((start, end)) = self.rexmit_due.take() {
             return Some(self.retransmission(start, end));
         }
+        // A retransmission found lost (see `detect_lost_retransmissions`).
+        if let Some((start, end)) = self.relost.pop_front() {
+            if end > self.snd_una {
+                return Some(self.retransmission(start.max(self.snd_una), end));
+            }
+        }
         // Without SACK, the next hole after a partial ACK (RFC 6582 §3.2).
         if let Some(at) = self.fast_rexmit.take() {
             if at < self.snd_max {
@@ -155,7 +161,15 @@ impl TcpConnection {
         let window_end = self.snd_una + self.snd_wnd;
         let available = data_end.saturating_sub(self.snd_nxt);
         let by_window = window_end.saturating_sub(self.snd_nxt);
-        let by_cwnd = cwnd.saturating_sub(in_flight);
+        // RFC 3042 limited transmit: each of the first two duplicate ACKs lets one
+        // new segment out beyond cwnd, so that a small window still gathers the
+        // three duplicates fast retransmit needs.
+        let limited_transmit = if self.in_recovery() {
+            0
+        } else {
+            self.dupacks.min(2) as u64 * mss
+        };
+        let by_cwnd = (cwnd + limited_transmit).saturating_sub(in_flight);
         let len = available.min(mss).min(by_window).min(by_cwnd);
         let sends_fin =
             fin.is_some() && self.snd_nxt + len == data_end && self.snd_nxt + len <= window_end;
@@ -211,9 +225,21 @@ impl TcpConnection {
         if plan.retransmission {
             self.stats.retransmitted_segments += 1;
             self.stats.bytes_retransmitted += plan.len;
-            // Karn: no RTT sample from anything resent.
-            for s in self.sent.iter_mut().filter(|s| s.end > plan.start) {
-                s.retransmitted = true;
+            // Karn: no RTT sample from anything resent. Log entries are contiguous
+            // from SND.UNA, so each starts where the previous one ended.
+            let mut entry_start = self.snd_una;
+            for s in self.sent.iter_mut() {
+                if s.end > plan.start && entry_start < end {
+                    s.retransmitted = true;
+                }
+                entry_start = s.end;
+            }
+            if self.in_recovery() {
+                self.retransmissions.push_back(Retransmission {
+                    start: plan.start,
+                    end,
+                    sent_up_to: self.snd_max,
+                });
             }
         }
         if end > self.snd_max {

@@ -96,6 +96,8 @@ impl TcpConnection {
                 self.scoreboard.reset_on_rto(self.snd_max - 1);
                 self.fast_rexmit = None;
                 self.rexmit_due = None;
+                self.retransmissions.clear();
+                self.relost.clear();
                 self.dupacks = 0;
                 for s in self.sent.iter_mut() {
                     s.retransmitted = true;
