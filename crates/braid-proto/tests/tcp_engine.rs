@@ -480,3 +480,83 @@ fn rfc9293_s3_8_4_keepalive_detects_a_dead_peer() {
         Some(&TcpEvent::Closed(CloseReason::TimedOut))
     );
 }
+
+#[test]
+fn rfc9293_s3_5_simultaneous_open_establishes_both_sides() {
+    let mut pair = Pair::new(EndpointConfig::default(), Duration::from_millis(10));
+    let a = pair.endpoints[0]
+        .connect(pair.now, addr(CLIENT), addr(SERVER))
+        .unwrap();
+    let b = pair.endpoints[1]
+        .connect(pair.now, addr(SERVER), addr(CLIENT))
+        .unwrap();
+    pair.run_until(Instant::from_millis(1_000), |_| false);
+    assert_eq!(
+        pair.endpoints[0].connection(a).unwrap().state(),
+        TcpState::Established
+    );
+    assert_eq!(
+        pair.endpoints[1].connection(b).unwrap().state(),
+        TcpState::Established
+    );
+    pair.endpoints[0].connection_mut(a).unwrap().write(b"ping");
+    pair.run_until(Instant::from_millis(2_000), |_| false);
+    let mut buf = [0u8; 16];
+    assert_eq!(
+        pair.endpoints[1].connection_mut(b).unwrap().read(&mut buf),
+        4
+    );
+    assert_eq!(&buf[..4], b"ping");
+}
+
+/// Segments the client sent carrying payload, for small writes every 1 ms.
+fn segments_for_small_writes(nagle: bool) -> u64 {
+    let mut config = EndpointConfig::default();
+    config.tcp.nagle = nagle;
+    let mut pair = Pair::new(config, Duration::from_millis(20));
+    let client = pair.endpoints[0]
+        .connect(pair.now, addr(CLIENT), addr(SERVER))
+        .unwrap();
+    pair.endpoints[1].listen(addr(SERVER)).unwrap();
+    pair.run_until(Instant::from_millis(100), |_| false);
+    // 100 writes of 10 bytes, one per millisecond.
+    for i in 0..100u64 {
+        pair.run_until(Instant::from_millis(100 + i), |_| false);
+        pair.endpoints[0]
+            .connection_mut(client)
+            .unwrap()
+            .write(&[b'x'; 10]);
+    }
+    pair.run_until(Instant::from_millis(2_000), |_| false);
+    let c = pair.endpoints[0].connection(client).unwrap();
+    assert_eq!(c.stats().bytes_sent, 1000);
+    c.stats().segments_sent
+}
+
+#[test]
+fn rfc9293_s3_7_4_nagle_coalesces_small_writes_and_can_be_turned_off() {
+    let with = segments_for_small_writes(true);
+    let without = segments_for_small_writes(false);
+    // Without Nagle every write is a segment; with it, one per round trip (40 ms).
+    assert!(without >= 100, "without Nagle: {without}");
+    assert!(with <= 10, "with Nagle: {with}");
+}
+
+#[test]
+fn rfc5681_s4_2_delayed_acks_acknowledge_every_second_segment() {
+    let mut pair = Pair::new(EndpointConfig::default(), Duration::from_millis(10));
+    pair.rate = 1_250_000;
+    let data = pattern(1 << 20);
+    let t = transfer(&mut pair, &data, Instant::from_millis(60_000));
+    assert_intact(&t, &data);
+    let data_segments = t.client.segments_sent;
+    let acks = t.server.segments_sent;
+    assert!(
+        acks * 2 <= data_segments + 20,
+        "acks {acks} for {data_segments} segments"
+    );
+    assert!(
+        acks * 3 >= data_segments,
+        "acks {acks} for {data_segments} segments"
+    );
+}

@@ -539,16 +539,17 @@ impl TcpConnection {
     /// Reads received data. Returns 0 when nothing is buffered; see
     /// [`TcpConnection::is_read_closed`] to tell the end of the stream.
     pub fn read(&mut self, buf: &mut [u8]) -> usize {
-        let before = self.recv.window();
         let n = self.recv.read(buf);
-        // RFC 9293 §3.8.6.2.2 (receiver SWS avoidance): announce a window that grew
-        // by at least min(buffer / 2, MSS).
-        let grown = self.recv.window().saturating_sub(before);
-        if n > 0
-            && grown > 0
-            && self.window_growth() >= (self.recv.capacity() as u64 / 2).min(self.config.mss as u64)
-        {
-            self.window_update_due = true;
+        // RFC 9293 §3.8.6.2.2 (receiver SWS avoidance) and Linux's rule: announce
+        // the space reading freed only when the window the peer knows has fallen
+        // to half the buffer or less and would at least double. Otherwise the next
+        // ACK carries it.
+        if n > 0 && self.state.is_synchronized() {
+            let remaining = self.rcv_adv.saturating_sub(self.rcv_nxt());
+            let now_open = self.recv.window();
+            if 2 * remaining <= self.recv.capacity() as u64 && now_open >= 2 * remaining.max(1) {
+                self.window_update_due = true;
+            }
         }
         n
     }
@@ -650,11 +651,6 @@ impl TcpConnection {
     /// Offset just past the FIN, if the FIN is queued.
     pub(super) fn fin_offset(&self) -> Option<u64> {
         self.fin_queued.then(|| self.data_end())
-    }
-
-    /// How far the window we could advertise now exceeds the one last advertised.
-    pub(super) fn window_growth(&self) -> u64 {
-        (self.rcv_nxt() + self.recv.window()).saturating_sub(self.rcv_adv)
     }
 
     /// TSval for a segment sent now: a millisecond clock (RFC 7323 §5.4 wants

@@ -124,6 +124,9 @@ impl TcpConnection {
             }
         }
         let start = self.peer_offset(seg.seq);
+        if self.state == TcpState::SynReceived && seg.flags.syn() && seg.flags.ack() && start == 0 {
+            return self.on_simultaneous_open(now, seg);
+        }
         let len = seg.seq_len() as u64;
         let rcv_nxt = self.rcv_nxt();
         let rcv_wnd = self.rcv_adv.max(rcv_nxt + self.recv.window()) - rcv_nxt;
@@ -225,6 +228,25 @@ impl TcpConnection {
         ) {
             self.on_data(now, seg, start);
         }
+        SegmentVerdict::Accepted
+    }
+
+    /// A SYN-ACK in SYN-RECEIVED: both sides sent SYN at once (RFC 9293 §3.5,
+    /// figure 8). Its SYN repeats one already taken, so the sequence check would
+    /// refuse it; its ACK completes the handshake (as Linux accepts it).
+    fn on_simultaneous_open(&mut self, now: Instant, seg: &SegmentIn<'_>) -> SegmentVerdict {
+        let ack = self.own_offset(seg.ack);
+        if ack == 0 || ack > self.snd_max {
+            return SegmentVerdict::Reset;
+        }
+        self.on_syn_acked(now, ack);
+        self.state = TcpState::Established;
+        self.events.push_back(TcpEvent::Connected);
+        // A SYN's window is never scaled (RFC 7323 §2.2).
+        self.snd_wnd = seg.window as u64;
+        self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+        self.snd_wl2 = ack;
+        self.ack_due = AckDue::Now;
         SegmentVerdict::Accepted
     }
 
