@@ -5,7 +5,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod connect;
+mod listen;
 mod pcap;
+mod sim;
 
 #[derive(Parser)]
 #[command(
@@ -34,6 +37,58 @@ enum Command {
         #[arg(long)]
         connections: bool,
     },
+    /// Connect to HOST:PORT over TCP from a braid stack on a TUN device (like `nc`).
+    ///
+    /// Sends standard input, half-closes at its end, and writes what comes back to
+    /// standard output. Creates the TUN device and a host route for --local into it;
+    /// needs root or CAP_NET_ADMIN, and IP forwarding to reach other hosts.
+    Connect {
+        /// Name of the TUN device to create.
+        #[arg(long)]
+        tun: String,
+        /// braid's own address (not an address of any interface).
+        #[arg(long)]
+        local: std::net::IpAddr,
+        /// The peer, as HOST:PORT.
+        remote: String,
+    },
+    /// Accept one TCP connection on a braid stack on a TUN device (like `nc -l`).
+    ///
+    /// Writes what it receives to standard output and exits when the connection ends.
+    Listen {
+        /// Name of the TUN device to create.
+        #[arg(long)]
+        tun: String,
+        /// braid's own address (not an address of any interface).
+        #[arg(long)]
+        local: std::net::IpAddr,
+        /// The port to listen on.
+        #[arg(long)]
+        port: u16,
+        /// Say on standard error when listening and who connected.
+        #[arg(long, short)]
+        verbose: bool,
+    },
+    /// Run a simulation scenario (a TOML file) and print its metrics.
+    ///
+    /// Per connection and direction: bytes written and delivered, goodput, completion
+    /// time, the largest gap between deliveries, retransmissions, RTOs and integrity;
+    /// per link direction: deliveries and drops. The scenario format is described in the
+    /// braid-sim crate documentation; examples/scenarios/ has commented examples.
+    Sim {
+        /// The scenario file.
+        file: PathBuf,
+        /// The seed (overrides the scenario's): the same file and seed give the same
+        /// packets and metrics.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Every metric as one JSON document, throughput series included.
+        #[arg(long)]
+        json: bool,
+        /// Write one pcap per link direction into this directory (LINK.FROM-TO.pcap).
+        #[arg(long, value_name = "DIR")]
+        pcap: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -44,6 +99,19 @@ fn main() -> ExitCode {
             json,
             connections,
         } => pcap::run(&file, pcap::Output { json, connections }),
+        Command::Connect { tun, local, remote } => connect::run(&tun, local, &remote),
+        Command::Listen {
+            tun,
+            local,
+            port,
+            verbose,
+        } => listen::run(&tun, local, port, verbose),
+        Command::Sim {
+            file,
+            seed,
+            json,
+            pcap,
+        } => sim::run(&file, sim::Options { seed, json, pcap }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -11,6 +11,13 @@
 //! The link and middlebox models own no clock: they take `now` like braid-proto does,
 //! so the same code can later shape real packets in real time.
 //!
+//! On top of the core: [`host::Host`], a node running a braid-proto `Endpoint` with
+//! [`apps`] (bulk transfer, sink, echo, request/response, scripted) on its
+//! connections; [`report`], the metrics of a run (goodput, throughput over time per
+//! connection and subflow, retransmissions, RTOs, the longest delivery stall); and
+//! [`scenario`], which reads all of it from a TOML file (format below) and runs it.
+//! `braid sim FILE` is the command-line front end.
+//!
 //! ```
 //! use braid_proto::time::{Duration, Instant};
 //! use braid_sim::{nodes, LinkConfig, Simulator};
@@ -24,15 +31,133 @@
 //! sim.run_until(Instant::from_millis(100));
 //! assert_eq!(sim.node::<nodes::CountingSink>(rx).received.packets, 10);
 //! ```
+//!
+//! # Scenario files
+//!
+//! A scenario is a TOML file; `examples/scenarios/` at the root of the repository has
+//! commented examples. Every table rejects keys it does not know. Values with units
+//! are strings: durations `"250us"`, `"10ms"`, `"1.5s"`, `"2min"`; rates `"64kbit"`,
+//! `"100Mbit"`, `"1Gbit"` (or a number of bits per second, or `"unlimited"`); sizes
+//! `"1500"`, `"64KiB"`, `"10MB"` (or a number of bytes); probabilities `0.01` or
+//! `"1%"`. Errors name the line (for TOML and type errors) or the field, as a path like
+//! `link[0].between[1]` (for everything else).
+//!
+//! ```toml
+//! name = "example"          # names: letters, digits, '-', '_', '.'
+//! seed = 1                  # default seed (`braid sim --seed` overrides it); 0 if absent
+//! duration = "30s"          # the deadline; default 60s
+//! stop = "finished"         # "finished" (default): stop once every connection has
+//!                           # finished; "deadline": always run to the deadline
+//! bin = "100ms"             # width of every throughput bin; default 100ms
+//!
+//! [tcp]                     # TCP settings of every host (each optional)
+//! cc = "cubic"              # "cubic" or "newreno"
+//! mss = 1460                # default: what fits the smallest MTU of the host's links
+//! send_buffer = "4MiB"
+//! recv_buffer = "6MiB"
+//! initial_recv_buffer = "128KiB"
+//! window_scaling = true
+//! timestamps = true
+//! sack = true
+//! nagle = true
+//! delayed_ack = "40ms"      # or "off"
+//! initial_rto = "1s"
+//! min_rto = "200ms"
+//! max_rto = "120s"
+//! syn_retries = 6
+//! data_retries = 15
+//! time_wait = "60s"
+//! keepalive = "off"         # or { idle = "2h", interval = "75s", probes = 9 }
+//! max_ooo_ranges = 64
+//! max_connections = 4096
+//! syn_backlog = 256
+//! accept_backlog = 128
+//!
+//! [[host]]
+//! name = "client"
+//! addresses = ["10.0.1.1", "10.0.2.1"]   # one interface per address: eth0, eth1
+//! route = [{ to = "10.0.2.0/24", interface = "eth1" },   # source address choice
+//!          { to = "default", interface = 0 }]
+//! tcp = { nagle = false }   # this host's overrides of [tcp]
+//!
+//! [[host]]
+//! name = "server"
+//! [[host.interface]]        # or interfaces spelt out, with names and several addresses
+//! name = "wan"
+//! addresses = ["10.0.1.2", "fd00::2"]
+//!
+//! [[link]]
+//! name = "path1"            # default link0, link1, ...
+//! between = ["client:eth0", "server"]   # both directions; or from = ..., to = ...
+//! rate = "100Mbit"          # default unlimited
+//! delay = "10ms"            # one-way propagation delay; default 0
+//! jitter = "1ms"            # uniform extra delay, never reordering
+//! loss = "0.1%"             # Bernoulli loss
+//! burst_loss = { p = 0.01, r = 0.3 }     # Gilbert-Elliott; loss_good = 0, loss_bad = 1
+//! reorder = { probability = 0.01, delay = "5ms" }
+//! duplicate = 0.0
+//! queue = "1500000"         # drop-tail queue in bytes; default 1000 packets of 1500
+//! mtu = 1500
+//! down_policy = "drop"      # or "hold": what a down link does with its packets
+//! reverse = { rate = "10Mbit" }          # per-direction overrides: forward / reverse
+//! schedule = [            # any parameter and `state`, in both directions unless
+//!   { at = "5s", state = "down" },       # `direction` says "forward" or "reverse"
+//!   { at = "6s", state = "up" },
+//!   { at = "6s", rate = "50Mbit", direction = "forward" },
+//! ]
+//!
+//! [[connection]]
+//! name = "upload"           # default conn0, conn1, ...
+//! client = "client"         # a host, "host:interface", or an address
+//! server = "10.0.1.2"       # likewise; a host with several addresses needs one named
+//! port = 5001               # server port; default 5001
+//! client_port = 40000       # default: an ephemeral port
+//! start = "0s"              # when the client connects
+//! app = { type = "bulk", bytes = "10MB" }            # the client's application
+//! server_app = { type = "sink", verify = "pattern" } # default: the usual peer of `app`
+//! ```
+//!
+//! Link ends name an interface: a host with one interface, `"host:interface"` (name or
+//! number), or an address. Each interface has at most one link leaving it, and a
+//! connection needs a link each way between the interfaces of its two addresses (links
+//! join hosts directly; there are no routers yet). Without `client_port`, the client's
+//! source address is the one its routes give, or its only address of the server's IP
+//! version.
+//!
+//! Applications (`type`), with the server's default when `server_app` is left out:
+//!
+//! | type               | keys                                   | server default |
+//! |--------------------|----------------------------------------|----------------|
+//! | `bulk`             | `bytes`: writes them, then closes       | `sink`         |
+//! | `sink`             | `verify`: `"pattern"` (default) or `"sha256"` | needs one |
+//! | `echo`             | none: writes back what it reads         | needs one      |
+//! | `request_response` | `request`, `response` (sizes), `count` (default 1) | `responder` with the same sizes |
+//! | `responder`        | `request`, `response`                   | needs one      |
+//! | `scripted`         | `actions = [{ at = "1s", action = "write", bytes = "1MB" }, { at = "2s", action = "close" }, { at = "3s", action = "abort" }]` | `sink` |
+//!
+//! Connections to the same server address and port share a listener and must ask for
+//! the same server application.
+//!
+//! The run reports (see [`report`]) per connection and direction: bytes written and
+//! delivered, goodput, completion time, the largest gap between two deliveries to the
+//! application (and, for a transfer left unfinished, the time since its last delivery),
+//! retransmitted bytes and segments, RTOs and integrity (SHA-256 of both ends, and the
+//! sink's pattern check); per end and per subflow, throughput over time;
+//! per link direction, counters and throughput over time. Captures are one pcap per
+//! link direction, `LINK.FROM-TO.pcap`, raw IP with virtual timestamps.
 #![forbid(unsafe_code)]
 
+pub mod apps;
+pub mod host;
 pub mod link;
 pub mod metrics;
 pub mod middlebox;
 pub mod node;
 pub mod nodes;
 pub mod pcap;
+pub mod report;
 pub mod rng;
+pub mod scenario;
 pub mod sim;
 
 pub use link::{DropCause, GilbertElliott, Link, LinkChange, LinkConfig, LinkStats, Verdict};

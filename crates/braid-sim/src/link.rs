@@ -284,7 +284,7 @@ pub enum Verdict {
 /// A link's counters. `offered` counts what [`Link::offer`] was given; duplicates are
 /// extra packets, so at any time
 /// `offered + duplicated = delivered + dropped() + in transit`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct LinkStats {
     pub offered: Counter,
     pub delivered: Counter,

@@ -8,9 +8,10 @@
 use std::ops::{Add, AddAssign};
 
 use braid_proto::time::{Duration, Instant};
+use serde::ser::{Serialize, SerializeStruct, Serializer};
 
 /// Packets and the bytes they held.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct Counter {
     pub packets: u64,
     pub bytes: u64,
@@ -63,6 +64,9 @@ impl Bin {
 ///
 /// A record at `t` falls in bin `t / width`: the bins are half-open, `[k*w, (k+1)*w)`.
 /// Memory grows with the time of the last record (16 bytes per bin), not with traffic.
+///
+/// Serialised as `{"bin_us": WIDTH, "bytes": [...], "packets": [...]}`, the bins from
+/// time zero up to the last one with a record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Series {
     width: Duration,
@@ -152,9 +156,29 @@ impl Series {
     }
 }
 
+impl Serialize for Series {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("Series", 3)?;
+        s.serialize_field("bin_us", &self.width.as_micros())?;
+        s.serialize_field("bytes", &self.bytes)?;
+        s.serialize_field("packets", &self.packets)?;
+        s.end()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn series_serialises_its_bins() {
+        let mut s = Series::new(Duration::from_millis(10));
+        s.record(Instant::from_millis(25), 100);
+        assert_eq!(
+            serde_json::to_string(&s).unwrap(),
+            r#"{"bin_us":10000,"bytes":[0,0,100],"packets":[0,0,1]}"#
+        );
+    }
 
     #[test]
     fn bins_are_half_open() {

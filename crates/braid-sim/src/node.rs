@@ -13,8 +13,8 @@ use braid_proto::time::Instant;
 /// A node therefore never needs a clock of its own and never waits: it answers at the
 /// instant it is asked. Time seen by a node never goes backwards.
 ///
-/// A host wrapping a braid-proto `Endpoint` forwards each method to the endpoint's
-/// method of the same name, picks the interface from the packet's source address
+/// [`crate::host::Host`] wraps a braid-proto `Endpoint` this way: it forwards each
+/// method to the endpoint's method of the same name, picks the interface from the packet's source address
 /// (one local address per interface, as on a real multihomed host), and runs its
 /// applications after each event:
 ///

@@ -1,6 +1,7 @@
 //! braid: Multipath TCP (RFC 8684) in userspace.
 //!
-//! Today this crate holds [`capture`], the capture analysis behind `braid pcap`. The
-//! runtime that drives `braid-proto` over a TUN device comes with the TCP issue.
+//! [`capture`] is the capture analysis behind `braid pcap`; [`runtime`] drives a
+//! `braid-proto` endpoint over a TUN device behind tokio-shaped sockets.
 
 pub mod capture;
+pub mod runtime;

@@ -457,6 +457,26 @@ impl TcpConnection {
         self.peer_mss.saturating_sub(options).max(1)
     }
 
+    /// Payload octets a segment sent now may carry: [`effective_mss`] less the SACK
+    /// blocks it will carry too (RFC 9293 §3.7.1: data shrinks by the options sent).
+    ///
+    /// [`effective_mss`]: TcpConnection::effective_mss
+    pub(super) fn mss_now(&self) -> u32 {
+        let blocks = self.sack_blocks_to_send() as u32;
+        let sack = if blocks > 0 { 4 + 8 * blocks } else { 0 };
+        self.effective_mss().saturating_sub(sack).max(1)
+    }
+
+    /// SACK blocks an ACK sent now carries: one per out-of-order range, as many as
+    /// fit beside timestamps (RFC 2018 §3).
+    pub(super) fn sack_blocks_to_send(&self) -> usize {
+        if !self.sack_enabled {
+            return 0;
+        }
+        let max = if self.ts_enabled { 3 } else { 4 };
+        self.recv.out_of_order_ranges().min(max)
+    }
+
     pub fn state(&self) -> TcpState {
         self.state
     }

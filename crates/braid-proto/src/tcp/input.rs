@@ -347,7 +347,7 @@ impl TcpConnection {
         } else if is_dupack {
             self.dupacks += 1;
         }
-        let smss = self.effective_mss() as u64;
+        let smss = self.mss_now() as u64;
         if (is_dupack || summary.newly_sacked > 0)
             && self.scoreboard.should_enter_recovery(self.dupacks, smss)
         {

@@ -112,7 +112,7 @@ impl TcpConnection {
 
     /// Decides the next data (or FIN) segment: retransmissions first, then new data.
     fn plan_data(&mut self, now: Instant, cc: &mut dyn CongestionControl) -> Option<Plan> {
-        let mss = self.effective_mss() as u64;
+        let mss = self.mss_now() as u64;
         let cwnd = cc.cwnd(self.cc_id);
         let data_end = self.data_end();
         let fin = self.fin_offset();
@@ -210,6 +210,8 @@ impl TcpConnection {
 
     /// A plan to resend `[start, end)` of sequence space (which may hold the FIN).
     fn retransmission(&self, start: u64, end: u64) -> Plan {
+        // Never larger than a segment may be now, whatever size the range was chosen at.
+        let end = end.min(start + self.mss_now() as u64);
         let data_end = self.data_end();
         let fin = self.fin_offset().is_some_and(|f| start <= f && f < end);
         Plan {
@@ -292,7 +294,7 @@ impl TcpConnection {
         if self.sack_enabled && self.recv.has_out_of_order() {
             // RFC 2018 §4: the block with the latest segment first. With timestamps
             // three blocks fit.
-            let max = if self.ts_enabled { 3 } else { 4 };
+            let max = self.sack_blocks_to_send();
             let mut blocks = [SackBlock::default(); 4];
             let mut n = 0;
             for (start, end) in self.recv.sack_blocks(max) {
