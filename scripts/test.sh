@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 # Debian packages the tests need:
 #   tshark    the reference decoder braid's MPTCP parsing is compared with
 #   iproute2  network namespaces for the interop tests against Linux
-PACKAGES=(tshark iproute2)
+#   iptables  random loss on the interop path (the statistic match)
+PACKAGES=(tshark iproute2 iptables)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

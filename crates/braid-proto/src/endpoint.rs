@@ -14,6 +14,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::ops::Bound;
 
 use thiserror::Error;
 
@@ -514,10 +515,10 @@ impl Endpoint {
         }
         // Round-robin from the connection after the last one that sent.
         let ids: Vec<ConnectionId> = match self.cursor {
+            // After `c`, whether or not `c` itself still exists, then up to it.
             Some(c) => self
                 .connections
-                .range(c..)
-                .skip(1)
+                .range((Bound::Excluded(c), Bound::Unbounded))
                 .chain(self.connections.range(..=c))
                 .map(|(&id, _)| id)
                 .collect(),
@@ -536,7 +537,14 @@ impl Endpoint {
             }
         }
         self.options = options;
-        let (id, len) = sent?;
+        let Some((id, len)) = sent else {
+            // Quiet: drop connections that ended while the application read their
+            // last data (ending ones are dropped as they end, in `reap`).
+            self.connections.retain(|_, s| !s.conn.is_done());
+            let connections = &self.connections;
+            self.by_tuple.retain(|_, id| connections.contains_key(id));
+            return None;
+        };
         self.cursor = Some(id);
         self.stats.packets_out += 1;
         self.collect_events(id);

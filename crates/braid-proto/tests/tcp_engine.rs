@@ -560,3 +560,119 @@ fn rfc5681_s4_2_delayed_acks_acknowledge_every_second_segment() {
         "acks {acks} for {data_segments} segments"
     );
 }
+
+/// Moves packets between two endpoints with no delay until both are quiet.
+fn exchange(
+    a: &mut braid_proto::endpoint::Endpoint,
+    b: &mut braid_proto::endpoint::Endpoint,
+    now: Instant,
+) {
+    let mut buf = vec![0u8; 65536];
+    for _ in 0..100 {
+        let mut moved = false;
+        while let Some(n) = a.poll_transmit(now, &mut buf) {
+            b.handle(now, &buf[..n]);
+            moved = true;
+        }
+        while let Some(n) = b.poll_transmit(now, &mut buf) {
+            a.handle(now, &buf[..n]);
+            moved = true;
+        }
+        if !moved {
+            return;
+        }
+    }
+}
+
+#[test]
+fn acks_handled_in_a_batch_before_polling_do_not_resend_acknowledged_data() {
+    // Recovery starts on duplicate ACKs, then, before the sender polls, an ACK
+    // covers the "lost" segment (it was only late): nothing is left to resend.
+    use braid_proto::endpoint::Endpoint;
+    let mut client = Endpoint::new(EndpointConfig::default(), 1);
+    let mut server = Endpoint::new(EndpointConfig::default(), 2);
+    server.listen(addr(SERVER)).unwrap();
+    let now = Instant::from_millis(1);
+    let cid = client.connect(now, addr(CLIENT), addr(SERVER)).unwrap();
+    exchange(&mut client, &mut server, now);
+    let mut buf = vec![0u8; 65536];
+    client
+        .connection_mut(cid)
+        .unwrap()
+        .write(&vec![1u8; 10 * 1448]);
+    let mut segments = Vec::new();
+    while let Some(n) = client.poll_transmit(now, &mut buf) {
+        segments.push(buf[..n].to_vec());
+    }
+    assert_eq!(segments.len(), 10);
+    let mut acks = Vec::new();
+    for seg in segments[1..].iter().chain(&segments[..1]) {
+        server.handle(now, seg);
+        while let Some(n) = server.poll_transmit(now, &mut buf) {
+            acks.push(buf[..n].to_vec());
+        }
+    }
+    for ack in &acks {
+        client.handle(now, ack);
+    }
+    assert_eq!(client.connection(cid).unwrap().stats().fast_recoveries, 1);
+    let mut resent = 0;
+    while client.poll_transmit(now, &mut buf).is_some() {
+        resent += 1;
+    }
+    assert_eq!(resent, 0, "everything was acknowledged");
+}
+
+#[test]
+fn a_new_connection_is_sent_after_an_earlier_one_was_dropped() {
+    let mut pair = Pair::new(EndpointConfig::default(), Duration::from_millis(10));
+    pair.endpoints[1].listen(addr(SERVER)).unwrap();
+    let first = pair.endpoints[0]
+        .connect(pair.now, addr(CLIENT), addr(SERVER))
+        .unwrap();
+    pair.run_until(Instant::from_millis(100), |_| false);
+    // The server closes first, so the client closes passively and is dropped at once.
+    let server = pair.accepted().unwrap();
+    pair.endpoints[1].connection_mut(server).unwrap().close();
+    pair.run_until(Instant::from_millis(200), |_| false);
+    pair.endpoints[0].connection_mut(first).unwrap().close();
+    pair.run_until(Instant::from_millis(300), |_| false);
+    assert!(pair.endpoints[0].connection(first).is_none());
+    let second = pair.endpoints[0]
+        .connect(pair.now, addr("10.0.0.1:40001"), addr(SERVER))
+        .unwrap();
+    pair.run_until(Instant::from_millis(400), |_| false);
+    assert_eq!(
+        pair.endpoints[0].connection(second).unwrap().state(),
+        TcpState::Established
+    );
+}
+
+#[test]
+fn received_data_outlives_a_normal_close_until_it_is_read() {
+    let mut pair = Pair::new(EndpointConfig::default(), Duration::from_millis(10));
+    pair.endpoints[1].listen(addr(SERVER)).unwrap();
+    let client = pair.endpoints[0]
+        .connect(pair.now, addr(CLIENT), addr(SERVER))
+        .unwrap();
+    pair.run_until(Instant::from_millis(100), |_| false);
+    let c = pair.endpoints[0].connection_mut(client).unwrap();
+    c.write(&[5u8; 1000]);
+    c.close();
+    pair.run_until(Instant::from_millis(200), |_| false);
+    // The server closes without reading; its FIN is acknowledged, the connection ends.
+    let server = pair.accepted().unwrap();
+    pair.endpoints[1].connection_mut(server).unwrap().close();
+    pair.run_until(Instant::from_millis(300), |_| false);
+    let s = pair.endpoints[1]
+        .connection_mut(server)
+        .expect("kept for its unread data");
+    assert_eq!(s.state(), TcpState::Closed);
+    let mut buf = [0u8; 2000];
+    assert_eq!(s.read(&mut buf), 1000);
+    pair.run_until(Instant::from_millis(400), |_| false);
+    assert!(
+        pair.endpoints[1].connection(server).is_none(),
+        "dropped once read"
+    );
+}

@@ -251,3 +251,70 @@ fn a_dropped_listener_refuses_new_connections() {
         io::ErrorKind::ConnectionRefused
     );
 }
+
+/// Our FIN waits behind unsent data while the peer's data and FIN arrive (CLOSE-WAIT);
+/// it then leaves (LAST-ACK) and its ACK ends the connection before the application
+/// reads. What the peer sent must still be read, in full.
+#[test]
+fn data_received_before_our_fin_is_acknowledged_is_not_lost() {
+    let Some((_g, topo)) = setup("data_received_before_our_fin_is_acknowledged_is_not_lost") else {
+        return;
+    };
+    let path = topo.paths[0].clone();
+    let server = SocketAddr::new(path.server_ip.into(), 5004);
+    // Less than braid's first receive window, so that it all arrives unread.
+    let from_linux = 60 << 10;
+    let from_braid = 2 << 20;
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let (eof_tx, eof_rx) = tokio::sync::oneshot::channel::<usize>();
+    let linux = spawn_in(&topo.server, "linux-server", move || {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind(server)?;
+        ready_tx.send(()).expect("test waits");
+        let (mut stream, _) = listener.accept()?;
+        stream.set_read_timeout(Some(TIME_LIMIT))?;
+        // Reading nothing, Linux keeps most of braid's data unsent (its window), and
+        // braid's FIN behind it. Once braid has shut down: Linux's data and FIN, then
+        // reading, which lets braid's data and FIN out.
+        go_rx.recv_timeout(TIME_LIMIT).map_err(io::Error::other)?;
+        stream.write_all(&vec![7u8; from_linux])?;
+        stream.shutdown(std::net::Shutdown::Write)?;
+        let mut got = Vec::new();
+        stream.read_to_end(&mut got)?;
+        // braid's FIN is in, and acknowledged.
+        let _ = eof_tx.send(got.len());
+        Ok(got.len())
+    });
+    ready_rx.recv_timeout(TIME_LIMIT).expect("Linux listens");
+    let read = in_client_ns(&topo, move || async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let stack = Stack::new("braid0", &[path.braid_ip.into()], StackConfig::default())
+            .map_err(io::Error::from)?;
+        let mut stream = stack
+            .connect(SocketAddr::new(path.braid_ip.into(), 0), server)
+            .await?;
+        // Far more than Linux's first window.
+        stream.write_all(&vec![9u8; from_braid]).await?;
+        stream.shutdown().await?;
+        go_tx.send(()).map_err(io::Error::other)?;
+        let linux_got = eof_rx.await.map_err(io::Error::other)?;
+        assert_eq!(linux_got, from_braid);
+        let mut got = Vec::new();
+        stream.read_to_end(&mut got).await?;
+        drop(stream);
+        stack.shutdown(Duration::from_secs(5)).await;
+        Ok(got.len())
+    });
+    let linux_got = wait(
+        &linux,
+        Instant::now() + TIME_LIMIT,
+        "the Linux server",
+        &String::new,
+    );
+    assert_eq!(linux_got, from_braid);
+    assert_eq!(
+        read, from_linux,
+        "bytes braid read after its FIN was acknowledged"
+    );
+}

@@ -607,8 +607,13 @@ impl TcpConnection {
     }
 
     /// The connection is over and has nothing left to send: its owner may drop it.
+    ///
+    /// Data received and not yet read keeps a connection that ended normally: the
+    /// application still gets it. A reset or abort discards it (RFC 9293 §3.10.7.4).
     pub fn is_done(&self) -> bool {
-        self.state == TcpState::Closed && !self.rst_due
+        let keeps_data = matches!(self.close_reason, Some(CloseReason::Finished) | None)
+            && self.recv.readable() > 0;
+        self.state == TcpState::Closed && !self.rst_due && !keeps_data
     }
 
     pub(super) fn enter_closed(&mut self, reason: CloseReason) {

@@ -119,22 +119,29 @@ impl TcpConnection {
         // Sequence space that can be sent at all: data, and the FIN after it.
         let seq_end = fin.map_or(data_end, |f| f + 1);
 
+        // Ranges chosen for retransmission may have been acknowledged since, by ACKs
+        // handled before this poll: `retransmission` then skips them.
         // The fast retransmission of RFC 6675 §5 (4.3), chosen on entering recovery.
         if let Some((start, end)) = self.rexmit_due.take() {
-            return Some(self.retransmission(start, end));
+            if let Some(plan) = self.retransmission(start, end) {
+                return Some(plan);
+            }
         }
-        // A retransmission found lost (see `detect_lost_retransmissions`).
-        if let Some((start, end)) = self.relost.pop_front() {
-            if end > self.snd_una {
-                return Some(self.retransmission(start.max(self.snd_una), end));
+        // Retransmissions found lost (see `detect_lost_retransmissions`).
+        while let Some((start, end)) = self.relost.pop_front() {
+            if let Some(plan) = self.retransmission(start, end) {
+                return Some(plan);
             }
         }
         // Without SACK, the next hole after a partial ACK (RFC 6582 §3.2).
         if let Some(at) = self.fast_rexmit.take() {
+            let at = at.max(self.snd_una);
             if at < self.snd_max {
                 let end = (at + mss).min(self.snd_max);
                 self.scoreboard.mark_retransmitted(at - 1, end - 1);
-                return Some(self.retransmission(at, end));
+                if let Some(plan) = self.retransmission(at, end) {
+                    return Some(plan);
+                }
             }
         }
         // In recovery, RFC 6675 §5 (C): while cwnd - pipe >= 1 SMSS, send what
@@ -148,7 +155,9 @@ impl TcpConnection {
             {
                 if next.is_retransmission() {
                     self.scoreboard.record(&next);
-                    return Some(self.retransmission(next.start + 1, next.end + 1));
+                    if let Some(plan) = self.retransmission(next.start + 1, next.end + 1) {
+                        return Some(plan);
+                    }
                 }
             }
         }
@@ -209,17 +218,23 @@ impl TcpConnection {
     }
 
     /// A plan to resend `[start, end)` of sequence space (which may hold the FIN).
-    fn retransmission(&self, start: u64, end: u64) -> Plan {
+    /// A plan to resend what is still unacknowledged of `[start, end)` in sequence
+    /// space (which may hold the FIN), or `None` if all of it was acknowledged.
+    fn retransmission(&self, start: u64, end: u64) -> Option<Plan> {
+        let start = start.max(self.snd_una);
         // Never larger than a segment may be now, whatever size the range was chosen at.
-        let end = end.min(start + self.mss_now() as u64);
+        let end = end.min(start + self.mss_now() as u64).min(self.snd_max);
+        if start >= end {
+            return None;
+        }
         let data_end = self.data_end();
         let fin = self.fin_offset().is_some_and(|f| start <= f && f < end);
-        Plan {
+        Some(Plan {
             start,
             len: end.min(data_end).saturating_sub(start),
             fin,
             retransmission: true,
-        }
+        })
     }
 
     fn data_segment(&mut self, now: Instant, plan: Plan) -> SegmentOut<'_> {

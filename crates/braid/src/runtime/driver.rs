@@ -41,7 +41,26 @@ pub(crate) async fn run(
     offload: bool,
     buf_len: usize,
 ) {
-    let why = drive(&shared, &device, offload, buf_len).await;
+    // The loop runs in a task of its own so that a panic in it (a bug in the core, say)
+    // is caught here and reported to every handle, rather than leaving them waiting.
+    let mut inner = AbortOnDrop(tokio::spawn({
+        let shared = shared.clone();
+        async move { drive(&shared, &device, offload, buf_len).await }
+    }));
+    let why = match (&mut inner.0).await {
+        Ok(why) => why,
+        Err(e) if e.is_panic() => {
+            let payload = e.into_panic();
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(tun = %shared.tun_name, "braid driver panicked: {msg}");
+            format!("its driver panicked: {msg}")
+        }
+        Err(e) => format!("its driver was cancelled: {e}"),
+    };
     tracing::debug!(tun = %shared.tun_name, "driver stopped: {why}");
     let mut wakers = Vec::new();
     {
@@ -55,7 +74,17 @@ pub(crate) async fn run(
         }
     }
     wakers.into_iter().for_each(Waker::wake);
-    // The device closes here; the kernel deletes it and its routes.
+    // The device closed with the inner task; the kernel deletes it and its routes.
+}
+
+/// Aborts the inner task when the outer one is dropped (`Stack::shutdown` aborting it,
+/// or the runtime shutting down).
+struct AbortOnDrop(tokio::task::JoinHandle<String>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 async fn drive(
@@ -70,21 +99,20 @@ async fn drive(
     } else {
         (BATCH, 1)
     };
-    let mut raw = vec![
-        0u8;
-        if offload {
-            VIRTIO_NET_HDR_LEN + 65535
-        } else {
-            0
-        }
-    ];
+    // With offload, a read lands here whole (header and up to 64 KiB) before tun-rs
+    // splits it into `rx`.
+    let raw_len = if offload {
+        VIRTIO_NET_HDR_LEN + 65535
+    } else {
+        0
+    };
+    let mut raw = vec![0u8; raw_len];
     let mut rx: Vec<Vec<u8>> = (0..rx_bufs).map(|_| vec![0u8; buf_len]).collect();
     let mut rx_len = vec![0usize; rx_bufs];
     // Packets to write start after room for the virtio-net header, which tun-rs fills
     // in (and ignores without offload). With offload, tun-rs appends the payload of
-    // the segments that follow in the same flow to the first one (GRO).
-    // tun-rs only coalesces into a buffer that can hold the largest segment (64 KiB)
-    // without growing.
+    // the segments that follow in the same flow to the first one (GRO), but only into
+    // a buffer that holds the largest segment (64 KiB) without growing.
     let tx_capacity = if offload {
         2 * VIRTIO_NET_HDR_LEN + 65535
     } else {
@@ -155,6 +183,7 @@ async fn drive(
                     None => break,
                 }
             }
+            keep_unread_data(&mut st);
             if dispatch_events(&mut st, &mut wakers) {
                 // Dispatching aborted a connection nobody will accept: its RST is owed.
                 shared.wake_driver();
@@ -211,6 +240,24 @@ async fn drive(
             }
             _ = shared.driver.notified() => {}
             _ = async { sleep.expect("guarded").await }, if sleep.is_some() => {}
+        }
+    }
+}
+
+/// The core drops a connection as soon as the ACK of our FIN ends LAST-ACK, with what
+/// the application has not read yet. The ACK needs a round trip after our FIN leaves
+/// (which puts the connection in LAST-ACK, in this turn's `poll_transmit`), so moving
+/// that data to the runtime's side now is in time. In LAST-ACK the peer's FIN is in:
+/// nothing more can arrive.
+fn keep_unread_data(st: &mut State) {
+    for (&id, conn) in st.conns.iter_mut() {
+        if !conn.write_shutdown || conn.dropped {
+            continue;
+        }
+        if let Some(tcp) = st.endpoint.connection_mut(id) {
+            if tcp.state() == TcpState::LastAck && tcp.readable() > 0 {
+                conn.stash_unread(tcp);
+            }
         }
     }
 }

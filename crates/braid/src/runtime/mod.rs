@@ -11,8 +11,15 @@
 //!
 //! The application's calls lock the shared state and act on their connection directly
 //! (no channel, no copy between tasks); anything that may owe packets wakes the driver.
-//! The driver wakes the tasks whose connections changed, after writing the packets of
-//! that turn to the device.
+//! The driver works in batches (everything the device holds, then everything the
+//! endpoint has to send), and wakes the tasks whose connections changed after writing
+//! the packets of that turn to the device. With [`StackConfig::offload`] (the default)
+//! the device exchanges 64 KiB TCP segments with the kernel: tun-rs splits what the
+//! kernel aggregated and coalesces braid's consecutive segments of a flow, which is
+//! worth about 5x in throughput through a TUN device (see `examples/tun_throughput.rs`).
+//!
+//! A panic in the driver (a bug in the core) stops the stack: every handle then fails
+//! with an error that quotes it, rather than waiting for ever.
 //!
 //! # The network around it
 //!

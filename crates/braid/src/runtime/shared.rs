@@ -55,12 +55,20 @@ pub(crate) struct Conn {
     pub write_shutdown: bool,
     /// The application no longer holds the connection.
     pub dropped: bool,
-    /// Data taken out of the core before it could drop the connection; see
-    /// `TcpStream::poll_shutdown`.
+    /// Data taken out of the core before it could drop the connection with it (see
+    /// `driver::keep_unread_data`).
     pub stash: VecDeque<u8>,
 }
 
 impl Conn {
+    /// Moves what `tcp` holds for the application into `stash`, where reads find it
+    /// first.
+    pub fn stash_unread(&mut self, tcp: &mut braid_proto::tcp::TcpConnection) {
+        let mut buf = vec![0u8; tcp.readable()];
+        let n = tcp.read(&mut buf);
+        self.stash.extend(&buf[..n]);
+    }
+
     pub fn wake_all(&mut self, wakers: &mut Vec<Waker>) {
         wakers.extend(self.read_waker.take());
         wakers.extend(self.write_waker.take());

@@ -211,6 +211,10 @@ impl StreamInner {
                 "write after shutdown",
             )));
         }
+        // Nothing written now would ever be sent.
+        if let Some(e) = stopped_error(&st.stopped) {
+            return Poll::Ready(Err(e));
+        }
         if let Some(reason) = conn.closed.filter(|r| *r != CloseReason::Finished) {
             return Poll::Ready(Err(close_error(reason)));
         }
@@ -233,9 +237,6 @@ impl StreamInner {
             self.shared.wake_driver();
             return Poll::Ready(Ok(n));
         }
-        if let Some(e) = stopped_error(&st.stopped) {
-            return Poll::Ready(Err(e));
-        }
         conn.write_waker = Some(cx.waker().clone());
         Poll::Pending
     }
@@ -252,14 +253,8 @@ impl StreamInner {
         }
         conn.write_shutdown = true;
         if let Some(tcp) = st.endpoint.connection_mut(self.id) {
-            // Once our FIN is acknowledged in CLOSE-WAIT the core drops the connection,
-            // received data included: keep what the application has not read yet. (In
-            // CLOSE-WAIT the peer's FIN is in, so nothing more can arrive.)
-            if tcp.state() == TcpState::CloseWait && tcp.readable() > 0 {
-                let mut buf = vec![0u8; tcp.readable()];
-                let n = tcp.read(&mut buf);
-                conn.stash.extend(&buf[..n]);
-            }
+            // The driver keeps unread data of connections in LAST-ACK, which the core
+            // would drop with them (see `driver::keep_unread_data`).
             tcp.close();
         }
         drop(guard);
