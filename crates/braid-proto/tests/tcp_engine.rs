@@ -676,3 +676,88 @@ fn received_data_outlives_a_normal_close_until_it_is_read() {
         "dropped once read"
     );
 }
+
+#[test]
+fn rfc9293_s3_10_7_1_resets_for_segments_of_no_connection_take_their_numbers_from_it() {
+    use braid_proto::endpoint::Endpoint;
+    use braid_proto::wire::TcpFlags;
+    let mut server = Endpoint::new(EndpointConfig::default(), 2);
+    let mut client = Endpoint::new(EndpointConfig::default(), 1);
+    let now = Instant::from_millis(1);
+    client.connect(now, addr(CLIENT), addr(SERVER)).unwrap();
+    let mut buf = vec![0u8; 2048];
+    let n = client.poll_transmit(now, &mut buf).unwrap();
+    let syn = buf[..n].to_vec();
+    let (syn_seq, _, _, _) = tcp_fields(&syn);
+    // A SYN (no ACK): <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>.
+    server.handle(now, &syn);
+    let n = server.poll_transmit(now, &mut buf).unwrap();
+    let (seq, ack, flags, _) = tcp_fields(&buf[..n]);
+    assert_eq!((seq, ack), (0, syn_seq.wrapping_add(1)));
+    assert_eq!(flags, TcpFlags::RST | TcpFlags::ACK);
+    // A segment with ACK: <SEQ=SEG.ACK><CTL=RST>.
+    let stray = support::forge(&syn, 1000, 777_777, TcpFlags::ACK);
+    server.handle(now, &stray);
+    let n = server.poll_transmit(now, &mut buf).unwrap();
+    let (seq, _, flags, _) = tcp_fields(&buf[..n]);
+    assert_eq!(seq, 777_777);
+    assert_eq!(flags, TcpFlags::RST);
+    // A RST is never answered.
+    let rst = support::forge(&syn, 1000, 0, TcpFlags::RST);
+    server.handle(now, &rst);
+    assert!(server.poll_transmit(now, &mut buf).is_none());
+    assert_eq!(server.stats().resets_sent, 2);
+}
+
+#[test]
+fn rfc9293_s3_10_7_3_syn_sent_ignores_a_rst_that_does_not_acknowledge_its_syn() {
+    use braid_proto::endpoint::Endpoint;
+    use braid_proto::wire::TcpFlags;
+    let mut client = Endpoint::new(EndpointConfig::default(), 1);
+    let now = Instant::from_millis(1);
+    let id = client.connect(now, addr(CLIENT), addr(SERVER)).unwrap();
+    let mut buf = vec![0u8; 2048];
+    let n = client.poll_transmit(now, &mut buf).unwrap();
+    let syn = buf[..n].to_vec();
+    let (syn_seq, _, _, _) = tcp_fields(&syn);
+    // Reply as if from the server: swap the addresses by forging from a mirrored SYN.
+    let mirrored = mirror(&syn);
+    // A RST without ACK: ignored (RFC 5961 §3 for SYN-SENT).
+    client.handle(now, &support::forge(&mirrored, 5, 0, TcpFlags::RST));
+    assert_eq!(client.connection(id).unwrap().state(), TcpState::SynSent);
+    // A RST acknowledging something else: ignored too.
+    client.handle(
+        now,
+        &support::forge(
+            &mirrored,
+            5,
+            syn_seq.wrapping_add(99),
+            TcpFlags::RST | TcpFlags::ACK,
+        ),
+    );
+    assert_eq!(client.connection(id).unwrap().state(), TcpState::SynSent);
+    // One acknowledging the SYN refuses the connection.
+    client.handle(
+        now,
+        &support::forge(
+            &mirrored,
+            5,
+            syn_seq.wrapping_add(1),
+            TcpFlags::RST | TcpFlags::ACK,
+        ),
+    );
+    assert!(client.connection(id).is_none());
+}
+
+/// The packet with source and destination (addresses and ports) swapped.
+fn mirror(packet: &[u8]) -> Vec<u8> {
+    let mut p = packet.to_vec();
+    let (src, dst) = (p[12..16].to_vec(), p[16..20].to_vec());
+    p[12..16].copy_from_slice(&dst);
+    p[16..20].copy_from_slice(&src);
+    let ihl = (p[0] & 0x0f) as usize * 4;
+    let (sport, dport) = (p[ihl..ihl + 2].to_vec(), p[ihl + 2..ihl + 4].to_vec());
+    p[ihl..ihl + 2].copy_from_slice(&dport);
+    p[ihl + 2..ihl + 4].copy_from_slice(&sport);
+    p
+}

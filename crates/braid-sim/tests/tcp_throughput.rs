@@ -79,3 +79,19 @@ fn cubic_with_sack_beats_the_mathis_bound_at_one_percent_loss() {
         assert!(upload.retransmitted_segments > 0);
     }
 }
+
+#[test]
+fn rfc6298_an_outage_is_ridden_out_with_backed_off_timeouts() {
+    // The path goes down for 5 s, one second into a 30 MB transfer.
+    let link = r#"queue = "500000B"
+schedule = [
+  { at = "1s", state = "down" },
+  { at = "6s", state = "up" },
+]"#;
+    let upload = bulk("30MB", link, "cc = \"cubic\"", 1);
+    assert!(upload.rto_count >= 3, "RTOs {}", upload.rto_count);
+    let gap = upload.max_gap_us.unwrap();
+    // The outage, then at most one backed-off RTO (≤ 3.2 s after five doublings of
+    // the 200 ms floor) before the first retransmission gets through.
+    assert!((5_000_000..9_000_000).contains(&gap), "gap {gap} us");
+}
