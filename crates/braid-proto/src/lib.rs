@@ -8,6 +8,7 @@
 pub mod cc;
 pub mod crypto;
 pub mod endpoint;
+pub mod mptcp;
 pub mod rng;
 pub mod seq;
 pub mod tcp;

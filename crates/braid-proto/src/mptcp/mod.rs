@@ -1,0 +1,8 @@
+//! The MPTCP connection layer (RFC 8684), built piece by piece.
+//!
+//! - [`mapping`]: the receiver's half of the data sequence mapping (§3.3.1): one
+//!   [`mapping::MappingReceiver`] per subflow turns in-order subflow bytes and the DSS
+//!   mappings seen with them into data-level chunks, checks DSS checksums, and switches
+//!   to fallback on an infinite mapping (§3.7).
+
+pub mod mapping;
