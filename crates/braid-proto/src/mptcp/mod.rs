@@ -4,5 +4,8 @@
 //!   [`mapping::MappingReceiver`] per subflow turns in-order subflow bytes and the DSS
 //!   mappings seen with them into data-level chunks, checks DSS checksums, and switches
 //!   to fallback on an infinite mapping (§3.7).
+//! - [`keys`]: local keys with token collision avoidance, and the token table that
+//!   MP_JOIN SYNs are looked up in (§3.1, §3.2).
 
+pub mod keys;
 pub mod mapping;

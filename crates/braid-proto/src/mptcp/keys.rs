@@ -1,0 +1,122 @@
+//! Keys and tokens of the local end's MPTCP connections (RFC 8684 §3.1, §3.2).
+//!
+//! Each connection has a 64-bit key; its token (the top 32 bits of SHA-256 of the key)
+//! is how MP_JOIN SYNs name the connection. RFC 8684 §3.1 asks that a host not use a
+//! key whose token already names one of its connections: [`TokenTable::new_key`]
+//! draws keys from the seeded generator until the token is free, within a bounded
+//! number of tries, and registers it.
+
+use std::collections::HashMap;
+
+use crate::crypto::KeyDerived;
+use crate::rng::Rng;
+
+/// How many keys [`TokenTable::new_key`] draws before giving up: with a table far
+/// from 2^32 entries, a collision is already rare; many in a row mean the table is full.
+pub const MAX_KEY_TRIES: u32 = 64;
+
+/// A local connection's key, with what it determines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalKey {
+    pub key: u64,
+    pub token: u32,
+    pub idsn: u64,
+}
+
+/// Why no key could be made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("no free MPTCP token after {MAX_KEY_TRIES} keys ({0} connections)")]
+    Exhausted(usize),
+    #[error("the token table is full ({0} connections)")]
+    Full(usize),
+}
+
+/// Tokens of the local connections, mapped to the owner's handle `T`.
+#[derive(Debug, Clone)]
+pub struct TokenTable<T> {
+    by_token: HashMap<u32, T>,
+    limit: usize,
+}
+
+impl<T: Copy> TokenTable<T> {
+    /// A table holding at most `limit` connections.
+    pub fn new(limit: usize) -> Self {
+        TokenTable {
+            by_token: HashMap::new(),
+            limit,
+        }
+    }
+
+    /// Draws a key whose token is unused, registers it for `owner`, and returns it.
+    pub fn new_key(&mut self, rng: &mut Rng, owner: T) -> Result<LocalKey, KeyError> {
+        if self.by_token.len() >= self.limit {
+            return Err(KeyError::Full(self.limit));
+        }
+        for _ in 0..MAX_KEY_TRIES {
+            let key = rng.next_u64();
+            let KeyDerived { token, idsn } = KeyDerived::new(key);
+            if let std::collections::hash_map::Entry::Vacant(slot) = self.by_token.entry(token) {
+                slot.insert(owner);
+                return Ok(LocalKey { key, token, idsn });
+            }
+        }
+        Err(KeyError::Exhausted(self.by_token.len()))
+    }
+
+    /// The connection an MP_JOIN SYN's token names (RFC 8684 §3.2), if any.
+    pub fn lookup(&self, token: u32) -> Option<T> {
+        self.by_token.get(&token).copied()
+    }
+
+    /// Forgets a connection's token when it ends.
+    pub fn remove(&mut self, token: u32) -> Option<T> {
+        self.by_token.remove(&token)
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_token.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_token.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc8684_s3_1_keys_get_distinct_tokens_and_their_idsns() {
+        let mut rng = Rng::new(1);
+        let mut table = TokenTable::new(1000);
+        let mut tokens = std::collections::HashSet::new();
+        for owner in 0..1000u32 {
+            let k = table.new_key(&mut rng, owner).unwrap();
+            assert_eq!(k.token, crate::crypto::token(k.key));
+            assert_eq!(k.idsn, crate::crypto::idsn(k.key));
+            assert!(tokens.insert(k.token), "token reused");
+            assert_eq!(table.lookup(k.token), Some(owner));
+        }
+        assert!(matches!(
+            table.new_key(&mut rng, 0),
+            Err(KeyError::Full(1000))
+        ));
+    }
+
+    #[test]
+    fn rfc8684_s3_1_a_key_whose_token_is_taken_is_not_used() {
+        // Register the token of the first key the generator will draw, then ask for a
+        // key: the table must skip that key and take the next.
+        let first = Rng::new(9).next_u64();
+        let mut table = TokenTable::new(10);
+        table.by_token.insert(crate::crypto::token(first), 99u32);
+        let k = table.new_key(&mut Rng::new(9), 1).unwrap();
+        assert_ne!(k.key, first);
+        assert_eq!(table.lookup(crate::crypto::token(first)), Some(99));
+        assert_eq!(table.len(), 2);
+        assert_eq!(table.remove(k.token), Some(1));
+        assert_eq!(table.lookup(k.token), None);
+    }
+}
