@@ -4,8 +4,11 @@
 //!   [`mapping::MappingReceiver`] per subflow turns in-order subflow bytes and the DSS
 //!   mappings seen with them into data-level chunks, checks DSS checksums, and switches
 //!   to fallback on an infinite mapping (§3.7).
+//! - [`data`]: connection-level reassembly, DATA_ACK, window and DATA_FIN (§3.3):
+//!   [`data::DataReceiver`] and [`data::DataSender`].
 //! - [`keys`]: local keys with token collision avoidance, and the token table that
 //!   MP_JOIN SYNs are looked up in (§3.1, §3.2).
 
+pub mod data;
 pub mod keys;
 pub mod mapping;

@@ -1,0 +1,368 @@
+//! Tests of the data-level sender and receiver, named after the RFC 8684 section they
+//! prove.
+
+use proptest::prelude::*;
+
+use super::*;
+
+const IDSN: u64 = 0x1234_5678_9abc_def0;
+const D0: u64 = IDSN + 1;
+
+fn pattern(n: usize) -> Vec<u8> {
+    (0..n)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(7))
+        .collect()
+}
+
+fn read_all(r: &mut DataReceiver) -> Vec<u8> {
+    let mut out = vec![0; r.readable()];
+    let n = r.read(&mut out);
+    out.truncate(n);
+    out
+}
+
+#[test]
+fn s3_3_1_in_order_chunks_from_two_subflows() {
+    let data = pattern(300);
+    let mut r = DataReceiver::new(IDSN, 1000);
+    r.on_chunk(D0, &data[..100]).unwrap();
+    r.on_chunk(D0 + 100, &data[100..200]).unwrap();
+    r.on_chunk(D0 + 200, &data[200..]).unwrap();
+    assert_eq!(r.data_ack(), D0 + 300);
+    assert_eq!(read_all(&mut r), data);
+}
+
+#[test]
+fn s3_3_1_out_of_order_and_overlapping_chunks_first_copy_wins() {
+    let data = pattern(300);
+    let mut r = DataReceiver::new(IDSN, 1000);
+    // Subflow B is ahead.
+    r.on_chunk(D0 + 150, &data[150..300]).unwrap();
+    assert_eq!(r.data_ack(), D0);
+    // Subflow A overlaps it with different (bogus) bytes: the first copy is kept.
+    let mut bogus = data[100..200].to_vec();
+    bogus.iter_mut().for_each(|b| *b = !*b);
+    let out = r.on_chunk(D0 + 100, &bogus).unwrap();
+    assert_eq!(out.stored, 50);
+    assert_eq!(r.data_ack(), D0);
+    let out = r.on_chunk(D0, &data[..100]).unwrap();
+    assert_eq!(out.newly_readable, 300);
+    assert_eq!(r.data_ack(), D0 + 300);
+    let mut expect = data.clone();
+    expect[100..150].copy_from_slice(&bogus[..50]);
+    assert_eq!(read_all(&mut r), expect);
+    // A full duplicate, and one partly before the stream's start.
+    r.on_chunk(D0 + 10, &data[10..20]).unwrap();
+    r.on_chunk(IDSN - 5, &[0; 10]).unwrap();
+    assert_eq!(r.stats().duplicate_bytes, 50 + 10 + 10);
+    assert_eq!(r.data_ack(), D0 + 300);
+}
+
+#[test]
+fn s3_3_2_data_ack_advances_and_s3_3_4_window_shared() {
+    let mut r = DataReceiver::new(IDSN, 100);
+    assert_eq!(r.window(), 100);
+    r.on_chunk(D0 + 50, &[1; 20]).unwrap();
+    assert_eq!(r.data_ack(), D0);
+    assert_eq!(r.window(), 80);
+    r.on_chunk(D0, &[2; 50]).unwrap();
+    assert_eq!(r.data_ack(), D0 + 70);
+    assert_eq!(r.window(), 30);
+    let mut buf = [0; 70];
+    assert_eq!(r.read(&mut buf), 70);
+    assert_eq!(r.window(), 100);
+    assert_eq!(r.data_ack(), D0 + 70);
+}
+
+#[test]
+fn s3_3_4_chunks_beyond_the_window_are_dropped_and_counted_bounded_memory() {
+    let mut r = DataReceiver::with_max_ranges(IDSN, 100, 2);
+    let out = r.on_chunk(D0 + 90, &[1; 20]).unwrap();
+    assert_eq!(out.beyond_window, 10);
+    r.on_chunk(D0 + 500, &[1; 20]).unwrap();
+    assert_eq!(r.stats().beyond_window_bytes, 30);
+    r.on_chunk(D0 + 10, &[1; 5]).unwrap();
+    // A third out-of-order range exceeds the cap of 2.
+    let out = r.on_chunk(D0 + 30, &[1; 5]).unwrap();
+    assert!(out.dropped_range_limit);
+    assert_eq!(r.stats().range_limit_drops, 1);
+    assert!(r.allocated() <= r.capacity());
+    // A flood far ahead allocates nothing more.
+    for i in 0..1000u64 {
+        r.on_chunk(D0 + 1000 + i * 7, &[9; 1000]).unwrap();
+    }
+    assert!(r.allocated() <= r.capacity());
+    assert_eq!(r.data_ack(), D0);
+}
+
+#[test]
+fn s3_3_3_data_fin_received() {
+    let mut r = DataReceiver::new(IDSN, 100);
+    r.on_chunk(D0 + 5, &[1; 5]).unwrap();
+    r.on_data_fin(D0 + 10).unwrap();
+    r.on_data_fin(D0 + 10).unwrap();
+    assert_eq!(
+        r.on_data_fin(D0 + 11),
+        Err(DataError::FinConflict {
+            old: D0 + 10,
+            new: D0 + 11
+        })
+    );
+    // DATA_ACK covers the DATA_FIN only once all data before it arrived.
+    assert_eq!(r.data_ack(), D0);
+    assert_eq!(
+        r.on_chunk(D0 + 8, &[1; 5]),
+        Err(DataError::DataBeyondFin {
+            end: D0 + 13,
+            fin_dsn: D0 + 10
+        })
+    );
+    r.on_chunk(D0, &[1; 5]).unwrap();
+    assert_eq!(r.data_ack(), D0 + 11);
+    assert!(!r.is_finished());
+    assert_eq!(read_all(&mut r).len(), 10);
+    assert!(r.is_finished());
+}
+
+#[test]
+fn s3_3_3_data_fin_below_received_data_is_refused() {
+    let mut r = DataReceiver::new(IDSN, 100);
+    r.on_chunk(D0 + 20, &[1; 5]).unwrap();
+    assert_eq!(
+        r.on_data_fin(D0 + 22),
+        Err(DataError::FinBeforeData {
+            fin_dsn: D0 + 22,
+            received_end: D0 + 25
+        })
+    );
+    assert!(r.on_data_fin(IDSN).is_err());
+    // An empty stream: DATA_FIN at IDSN + 1.
+    let mut r = DataReceiver::new(IDSN, 100);
+    r.on_data_fin(D0).unwrap();
+    assert_eq!(r.data_ack(), D0 + 1);
+    assert!(r.is_finished());
+}
+
+#[test]
+fn s3_3_1_sender_assigns_dsns_within_the_window() {
+    let mut s = DataSender::new(IDSN, 1000, 250);
+    assert_eq!(s.write(&pattern(2000)), 1000);
+    assert_eq!(s.next_chunk(100, 1000), Some((D0, 100)));
+    assert_eq!(s.next_chunk(1000, 60), Some((D0 + 100, 60)));
+    assert_eq!(s.next_chunk(1000, 1000), Some((D0 + 160, 90)));
+    // The connection-level window is full (§3.3.4).
+    assert_eq!(s.next_chunk(1000, 1000), None);
+    let (a, b) = s.bytes(D0 + 100, 60);
+    assert_eq!([a, b].concat(), pattern(2000)[100..160]);
+}
+
+#[test]
+fn s3_3_2_data_ack_frees_data_and_s3_3_4_moves_the_edge() {
+    let mut s = DataSender::new(IDSN, 1000, 100);
+    s.write(&pattern(1000));
+    assert_eq!(s.next_chunk(1000, 1000), Some((D0, 100)));
+    assert_eq!(
+        s.on_data_ack(D0 + 40, 100),
+        DataAckVerdict::Accepted { newly_acked: 40 }
+    );
+    assert_eq!(s.buffered(), 960);
+    assert_eq!(s.window_edge(), D0 + 140);
+    assert_eq!(s.bytes(D0 + 10, 5), (&[][..], &[][..]));
+    assert_eq!(s.next_chunk(1000, 1000), Some((D0 + 100, 40)));
+    // A smaller window does not pull the edge left.
+    s.on_data_ack(D0 + 50, 10);
+    assert_eq!(s.window_edge(), D0 + 140);
+    assert_eq!(s.free(), 50);
+}
+
+#[test]
+fn s3_3_2_data_ack_backwards_or_beyond_sent_is_ignored() {
+    let mut s = DataSender::new(IDSN, 1000, 1000);
+    s.write(&pattern(500));
+    s.next_chunk(200, 200);
+    s.on_data_ack(D0 + 100, 1000);
+    assert_eq!(s.on_data_ack(D0 + 50, 5000), DataAckVerdict::Stale);
+    assert_eq!(s.on_data_ack(IDSN - 1000, 5000), DataAckVerdict::Stale);
+    assert_eq!(s.on_data_ack(D0 + 201, 5000), DataAckVerdict::BeyondSent);
+    assert_eq!(s.on_data_ack(u64::MAX, 5000), DataAckVerdict::Stale);
+    assert_eq!(s.stats().stale_acks, 3);
+    assert_eq!(s.stats().beyond_sent_acks, 1);
+    assert_eq!(s.data_una(), D0 + 100);
+    assert_eq!(s.window_edge(), D0 + 1100);
+    assert_eq!(
+        s.on_data_ack(D0 + 100, 1000),
+        DataAckVerdict::Accepted { newly_acked: 0 }
+    );
+}
+
+#[test]
+fn s3_3_3_data_fin_sent_takes_one_dsn() {
+    let mut s = DataSender::new(IDSN, 1000, 1000);
+    s.write(&pattern(100));
+    s.close();
+    assert_eq!(s.write(b"more"), 0);
+    assert_eq!(s.data_fin_dsn(), Some(D0 + 100));
+    assert!(!s.data_fin_ready());
+    assert_eq!(s.next_chunk(60, 1000), Some((D0, 60)));
+    // The DATA_FIN cannot be acknowledged before it may be sent.
+    assert_eq!(s.on_data_ack(D0 + 61, 1000), DataAckVerdict::BeyondSent);
+    assert_eq!(s.next_chunk(60, 1000), Some((D0 + 60, 40)));
+    assert!(s.data_fin_ready());
+    assert_eq!(s.next_chunk(60, 1000), None);
+    assert_eq!(
+        s.on_data_ack(D0 + 100, 1000),
+        DataAckVerdict::Accepted { newly_acked: 100 }
+    );
+    assert!(!s.all_acked());
+    assert_eq!(
+        s.on_data_ack(D0 + 101, 1000),
+        DataAckVerdict::Accepted { newly_acked: 1 }
+    );
+    assert!(s.all_acked());
+    assert_eq!(s.on_data_ack(D0 + 102, 1000), DataAckVerdict::BeyondSent);
+}
+
+#[test]
+fn s3_3_reinjection_is_served_first_in_order() {
+    let mut s = DataSender::new(IDSN, 1000, 1000);
+    s.write(&pattern(600));
+    assert_eq!(s.next_chunk(300, 1000), Some((D0, 300)));
+    // The subflow that carried [100, 200) and [0, 50) failed.
+    assert_eq!(s.reinject(D0 + 100, 100), Ok(100));
+    assert_eq!(s.reinject(D0, 50), Ok(50));
+    // Not yet sent: nothing to reinject.
+    assert_eq!(s.reinject(D0 + 300, 50), Ok(0));
+    assert_eq!(s.reinject_pending(), 150);
+    assert_eq!(s.next_chunk(60, 1000), Some((D0 + 100, 60)));
+    assert_eq!(s.next_chunk(60, 1000), Some((D0 + 160, 40)));
+    assert_eq!(s.next_chunk(60, 1000), Some((D0, 50)));
+    assert_eq!(s.next_chunk(60, 1000), Some((D0 + 300, 60)));
+}
+
+#[test]
+fn s3_3_reinjection_skips_acknowledged_data_and_is_bounded() {
+    let mut s = DataSender::new(IDSN, 1000, 1000);
+    s.set_max_reinject_ranges(2);
+    s.write(&pattern(600));
+    s.next_chunk(600, 1000);
+    s.reinject(D0, 100).unwrap();
+    s.reinject(D0 + 100, 100).unwrap(); // merged with the previous range
+    s.reinject(D0 + 300, 10).unwrap();
+    assert_eq!(
+        s.reinject(D0 + 400, 10),
+        Err(DataError::ReinjectLimit { max: 2 })
+    );
+    s.on_data_ack(D0 + 150, 1000);
+    assert_eq!(s.reinject_pending(), 60);
+    assert_eq!(s.next_chunk(1000, 1000), Some((D0 + 150, 50)));
+    assert_eq!(s.next_chunk(1000, 1000), Some((D0 + 300, 10)));
+    assert_eq!(s.next_chunk(1000, 1000), None);
+}
+
+#[test]
+fn s3_3_sender_to_receiver_round_trip_with_wrapping_dsns() {
+    let idsn = u64::MAX - 10;
+    let data = pattern(3000);
+    let mut s = DataSender::new(idsn, 500, 400);
+    let mut r = DataReceiver::new(idsn, 400);
+    let mut written = 0;
+    let mut got = Vec::new();
+    let mut flip = false;
+    while !(s.all_acked() && r.is_finished()) {
+        written += s.write(&data[written..]);
+        if written == data.len() {
+            s.close();
+        }
+        while let Some((dsn, len)) = s.next_chunk(70, 1000) {
+            let (a, b) = s.bytes(dsn, len);
+            let chunk = [a, b].concat();
+            r.on_chunk(dsn, &chunk).unwrap();
+            flip = !flip;
+            if flip {
+                // The "other subflow" fails: send it again.
+                s.reinject(dsn, len as u64).unwrap();
+            }
+        }
+        if s.data_fin_ready() {
+            r.on_data_fin(s.data_fin_dsn().unwrap()).unwrap();
+        }
+        got.extend(read_all(&mut r));
+        assert!(matches!(
+            s.on_data_ack(r.data_ack(), r.window()),
+            DataAckVerdict::Accepted { .. }
+        ));
+    }
+    assert_eq!(got, data);
+}
+
+proptest! {
+    /// A byte stream split into random DSN chunks over two subflows, with random
+    /// duplication (re-chunked differently) and order, is rebuilt exactly (§3.3.1).
+    #[test]
+    fn s3_3_1_reassembly_from_two_subflows(
+        len in 0usize..3000,
+        cuts_a in proptest::collection::vec(1usize..400, 1..40),
+        cuts_b in proptest::collection::vec(1usize..400, 1..40),
+        dup in proptest::collection::vec(any::<bool>(), 40),
+        order in proptest::collection::vec(any::<u32>(), 80),
+        idsn in any::<u64>(),
+    ) {
+        let data = pattern(len);
+        let base = idsn.wrapping_add(1);
+        let chunk = |cuts: &[usize]| {
+            let mut out = Vec::new();
+            let mut at = 0;
+            let mut i = 0;
+            while at < len {
+                let n = cuts[i % cuts.len()].min(len - at);
+                out.push((at, n));
+                at += n;
+                i += 1;
+            }
+            out
+        };
+        // Subflow A carries every chunk of one split; subflow B repeats some stretches
+        // cut differently.
+        let mut chunks: Vec<(usize, usize)> = chunk(&cuts_a);
+        for (i, c) in chunk(&cuts_b).into_iter().enumerate() {
+            if dup[i % dup.len()] {
+                chunks.push(c);
+            }
+        }
+        let mut keyed: Vec<(u32, (usize, usize))> = chunks
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| (order[i % order.len()].wrapping_add(i as u32), c))
+            .collect();
+        keyed.sort_by_key(|&(k, _)| k);
+        let mut r = DataReceiver::new(idsn, len.max(1));
+        let mut queue: std::collections::VecDeque<(usize, usize)> =
+            keyed.into_iter().map(|(_, c)| c).collect();
+        let mut fin_at = queue.len() / 2;
+        let mut got = Vec::new();
+        let mut i = 0;
+        while let Some((at, n)) = queue.pop_front() {
+            if i == fin_at {
+                r.on_data_fin(base.wrapping_add(len as u64)).unwrap();
+                fin_at = usize::MAX;
+            }
+            let out = r.on_chunk(base.wrapping_add(at as u64), &data[at..at + n]).unwrap();
+            if out.dropped_range_limit {
+                // Too many out-of-order ranges: the peer will send it again.
+                queue.push_back((at, n));
+            }
+            if i % 3 == 0 {
+                got.extend(read_all(&mut r));
+            }
+            i += 1;
+        }
+        if fin_at != usize::MAX {
+            r.on_data_fin(base.wrapping_add(len as u64)).unwrap();
+        }
+        got.extend(read_all(&mut r));
+        prop_assert_eq!(&got, &data);
+        prop_assert_eq!(r.data_ack(), base.wrapping_add(len as u64 + 1));
+        prop_assert!(r.is_finished());
+        prop_assert_eq!(r.stats().beyond_window_bytes, 0);
+    }
+}
