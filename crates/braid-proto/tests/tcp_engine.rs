@@ -761,3 +761,52 @@ fn mirror(packet: &[u8]) -> Vec<u8> {
     p[ihl + 2..ihl + 4].copy_from_slice(&sport);
     p
 }
+
+#[test]
+fn segments_never_span_a_boundary_the_layer_above_marked() {
+    // What MPTCP needs: each segment within one DSS mapping (RFC 8684 §3.3.1).
+    let mut config = EndpointConfig::default();
+    config.tcp.nagle = false;
+    let mut pair = Pair::new(config, Duration::from_millis(10));
+    pair.endpoints[1].listen(addr(SERVER)).unwrap();
+    let client = pair.endpoints[0]
+        .connect(pair.now, addr(CLIENT), addr(SERVER))
+        .unwrap();
+    pair.run_until(Instant::from_millis(100), |_| false);
+    let lengths = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let seen = lengths.clone();
+    // Record payload lengths, and lose every first transmission so that the
+    // retransmissions (after the RTO) must respect the boundaries too.
+    let mut first = true;
+    pair.drop = Box::new(move |dir, _, packet| {
+        let len = tcp_fields(packet).3;
+        if dir == 0 && len > 0 {
+            seen.borrow_mut().push(len);
+            if first {
+                first = len != 700;
+                return true;
+            }
+        }
+        false
+    });
+    let c = pair.endpoints[0].connection_mut(client).unwrap();
+    for chunk in [1000usize, 700, 3000] {
+        assert_eq!(c.write(&vec![9u8; chunk]), chunk);
+        c.mark_segment_boundary();
+    }
+    pair.run_until(Instant::from_millis(5_000), |_| false);
+    let lengths = lengths.borrow();
+    // Each mapping-sized chunk is cut at its boundary, first time and every time.
+    assert_eq!(lengths[..4], [1000, 700, 1448, 1448], "{lengths:?}");
+    let retransmitted: Vec<usize> = lengths[5..].to_vec();
+    assert!(retransmitted.starts_with(&[1000]), "{lengths:?}");
+    let server = pair.accepted().unwrap();
+    let mut buf = vec![0u8; 8192];
+    assert_eq!(
+        pair.endpoints[1]
+            .connection_mut(server)
+            .unwrap()
+            .read(&mut buf),
+        4700
+    );
+}

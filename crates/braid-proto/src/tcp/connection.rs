@@ -12,8 +12,9 @@
 //! Segment arrival is in `input.rs`, segment building in `output.rs`, timers in
 //! `timers.rs`.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::net::SocketAddr;
+use std::ops::Bound;
 
 use super::config::TcpConfig;
 use super::options::{ReceivedOptions, SendOptions};
@@ -215,6 +216,8 @@ pub struct TcpConnection {
     pub(super) send_start: u64,
     /// The application closed its side: FIN goes after the buffered data.
     pub(super) fin_queued: bool,
+    /// Offsets no segment may span (see [`TcpConnection::mark_segment_boundary`]).
+    pub(super) boundaries: BTreeSet<u64>,
     pub(super) syn_acked: bool,
 
     // Receive side; offsets in the peer's sequence space (its SYN = 0).
@@ -330,6 +333,7 @@ impl TcpConnection {
             send,
             send_start: 1,
             fin_queued: false,
+            boundaries: BTreeSet::new(),
             syn_acked: false,
             irs: None,
             recv,
@@ -554,6 +558,31 @@ impl TcpConnection {
     /// Bytes written and not yet acknowledged.
     pub fn send_queued(&self) -> usize {
         self.send.len()
+    }
+
+    /// Makes the end of the data written so far a segment boundary: no segment, first
+    /// transmission or retransmission, carries bytes from both sides of it. The MPTCP
+    /// layer marks the end of each DSS mapping so that every segment lies within one
+    /// mapping (RFC 8684 §3.3.1), as a segment carries at most one DSS option.
+    pub fn mark_segment_boundary(&mut self) {
+        let end = self.data_end();
+        if end > self.snd_una {
+            self.boundaries.insert(end);
+        }
+    }
+
+    /// Where a segment's payload starts in the stream the application wrote (0 is
+    /// the first byte written), for the layer that maps it: `None` for the SYN.
+    pub fn data_offset(&self, seq: SeqNum) -> Option<u64> {
+        self.own_offset(seq).checked_sub(1)
+    }
+
+    /// The first boundary after `offset`, if any.
+    pub(super) fn boundary_after(&self, offset: u64) -> Option<u64> {
+        self.boundaries
+            .range((Bound::Excluded(offset), Bound::Unbounded))
+            .next()
+            .copied()
     }
 
     /// Reads received data. Returns 0 when nothing is buffered; see

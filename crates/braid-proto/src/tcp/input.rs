@@ -279,6 +279,8 @@ impl TcpConnection {
             if data_acked > 0 {
                 self.send.ack(data_acked as usize);
                 self.send_start += data_acked;
+                // Boundaries at or below what is acknowledged constrain nothing more.
+                self.boundaries = self.boundaries.split_off(&(ack + 1));
                 self.events.push_back(TcpEvent::Writable);
             }
             self.snd_una = ack;

@@ -168,7 +168,9 @@ impl TcpConnection {
         }
         let in_flight = self.pipe();
         let window_end = self.snd_una + self.snd_wnd;
-        let available = data_end.saturating_sub(self.snd_nxt);
+        // Up to the next boundary: what lies beyond it needs a segment of its own.
+        let boundary = self.boundary_after(self.snd_nxt).unwrap_or(u64::MAX);
+        let available = data_end.min(boundary).saturating_sub(self.snd_nxt);
         let by_window = window_end.saturating_sub(self.snd_nxt);
         // RFC 3042 limited transmit: each of the first two duplicate ACKs lets one
         // new segment out beyond cwnd, so that a small window still gathers the
@@ -222,8 +224,12 @@ impl TcpConnection {
     /// space (which may hold the FIN), or `None` if all of it was acknowledged.
     fn retransmission(&self, start: u64, end: u64) -> Option<Plan> {
         let start = start.max(self.snd_una);
-        // Never larger than a segment may be now, whatever size the range was chosen at.
-        let end = end.min(start + self.mss_now() as u64).min(self.snd_max);
+        // Never larger than a segment may be now, whatever size the range was chosen at,
+        // and never across a boundary the layer above set.
+        let end = end
+            .min(start + self.mss_now() as u64)
+            .min(self.snd_max)
+            .min(self.boundary_after(start).unwrap_or(u64::MAX));
         if start >= end {
             return None;
         }
