@@ -513,29 +513,34 @@ impl Endpoint {
                 flags,
             ));
         }
-        // Round-robin from the connection after the last one that sent.
-        let ids: Vec<ConnectionId> = match self.cursor {
-            // After `c`, whether or not `c` itself still exists, then up to it.
-            Some(c) => self
-                .connections
-                .range((Bound::Excluded(c), Bound::Unbounded))
-                .chain(self.connections.range(..=c))
-                .map(|(&id, _)| id)
-                .collect(),
-            None => self.connections.keys().copied().collect(),
-        };
+        // Round-robin from the connection after the last one that sent (whether or
+        // not it still exists), then up to it; no allocation per packet.
         let mut options = std::mem::take(&mut self.options);
-        let mut sent = None;
-        for id in ids {
-            let slot = self.connections.get_mut(&id).expect("listed above");
-            let (src, dst) = (slot.conn.local(), slot.conn.remote());
-            if let Some(seg) = slot.conn.poll_transmit(now, slot.cc.as_mut()) {
-                options.clear();
-                seg.options.to_options(&mut options);
-                sent = Some((id, emit_segment(buf, src, dst, &seg, &options)));
-                break;
-            }
-        }
+        let sent = match self.cursor {
+            Some(c) => poll_range(
+                &mut self.connections,
+                (Bound::Excluded(c), Bound::Unbounded),
+                now,
+                buf,
+                &mut options,
+            )
+            .or_else(|| {
+                poll_range(
+                    &mut self.connections,
+                    (Bound::Unbounded, Bound::Included(c)),
+                    now,
+                    buf,
+                    &mut options,
+                )
+            }),
+            None => poll_range(
+                &mut self.connections,
+                (Bound::Unbounded, Bound::Unbounded),
+                now,
+                buf,
+                &mut options,
+            ),
+        };
         self.options = options;
         let Some((id, len)) = sent else {
             // Quiet: drop connections that ended while the application read their
@@ -566,6 +571,26 @@ impl Endpoint {
                 .remove(&(slot.conn.local(), slot.conn.remote()));
         }
     }
+}
+
+/// The first connection in `range` with a segment to send: emits it into `buf` and
+/// returns the connection and the packet's length.
+fn poll_range(
+    connections: &mut BTreeMap<ConnectionId, Slot>,
+    range: (Bound<ConnectionId>, Bound<ConnectionId>),
+    now: Instant,
+    buf: &mut [u8],
+    options: &mut Vec<TcpOption<'static>>,
+) -> Option<(ConnectionId, usize)> {
+    for (&id, slot) in connections.range_mut(range) {
+        let (src, dst) = (slot.conn.local(), slot.conn.remote());
+        if let Some(seg) = slot.conn.poll_transmit(now, slot.cc.as_mut()) {
+            options.clear();
+            seg.options.to_options(options);
+            return Some((id, emit_segment(buf, src, dst, &seg, options)));
+        }
+    }
+    None
 }
 
 /// Writes IP + TCP headers, `options` packed, and the segment's payload.

@@ -21,6 +21,18 @@ struct Transfer {
     done_at: Option<Instant>,
 }
 
+/// Reads everything `c` has ready into `into`; returns how much that was.
+fn read_all(c: &mut braid_proto::tcp::TcpConnection, buf: &mut [u8], into: &mut Vec<u8>) -> usize {
+    let before = into.len();
+    loop {
+        let n = c.read(buf);
+        if n == 0 {
+            return into.len() - before;
+        }
+        into.extend_from_slice(&buf[..n]);
+    }
+}
+
 fn pattern(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i * 7 + i / 251) as u8).collect()
 }
@@ -47,13 +59,7 @@ fn transfer(pair: &mut Pair, data: &[u8], deadline: Instant) -> Transfer {
         }
         if let Some(server) = p.accepted() {
             if let Some(c) = p.endpoints[1].connection_mut(server) {
-                loop {
-                    let n = c.read(&mut buf);
-                    if n == 0 {
-                        break;
-                    }
-                    t.received.extend_from_slice(&buf[..n]);
-                }
+                read_all(c, &mut buf, &mut t.received);
                 if c.is_read_closed() && c.state() == TcpState::CloseWait {
                     c.close();
                     t.done_at = Some(p.now);
@@ -176,13 +182,7 @@ fn rfc6298_rto_backs_off_through_an_outage_and_recovers() {
         }
         if let Some(server) = p.accepted() {
             let c = p.endpoints[1].connection_mut(server).unwrap();
-            loop {
-                let n = c.read(&mut buf);
-                if n == 0 {
-                    break;
-                }
-                received += n;
-            }
+            received += read_all(c, &mut buf, &mut Vec::new());
         }
         received == data.len()
     });
@@ -248,13 +248,7 @@ fn rfc9293_s3_8_6_1_zero_window_is_probed_until_it_opens() {
         if p.now >= Instant::from_millis(20_000) {
             if let Some(server) = p.accepted() {
                 let c = p.endpoints[1].connection_mut(server).unwrap();
-                loop {
-                    let n = c.read(&mut buf);
-                    if n == 0 {
-                        break;
-                    }
-                    received += n;
-                }
+                received += read_all(c, &mut buf, &mut Vec::new());
             }
         }
         received == data.len()
