@@ -1,0 +1,1 @@
+//! Path manager: a pure policy, events in and actions out (being built).

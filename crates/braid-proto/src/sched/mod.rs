@@ -1,0 +1,1 @@
+//! Schedulers: which subflow carries the next data (being built).
