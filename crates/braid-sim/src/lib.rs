@@ -105,6 +105,10 @@
 //!   { at = "6s", state = "up" },
 //!   { at = "6s", rate = "50Mbit", direction = "forward" },
 //! ]
+//! middlebox = [           # stages before the queue, in order (table below)
+//!   { type = "strip_mptcp", on = "syn_ack", direction = "reverse" },
+//!   { type = "seq_rewrite" },              # both directions: one seeded box
+//! ]
 //!
 //! [[connection]]
 //! name = "upload"           # default conn0, conn1, ...
@@ -137,6 +141,25 @@
 //!
 //! Connections to the same server address and port share a listener and must ask for
 //! the same server application.
+//!
+//! Middleboxes (`type`; see [`middlebox`]) go on a link's packets before its queue, in
+//! the order listed. Each takes `direction`: `"both"` (default), `"forward"`
+//! (`between[0]` to `between[1]`) or `"reverse"`; `nat` always sees both. A stage on
+//! both directions is one instance per direction, except `seq_rewrite` (both draw the
+//! same offsets) and `nat` (one box). Each keeps IP and TCP checksums valid.
+//!
+//! | type              | keys                                      | does |
+//! |-------------------|-------------------------------------------|------|
+//! | `strip_option`    | `kind`                                    | NOPs out every option of that kind, like `iptables -j TCPOPTSTRIP` |
+//! | `strip_mptcp`     | `on`: `"syn"`, `"syn_ack"`, `"third_ack"`, `"all"`, or `"from_data_segment"` with `segment = N`; `max_flows` | NOPs out option 30 on those segments only (RFC 8684 §3.7); from the N-th data segment of a flow on, every segment of it |
+//! | `split`           | `max_payload` (size)                      | cuts larger segments into pieces with the same options |
+//! | `coalesce`        | `max_payload` (size, plus 100 bytes of headers within the `mtu`), `hold` (duration), `max_flows` | merges in-sequence data segments held at most `hold`, keeping the FIRST one's options (breaks DSS mappings) |
+//! | `seq_rewrite`     | `offset` (default: random per direction, from the seed) | adds an offset to sequence numbers, subtracts it from the other side's ACKs and SACK blocks |
+//! | `nat`             | `inside`, `outside` (addresses), `ports = [first, last]`, `max_mappings` (with `ports`) | rewrites `inside` to `outside` (and source ports into the range), and back for replies |
+//! | `payload_rewrite` | `segment = N` or `contains = "bytes"`; `xor` (default 0xff) at `offset` (default 0), or `replace = "bytes"` (same length as `contains`); `times` | changes payload bytes and fixes the TCP checksum: only MPTCP's DSS checksum can tell |
+//!
+//! The report pairs a connection's two ends by address, so across a `nat` it shows
+//! them as two unpaired ends.
 //!
 //! The run reports (see [`report`]) per connection and direction: bytes written and
 //! delivered, goodput, completion time, the largest gap between two deliveries to the

@@ -7,14 +7,65 @@
 //! releases from a timer goes through the stages after it.
 //!
 //! Like links, middleboxes own no clock, so they can later sit in a real packet path.
-//! Here are the generic ones; the MPTCP-specific ones (rewrite sequence numbers or
-//! addresses, coalesce segments) build on the same trait.
+//!
+//! Generic stages: [`DropIf`], [`Tap`], [`StripTcpOption`]. The middleboxes MPTCP has
+//! to survive (RFC 8684 §3.7, and the test plan), all on raw IPv4 and IPv6 packets:
+//!
+//! | stage               | does                                                        |
+//! |---------------------|-------------------------------------------------------------|
+//! | [`StripMptcp`]      | strips option 30 from SYNs, SYN-ACKs, third ACKs, or mid-stream ([`Which`]) |
+//! | [`SegmentSplitter`] | cuts segments with more payload than N bytes into several    |
+//! | [`SegmentCoalescer`]| merges in-sequence data segments, keeping the first one's options |
+//! | [`SeqRewriter`]     | shifts sequence numbers per direction (ISN randomising firewall) |
+//! | [`Nat`]             | rewrites an inside address (and port) to an outside one      |
+//! | [`PayloadRewriter`] | changes payload bytes and fixes the TCP checksum            |
+//!
+//! They keep IP and TCP checksums valid: in-place edits update the TCP checksum
+//! incrementally (RFC 1624), so a wrong checksum stays wrong; new segments (split or
+//! merged) are made only from segments whose checksum was right. Packets a stage has no
+//! business with (not TCP, IP fragments, unparseable) pass untouched. Per-flow state is
+//! keyed by 4-tuple and bounded; the least recently used flow is forgotten first.
+//!
+//! Links are one-way. A stage that must see both directions of a connection (a [`Nat`]
+//! with port translation) goes on both links of a path as one instance, through
+//! [`Shared`]:
+//!
+//! ```
+//! # use braid_sim::middlebox::{Nat, Shared};
+//! # use braid_sim::{nodes, LinkConfig, Simulator};
+//! # let mut sim = Simulator::new(1);
+//! # let a = sim.add_node(nodes::CountingSink::new());
+//! # let b = sim.add_node(nodes::CountingSink::new());
+//! let (ab, ba) = sim.add_duplex((a, 0), (b, 0), LinkConfig::new());
+//! let nat = Shared::new(Nat::new("10.0.1.1".parse().unwrap(), "192.0.2.1".parse().unwrap()));
+//! sim.add_middlebox(ab, nat.clone());
+//! sim.add_middlebox(ba, nat.clone());
+//! assert_eq!(nat.borrow().translated_out, 0);
+//! ```
 
 use std::any::Any;
+use std::cell::{Ref, RefCell, RefMut};
 use std::mem;
+use std::rc::Rc;
 
 use braid_proto::time::Instant;
-use braid_proto::wire::{ip_protocol, Checksum, IpRepr, TcpSegment, TCP_MIN_HEADER_LEN};
+
+mod coalesce;
+mod nat;
+mod packet;
+mod payload;
+mod seq;
+mod split;
+mod strip;
+
+pub use coalesce::SegmentCoalescer;
+pub use nat::Nat;
+pub use payload::{PayloadRewriter, Rewrite, Select};
+pub use seq::SeqRewriter;
+pub use split::SegmentSplitter;
+pub use strip::{StripMptcp, Which};
+
+use packet::TcpInfo;
 
 /// A stage on a link. See the module documentation.
 pub trait Middlebox {
@@ -215,31 +266,10 @@ impl StripTcpOption {
 
     /// Strips the options in place; returns how many were removed.
     pub fn strip(&self, packet: &mut [u8]) -> usize {
-        if self.kind <= 1 {
-            return 0;
+        match TcpInfo::parse(packet) {
+            Some(tcp) => packet::strip_option(packet, &tcp, self.kind),
+            None => 0,
         }
-        let Some(tcp) = tcp_range(packet) else {
-            return 0;
-        };
-        let mut segment = TcpSegment::new_unchecked(&mut packet[tcp]);
-        if segment.check_len().is_err() {
-            return 0;
-        }
-        let before = Checksum::new().add_bytes(segment.options()).sum();
-        let stripped = nop_out(segment.options_mut(), self.kind);
-        if stripped == 0 {
-            return 0;
-        }
-        let after = Checksum::new().add_bytes(segment.options()).sum();
-        // RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), here over the whole option block
-        // (it starts at an even offset, so its 16-bit words are the checksum's).
-        let checksum = Checksum::new()
-            .add_u16(!segment.checksum())
-            .add_u16(!before)
-            .add_u16(after)
-            .finish();
-        segment.set_checksum(checksum);
-        stripped
     }
 }
 
@@ -254,45 +284,54 @@ impl Middlebox for StripTcpOption {
     }
 }
 
-/// Where the TCP segment of an unfragmented IP packet lies in it.
-fn tcp_range(packet: &[u8]) -> Option<std::ops::Range<usize>> {
-    let (_, upper) = IpRepr::parse(packet).ok()?;
-    if upper.protocol != ip_protocol::TCP
-        || upper.fragment
-        || upper.payload.len() < TCP_MIN_HEADER_LEN
-    {
-        return None;
+/// One middlebox on several links (both directions of a path): clones are handles to
+/// the same instance. Each link's chain runs it on its own packets, so it sees
+/// everything that crosses the path, in order.
+///
+/// Only for stages that hold no packets: a held packet would leave on whichever link
+/// fires the timer. Look inside with [`Shared::borrow`], or find the stage in a chain
+/// as a `Shared<M>`.
+pub struct Shared<M>(Rc<RefCell<M>>);
+
+impl<M> Shared<M> {
+    pub fn new(middlebox: M) -> Self {
+        Shared(Rc::new(RefCell::new(middlebox)))
     }
-    // `payload` borrows from `packet`: its offset is the distance between the two.
-    let start = upper.payload.as_ptr() as usize - packet.as_ptr() as usize;
-    Some(start..start + upper.payload.len())
+
+    /// The middlebox, to read its counters.
+    pub fn borrow(&self) -> Ref<'_, M> {
+        self.0.borrow()
+    }
+
+    pub fn borrow_mut(&self) -> RefMut<'_, M> {
+        self.0.borrow_mut()
+    }
 }
 
-/// Overwrites each option of `kind` in `block` with NOPs; returns how many.
-fn nop_out(block: &mut [u8], kind: u8) -> usize {
-    const EOL: u8 = 0;
-    const NOP: u8 = 1;
-    let mut at = 0;
-    let mut stripped = 0;
-    while at < block.len() {
-        match block[at] {
-            EOL => break,
-            NOP => at += 1,
-            k => {
-                let Some(&len) = block.get(at + 1) else { break };
-                let len = usize::from(len);
-                if len < 2 || at + len > block.len() {
-                    break;
-                }
-                if k == kind {
-                    block[at..at + len].fill(NOP);
-                    stripped += 1;
-                }
-                at += len;
-            }
-        }
+impl<M> Clone for Shared<M> {
+    fn clone(&self) -> Self {
+        Shared(Rc::clone(&self.0))
     }
-    stripped
+}
+
+impl<M: std::fmt::Debug> std::fmt::Debug for Shared<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Shared").field(&*self.0.borrow()).finish()
+    }
+}
+
+impl<M: Middlebox> Middlebox for Shared<M> {
+    fn process(&mut self, now: Instant, packet: Vec<u8>, out: &mut Vec<Vec<u8>>) {
+        self.0.borrow_mut().process(now, packet, out);
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.0.borrow().poll_timeout()
+    }
+
+    fn handle_timeout(&mut self, now: Instant, out: &mut Vec<Vec<u8>>) {
+        self.0.borrow_mut().handle_timeout(now, out);
+    }
 }
 
 #[cfg(test)]

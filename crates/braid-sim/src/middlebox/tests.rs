@@ -2,9 +2,14 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use braid_proto::wire::{TcpFlags, TcpRepr};
+use braid_proto::wire::{ip_protocol, IpRepr, TcpFlags, TcpRepr, TcpSegment};
 
 use super::*;
+
+/// Where the TCP segment of a packet lies in it.
+fn tcp_range(packet: &[u8]) -> std::ops::Range<usize> {
+    TcpInfo::parse(packet).expect("a TCP packet").range()
+}
 
 fn hex(s: &str) -> Vec<u8> {
     (0..s.len())
@@ -53,7 +58,7 @@ fn v6() -> (IpAddr, IpAddr) {
 }
 
 fn tcp_checksum_ok(packet: &[u8], src: IpAddr, dst: IpAddr) -> bool {
-    let range = tcp_range(packet).unwrap();
+    let range = tcp_range(packet);
     TcpSegment::new_unchecked(&packet[range]).verify_checksum(src, dst)
 }
 
@@ -72,7 +77,7 @@ fn strips_the_mptcp_option_and_keeps_the_checksum_valid() {
         assert_eq!(out.len(), 1);
         let stripped = &out[0];
         assert_eq!(stripped.len(), packet.len());
-        let range = tcp_range(stripped).unwrap();
+        let range = tcp_range(stripped);
         let seg = TcpSegment::new_unchecked(&stripped[range.clone()]);
         let mut expected = syn_options();
         expected[20..32].fill(1);
@@ -99,7 +104,7 @@ fn strips_every_occurrence_and_works_with_payload_of_odd_length() {
     let packet = tcp_packet(src, dst, &options, b"hello");
     let mut strip = StripTcpOption::new(30);
     let out = run(&mut strip, packet);
-    let seg_range = tcp_range(&out[0]).unwrap();
+    let seg_range = tcp_range(&out[0]);
     let seg = TcpSegment::new_unchecked(&out[0][seg_range]);
     assert_eq!(seg.options(), &[1u8; 12][..]);
     assert_eq!(seg.payload(), b"hello");
@@ -137,7 +142,7 @@ fn leaves_other_packets_alone() {
 fn a_wrong_checksum_stays_wrong() {
     let (src, dst) = v4();
     let mut packet = tcp_packet(src, dst, &syn_options(), b"");
-    let range = tcp_range(&packet).unwrap();
+    let range = tcp_range(&packet);
     packet[range.start + 16] ^= 0x5a;
     assert!(!tcp_checksum_ok(&packet, src, dst));
     let out = run(&mut StripTcpOption::new(30), packet);
@@ -218,4 +223,166 @@ fn chain_runs_stages_in_order_and_releases_held_packets_downstream() {
     out.clear();
     chain.process(Instant::from_millis(6), vec![0xdd, 0, 7, 8], &mut out);
     assert_eq!(out, vec![vec![7, 8]]);
+}
+
+mod coalesce;
+mod nat;
+mod payload;
+mod seq;
+mod sim;
+mod split;
+mod strip_mptcp;
+
+/// A TCP segment to build test packets from: 40000 -> 80, ACK, seq 1000, ack 5000,
+/// window 500, no options, no payload, until told otherwise.
+#[derive(Debug, Clone)]
+struct Seg {
+    src: IpAddr,
+    dst: IpAddr,
+    sport: u16,
+    dport: u16,
+    seq: u32,
+    ack: u32,
+    flags: TcpFlags,
+    window: u16,
+    options: Vec<u8>,
+    payload: Vec<u8>,
+}
+
+impl Seg {
+    fn new((src, dst): (IpAddr, IpAddr)) -> Seg {
+        Seg {
+            src,
+            dst,
+            sport: 40000,
+            dport: 80,
+            seq: 1000,
+            ack: 5000,
+            flags: TcpFlags::ACK,
+            window: 500,
+            options: Vec::new(),
+            payload: Vec::new(),
+        }
+    }
+
+    fn flags(mut self, flags: TcpFlags) -> Seg {
+        self.flags = flags;
+        self
+    }
+
+    fn seq(mut self, seq: u32) -> Seg {
+        self.seq = seq;
+        self
+    }
+
+    fn ack(mut self, ack: u32) -> Seg {
+        self.ack = ack;
+        self
+    }
+
+    fn window(mut self, window: u16) -> Seg {
+        self.window = window;
+        self
+    }
+
+    fn ports(mut self, sport: u16, dport: u16) -> Seg {
+        (self.sport, self.dport) = (sport, dport);
+        self
+    }
+
+    fn options(mut self, options: &[u8]) -> Seg {
+        self.options = options.to_vec();
+        self
+    }
+
+    fn payload(mut self, payload: &[u8]) -> Seg {
+        self.payload = payload.to_vec();
+        self
+    }
+
+    /// The same 4-tuple the other way.
+    fn reversed(mut self) -> Seg {
+        (self.src, self.dst) = (self.dst, self.src);
+        (self.sport, self.dport) = (self.dport, self.sport);
+        self
+    }
+
+    fn packet(&self) -> Vec<u8> {
+        let tcp = TcpRepr {
+            src_port: self.sport,
+            dst_port: self.dport,
+            seq_number: self.seq,
+            ack_number: self.ack,
+            flags: self.flags,
+            window: self.window,
+            urgent_ptr: 0,
+            options: &self.options,
+            payload: &self.payload,
+        };
+        let ip = IpRepr::new(self.src, self.dst, ip_protocol::TCP, tcp.buffer_len());
+        let mut packet = vec![0; ip.total_len()];
+        ip.emit(&mut packet);
+        tcp.emit(&mut packet[ip.buffer_len()..], self.src, self.dst);
+        packet
+    }
+}
+
+/// A packet read back as a [`Seg`], after checking that it is one whole IP packet
+/// with a valid IPv4 header checksum (if IPv4) and a valid TCP checksum.
+fn parse(packet: &[u8]) -> Seg {
+    let (ip, upper) = IpRepr::parse(packet).expect("a valid IP packet");
+    assert_eq!(ip.total_len(), packet.len(), "IP length");
+    let check = braid_proto::wire::ChecksumCheck::Verify {
+        src: ip.src_addr(),
+        dst: ip.dst_addr(),
+    };
+    let tcp = TcpRepr::parse(upper.payload, check).expect("a TCP segment, checksum valid");
+    Seg {
+        src: ip.src_addr(),
+        dst: ip.dst_addr(),
+        sport: tcp.src_port,
+        dport: tcp.dst_port,
+        seq: tcp.seq_number,
+        ack: tcp.ack_number,
+        flags: tcp.flags,
+        window: tcp.window,
+        options: tcp.options.to_vec(),
+        payload: tcp.payload.to_vec(),
+    }
+}
+
+impl PartialEq for Seg {
+    fn eq(&self, other: &Seg) -> bool {
+        self.packet() == other.packet()
+    }
+}
+
+/// An option block as a data segment of Linux MPTCP has it: NOP, NOP, timestamps, and
+/// a DSS with a DATA_ACK and a mapping with checksum (20 bytes).
+fn dss_options() -> Vec<u8> {
+    hex("0101080a1c2d3e4f5a6b7c8d1e14200500000001000000640000000103e8abcd")
+}
+
+/// A UDP packet, and bytes that are not IP: what TCP middleboxes pass untouched.
+fn not_tcp() -> Vec<Vec<u8>> {
+    let (src, dst) = v4();
+    let ip = IpRepr::new(src, dst, ip_protocol::UDP, 8);
+    let mut udp = vec![0; ip.total_len()];
+    ip.emit(&mut udp);
+    vec![udp, vec![0xff; 3], Vec::new()]
+}
+
+/// Runs each packet through `m` at time zero, collecting what comes out.
+fn run_all(m: &mut impl Middlebox, packets: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for p in packets {
+        m.process(Instant::ZERO, p.clone(), &mut out);
+    }
+    out
+}
+
+/// Flips a bit of the TCP checksum field.
+fn corrupt_checksum(packet: &mut [u8]) {
+    let range = tcp_range(packet);
+    packet[range.start + 16] ^= 0x10;
 }

@@ -30,6 +30,7 @@
 //! assert_eq!(upload.integrity, braid_sim::report::Integrity::Intact);
 //! ```
 
+mod middlebox;
 mod schema;
 pub mod units;
 
@@ -53,6 +54,8 @@ use crate::rng::domain;
 use crate::sim::{LinkId, NodeId, SimConfig, Simulator};
 use schema::{InterfaceRef, LinkParams};
 use units::Toggle;
+
+pub use middlebox::{MiddleboxPlan, MiddleboxSpec};
 
 /// The default run length when a file gives none.
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(60);
@@ -151,6 +154,8 @@ pub struct LinkPlan {
     pub to: (usize, usize),
     pub config: LinkConfig,
     pub schedule: Vec<(Instant, LinkChange)>,
+    /// The direction's middleboxes, in order, before its queue.
+    pub middleboxes: Vec<MiddleboxPlan>,
 }
 
 /// A connection of a validated scenario.
@@ -303,12 +308,16 @@ impl Scenario {
         let hosts: Vec<NodeId> = hosts.into_iter().map(|h| sim.add_node(h)).collect();
         let mut links = Vec::new();
         let mut pcap_names = Vec::new();
+        let mut shared = middlebox::SharedStages::default();
         for l in &self.links {
             let id = sim.add_link(
                 (hosts[l.from.0], l.from.1),
                 (hosts[l.to.0], l.to.1),
                 l.config.clone(),
             );
+            for m in &l.middleboxes {
+                middlebox::add(&mut sim, id, m, &mut shared);
+            }
             for (at, change) in &l.schedule {
                 sim.schedule(id, *at, change.clone());
             }
@@ -804,6 +813,15 @@ fn validate_links(
     let mut links: Vec<LinkPlan> = Vec::new();
     let mut leaving: BTreeMap<(usize, usize), String> = BTreeMap::new();
     let mut link_names: Vec<String> = Vec::new();
+    let mut host_addresses = BTreeMap::new();
+    for h in hosts {
+        for iface in &h.interfaces {
+            for a in &iface.addresses {
+                host_addresses.insert(*a, h.name.clone());
+            }
+        }
+    }
+    let mut next_middlebox = 0;
     for (l, link) in file_links.iter().enumerate() {
         let field = format!("link[{l}]");
         let name = link.name.clone().unwrap_or_else(|| format!("link{l}"));
@@ -850,6 +868,13 @@ fn validate_links(
                 ))
             }
         }
+        let addresses_of = |(h, i): (usize, usize)| hosts[h].interfaces[i].addresses.clone();
+        let facts = middlebox::LinkFacts {
+            duplex: link.between.is_some(),
+            end_addresses: [addresses_of(directions[0].0), addresses_of(directions[0].1)].concat(),
+            host_addresses: &host_addresses,
+        };
+        let declared = middlebox::validate(&field, &link.middlebox, &facts, &mut next_middlebox)?;
         for (from, to, params, dir) in directions {
             if from.0 == to.0 {
                 return Err(invalid(
@@ -898,12 +923,21 @@ fn validate_links(
                     schedule.extend(changes.into_iter().map(|c| (Instant::ZERO + at, c)));
                 }
             }
+            let mut middleboxes = Vec::new();
+            for (m, d) in declared.iter().enumerate() {
+                if d.direction == schema::Direction::Both || d.direction == dir {
+                    let mfield = format!("{field}.middlebox[{m}]");
+                    middlebox::check_mtu(&mfield, &d.plan, config.mtu)?;
+                    middleboxes.push(d.plan.clone());
+                }
+            }
             links.push(LinkPlan {
                 name: name.clone(),
                 from,
                 to,
                 config,
                 schedule,
+                middleboxes,
             });
         }
     }

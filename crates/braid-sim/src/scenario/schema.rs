@@ -212,6 +212,9 @@ with_link_params! {
         pub reverse: Option<LinkParams>,
         #[serde(default)]
         pub schedule: Vec<ScheduleEntry>,
+        /// Stages packets cross before the link's queue, in order.
+        #[serde(default)]
+        pub middlebox: Vec<Middlebox>,
     }
 }
 
@@ -241,6 +244,72 @@ impl LinkParams {
             down_policy: over.down_policy.or(self.down_policy),
         }
     }
+}
+
+/// Which segments `strip_mptcp` strips.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum StripOn {
+    Syn,
+    SynAck,
+    ThirdAck,
+    FromDataSegment,
+    All,
+}
+
+/// A middlebox on a link (see `crate::middlebox`). `direction` says which direction of
+/// a duplex link gets it (default both: one stage per direction, but one box for
+/// `seq_rewrite` and `nat`, which need both directions).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Middlebox {
+    StripOption {
+        kind: u8,
+        direction: Option<Direction>,
+    },
+    StripMptcp {
+        on: StripOn,
+        /// With `on = "from_data_segment"`: the first data segment stripped, from 1.
+        segment: Option<u64>,
+        max_flows: Option<usize>,
+        direction: Option<Direction>,
+    },
+    Split {
+        max_payload: SizeValue,
+        direction: Option<Direction>,
+    },
+    Coalesce {
+        max_payload: SizeValue,
+        hold: DurationValue,
+        max_flows: Option<usize>,
+        direction: Option<Direction>,
+    },
+    SeqRewrite {
+        /// A fixed offset; default: per direction, drawn from the scenario seed.
+        offset: Option<u32>,
+        direction: Option<Direction>,
+    },
+    Nat {
+        inside: String,
+        outside: String,
+        /// `[first, last]`: translate source ports into this range.
+        ports: Option<[u16; 2]>,
+        max_mappings: Option<usize>,
+    },
+    PayloadRewrite {
+        /// The n-th data segment of each flow, from 1.
+        segment: Option<u64>,
+        /// Or data segments containing these bytes.
+        contains: Option<String>,
+        /// XOR mask of the byte at `offset`; default 0xff.
+        xor: Option<u8>,
+        offset: Option<usize>,
+        /// Or replace `contains` with these bytes (same length).
+        replace: Option<String>,
+        times: Option<u64>,
+        max_flows: Option<usize>,
+        direction: Option<Direction>,
+    },
 }
 
 #[derive(Debug, Deserialize)]
