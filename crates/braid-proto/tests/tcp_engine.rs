@@ -22,7 +22,18 @@ struct Transfer {
 }
 
 /// Reads everything `c` has ready into `into`; returns how much that was.
-fn read_all(c: &mut braid_proto::tcp::TcpConnection, buf: &mut [u8], into: &mut Vec<u8>) -> usize {
+/// These tests are about TCP itself: MPTCP off.
+fn tcp_only() -> EndpointConfig {
+    let mut config = EndpointConfig::default();
+    config.mptcp.enabled = false;
+    config
+}
+
+fn read_all(
+    c: &mut braid_proto::endpoint::Connection,
+    buf: &mut [u8],
+    into: &mut Vec<u8>,
+) -> usize {
     let before = into.len();
     loop {
         let n = c.read(buf);
@@ -49,7 +60,7 @@ fn transfer(pair: &mut Pair, data: &[u8], deadline: Instant) -> Transfer {
     let mut buf = vec![0u8; 65536];
     pair.run_until(deadline, |p| {
         if let Some(c) = p.endpoints[0].connection_mut(client) {
-            t.client = *c.stats();
+            t.client = c.stats();
             if written < data.len() {
                 written += c.write(&data[written..]);
             } else if !closed {
@@ -64,7 +75,7 @@ fn transfer(pair: &mut Pair, data: &[u8], deadline: Instant) -> Transfer {
                     c.close();
                     t.done_at = Some(p.now);
                 }
-                t.server = *c.stats();
+                t.server = c.stats();
             }
         }
         false
@@ -79,7 +90,7 @@ fn assert_intact(t: &Transfer, data: &[u8]) {
 
 #[test]
 fn rfc9293_handshake_transfer_and_close() {
-    let mut pair = Pair::new(EndpointConfig::default(), Duration::from_millis(10));
+    let mut pair = Pair::new(tcp_only(), Duration::from_millis(10));
     let data = pattern(1 << 20);
     let t = transfer(&mut pair, &data, Instant::from_millis(120_000));
     assert_intact(&t, &data);
@@ -112,7 +123,7 @@ fn rfc9293_handshake_transfer_and_close() {
 
 #[test]
 fn rfc6675_a_burst_of_ten_lost_segments_is_repaired_without_a_timeout() {
-    let mut pair = Pair::new(EndpointConfig::default(), Duration::from_millis(10));
+    let mut pair = Pair::new(tcp_only(), Duration::from_millis(10));
     pair.rate = 12_500_000; // 100 Mbit/s
     let mss = 1448;
     pair.drop = drop_data_once(200 * mss..210 * mss);
@@ -132,7 +143,7 @@ fn rfc6675_a_burst_of_ten_lost_segments_is_repaired_without_a_timeout() {
 
 #[test]
 fn rfc5681_without_sack_newreno_repairs_a_burst() {
-    let mut config = EndpointConfig::default();
+    let mut config = tcp_only();
     config.tcp.sack = false;
     let mut pair = Pair::new(config, Duration::from_millis(10));
     pair.rate = 12_500_000;
@@ -150,7 +161,7 @@ fn rfc5681_without_sack_newreno_repairs_a_burst() {
 
 #[test]
 fn rfc6298_rto_backs_off_through_an_outage_and_recovers() {
-    let mut pair = Pair::new(EndpointConfig::default(), Duration::from_millis(10));
+    let mut pair = Pair::new(tcp_only(), Duration::from_millis(10));
     pair.rate = 1_250_000; // 10 Mbit/s
                            // Every packet sent between 1 s and 9 s is lost, both ways.
     let times = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
@@ -178,7 +189,7 @@ fn rfc6298_rto_backs_off_through_an_outage_and_recovers() {
         now.set(p.now);
         if let Some(c) = p.endpoints[0].connection_mut(client) {
             written += c.write(&data[written..]);
-            stats = *c.stats();
+            stats = c.stats();
         }
         if let Some(server) = p.accepted() {
             let c = p.endpoints[1].connection_mut(server).unwrap();
@@ -214,7 +225,7 @@ fn rfc6298_rto_backs_off_through_an_outage_and_recovers() {
 
 #[test]
 fn rfc7323_window_scaling_fills_a_path_beyond_64_kib() {
-    let mut pair = Pair::new(EndpointConfig::default(), Duration::from_millis(50));
+    let mut pair = Pair::new(tcp_only(), Duration::from_millis(50));
     pair.rate = 12_500_000; // 100 Mbit/s x 100 ms = 1.25 MB BDP
     let data = pattern(32 << 20);
     let t = transfer(&mut pair, &data, Instant::from_millis(60_000));
@@ -226,7 +237,7 @@ fn rfc7323_window_scaling_fills_a_path_beyond_64_kib() {
 
 #[test]
 fn rfc9293_s3_8_6_1_zero_window_is_probed_until_it_opens() {
-    let mut config = EndpointConfig::default();
+    let mut config = tcp_only();
     config.tcp.initial_recv_buffer = 64 << 10;
     config.tcp.recv_buffer = 64 << 10;
     let mut pair = Pair::new(config, Duration::from_millis(10));
@@ -242,7 +253,7 @@ fn rfc9293_s3_8_6_1_zero_window_is_probed_until_it_opens() {
     pair.run_until(Instant::from_millis(120_000), |p| {
         if let Some(c) = p.endpoints[0].connection_mut(client) {
             written += c.write(&data[written..]);
-            stats = *c.stats();
+            stats = c.stats();
         }
         // The receiving application sleeps for 20 s, then reads everything.
         if p.now >= Instant::from_millis(20_000) {
@@ -275,7 +286,7 @@ fn client_events(pair: &Pair, id: ConnectionId) -> Vec<TcpEvent> {
 
 #[test]
 fn rfc9293_s3_10_7_1_a_closed_port_refuses_with_rst() {
-    let mut pair = Pair::new(EndpointConfig::default(), Duration::from_millis(10));
+    let mut pair = Pair::new(tcp_only(), Duration::from_millis(10));
     let client = pair.endpoints[0]
         .connect(pair.now, addr(CLIENT), addr(SERVER))
         .unwrap();
@@ -289,7 +300,7 @@ fn rfc9293_s3_10_7_1_a_closed_port_refuses_with_rst() {
 
 #[test]
 fn rfc9293_abort_resets_the_peer() {
-    let mut pair = Pair::new(EndpointConfig::default(), Duration::from_millis(10));
+    let mut pair = Pair::new(tcp_only(), Duration::from_millis(10));
     let client = pair.endpoints[0]
         .connect(pair.now, addr(CLIENT), addr(SERVER))
         .unwrap();
@@ -312,7 +323,7 @@ fn rfc9293_abort_resets_the_peer() {
 
 #[test]
 fn rfc5961_s3_2_an_inexact_rst_earns_a_challenge_ack() {
-    let mut pair = Pair::new(EndpointConfig::default(), Duration::from_millis(10));
+    let mut pair = Pair::new(tcp_only(), Duration::from_millis(10));
     let client = pair.endpoints[0]
         .connect(pair.now, addr(CLIENT), addr(SERVER))
         .unwrap();
@@ -372,7 +383,7 @@ fn rfc5961_s3_2_an_inexact_rst_earns_a_challenge_ack() {
 
 #[test]
 fn rfc7323_s5_paws_drops_an_old_duplicate() {
-    let mut pair = Pair::new(EndpointConfig::default(), Duration::from_millis(10));
+    let mut pair = Pair::new(tcp_only(), Duration::from_millis(10));
     let data = pattern(200_000);
     let captured = std::rc::Rc::new(std::cell::RefCell::new(None));
     let keep = captured.clone();
@@ -394,11 +405,11 @@ fn rfc7323_s5_paws_drops_an_old_duplicate() {
         false
     });
     let server = pair.accepted().unwrap();
-    let before = *pair.endpoints[1].connection(server).unwrap().stats();
+    let before = pair.endpoints[1].connection(server).unwrap().stats();
     // Replay the first data segment, now carrying a stale timestamp.
     let old = captured.borrow().clone().unwrap();
     pair.endpoints[1].handle(pair.now, &old);
-    let after = *pair.endpoints[1].connection(server).unwrap().stats();
+    let after = pair.endpoints[1].connection(server).unwrap().stats();
     assert_eq!(after.paws_drops, before.paws_drops + 1);
     assert_eq!(
         after.bytes_received, before.bytes_received,
@@ -432,7 +443,7 @@ fn syn_queue_overflow_drops_syns_beyond_the_backlog() {
 
 #[test]
 fn rfc9293_simultaneous_close_passes_through_closing_to_time_wait() {
-    let mut pair = Pair::new(EndpointConfig::default(), Duration::from_millis(10));
+    let mut pair = Pair::new(tcp_only(), Duration::from_millis(10));
     let client = pair.endpoints[0]
         .connect(pair.now, addr(CLIENT), addr(SERVER))
         .unwrap();
@@ -454,7 +465,7 @@ fn rfc9293_simultaneous_close_passes_through_closing_to_time_wait() {
 
 #[test]
 fn rfc9293_s3_8_4_keepalive_detects_a_dead_peer() {
-    let mut config = EndpointConfig::default();
+    let mut config = tcp_only();
     config.tcp.keepalive = Some(braid_proto::tcp::Keepalive {
         idle: Duration::from_secs(10),
         interval: Duration::from_secs(2),
@@ -477,7 +488,7 @@ fn rfc9293_s3_8_4_keepalive_detects_a_dead_peer() {
 
 #[test]
 fn rfc9293_s3_5_simultaneous_open_establishes_both_sides() {
-    let mut pair = Pair::new(EndpointConfig::default(), Duration::from_millis(10));
+    let mut pair = Pair::new(tcp_only(), Duration::from_millis(10));
     let a = pair.endpoints[0]
         .connect(pair.now, addr(CLIENT), addr(SERVER))
         .unwrap();
@@ -505,7 +516,7 @@ fn rfc9293_s3_5_simultaneous_open_establishes_both_sides() {
 
 /// Segments the client sent carrying payload, for small writes every 1 ms.
 fn segments_for_small_writes(nagle: bool) -> u64 {
-    let mut config = EndpointConfig::default();
+    let mut config = tcp_only();
     config.tcp.nagle = nagle;
     let mut pair = Pair::new(config, Duration::from_millis(20));
     let client = pair.endpoints[0]
@@ -538,7 +549,7 @@ fn rfc9293_s3_7_4_nagle_coalesces_small_writes_and_can_be_turned_off() {
 
 #[test]
 fn rfc5681_s4_2_delayed_acks_acknowledge_every_second_segment() {
-    let mut pair = Pair::new(EndpointConfig::default(), Duration::from_millis(10));
+    let mut pair = Pair::new(tcp_only(), Duration::from_millis(10));
     pair.rate = 1_250_000;
     let data = pattern(1 << 20);
     let t = transfer(&mut pair, &data, Instant::from_millis(60_000));
@@ -583,8 +594,8 @@ fn acks_handled_in_a_batch_before_polling_do_not_resend_acknowledged_data() {
     // Recovery starts on duplicate ACKs, then, before the sender polls, an ACK
     // covers the "lost" segment (it was only late): nothing is left to resend.
     use braid_proto::endpoint::Endpoint;
-    let mut client = Endpoint::new(EndpointConfig::default(), 1);
-    let mut server = Endpoint::new(EndpointConfig::default(), 2);
+    let mut client = Endpoint::new(tcp_only(), 1);
+    let mut server = Endpoint::new(tcp_only(), 2);
     server.listen(addr(SERVER)).unwrap();
     let now = Instant::from_millis(1);
     let cid = client.connect(now, addr(CLIENT), addr(SERVER)).unwrap();
@@ -619,7 +630,7 @@ fn acks_handled_in_a_batch_before_polling_do_not_resend_acknowledged_data() {
 
 #[test]
 fn a_new_connection_is_sent_after_an_earlier_one_was_dropped() {
-    let mut pair = Pair::new(EndpointConfig::default(), Duration::from_millis(10));
+    let mut pair = Pair::new(tcp_only(), Duration::from_millis(10));
     pair.endpoints[1].listen(addr(SERVER)).unwrap();
     let first = pair.endpoints[0]
         .connect(pair.now, addr(CLIENT), addr(SERVER))
@@ -644,7 +655,7 @@ fn a_new_connection_is_sent_after_an_earlier_one_was_dropped() {
 
 #[test]
 fn received_data_outlives_a_normal_close_until_it_is_read() {
-    let mut pair = Pair::new(EndpointConfig::default(), Duration::from_millis(10));
+    let mut pair = Pair::new(tcp_only(), Duration::from_millis(10));
     pair.endpoints[1].listen(addr(SERVER)).unwrap();
     let client = pair.endpoints[0]
         .connect(pair.now, addr(CLIENT), addr(SERVER))
@@ -675,8 +686,8 @@ fn received_data_outlives_a_normal_close_until_it_is_read() {
 fn rfc9293_s3_10_7_1_resets_for_segments_of_no_connection_take_their_numbers_from_it() {
     use braid_proto::endpoint::Endpoint;
     use braid_proto::wire::TcpFlags;
-    let mut server = Endpoint::new(EndpointConfig::default(), 2);
-    let mut client = Endpoint::new(EndpointConfig::default(), 1);
+    let mut server = Endpoint::new(tcp_only(), 2);
+    let mut client = Endpoint::new(tcp_only(), 1);
     let now = Instant::from_millis(1);
     client.connect(now, addr(CLIENT), addr(SERVER)).unwrap();
     let mut buf = vec![0u8; 2048];
@@ -707,7 +718,7 @@ fn rfc9293_s3_10_7_1_resets_for_segments_of_no_connection_take_their_numbers_fro
 fn rfc9293_s3_10_7_3_syn_sent_ignores_a_rst_that_does_not_acknowledge_its_syn() {
     use braid_proto::endpoint::Endpoint;
     use braid_proto::wire::TcpFlags;
-    let mut client = Endpoint::new(EndpointConfig::default(), 1);
+    let mut client = Endpoint::new(tcp_only(), 1);
     let now = Instant::from_millis(1);
     let id = client.connect(now, addr(CLIENT), addr(SERVER)).unwrap();
     let mut buf = vec![0u8; 2048];
@@ -759,7 +770,7 @@ fn mirror(packet: &[u8]) -> Vec<u8> {
 #[test]
 fn segments_never_span_a_boundary_the_layer_above_marked() {
     // What MPTCP needs: each segment within one DSS mapping (RFC 8684 §3.3.1).
-    let mut config = EndpointConfig::default();
+    let mut config = tcp_only();
     config.tcp.nagle = false;
     let mut pair = Pair::new(config, Duration::from_millis(10));
     pair.endpoints[1].listen(addr(SERVER)).unwrap();
@@ -786,7 +797,7 @@ fn segments_never_span_a_boundary_the_layer_above_marked() {
     let c = pair.endpoints[0].connection_mut(client).unwrap();
     for chunk in [1000usize, 700, 3000] {
         assert_eq!(c.write(&vec![9u8; chunk]), chunk);
-        c.mark_segment_boundary();
+        c.as_tcp_mut().unwrap().mark_segment_boundary();
     }
     pair.run_until(Instant::from_millis(5_000), |_| false);
     let lengths = lengths.borrow();

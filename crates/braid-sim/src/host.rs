@@ -40,8 +40,9 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
+use braid_proto::endpoint::Connection;
 use braid_proto::endpoint::{ConnectionId, Endpoint, EndpointConfig, EndpointError, EndpointEvent};
-use braid_proto::tcp::{CloseReason, TcpConnection, TcpEvent, TcpState, TcpStats};
+use braid_proto::tcp::{CloseReason, TcpEvent, TcpState, TcpStats};
 use braid_proto::time::{Duration, Instant};
 use braid_proto::wire::{ip_protocol, IpRepr};
 use sha2::{Digest, Sha256};
@@ -256,7 +257,7 @@ impl ConnectionRecord {
     fn observe(&mut self, endpoint: &Endpoint) {
         if let Some(c) = endpoint.connection(self.id) {
             self.state = c.state();
-            self.stats = *c.stats();
+            self.stats = c.stats();
             self.srtt = c.srtt().or(self.srtt);
             self.cwnd = endpoint.cwnd(self.id);
         }
@@ -281,7 +282,7 @@ pub struct FlowRecord {
 /// connection and are recorded.
 pub struct Socket<'a> {
     now: Instant,
-    conn: &'a mut TcpConnection,
+    conn: &'a mut Connection,
     record: &'a mut ConnectionRecord,
     scratch: &'a mut Vec<u8>,
 }

@@ -9,6 +9,15 @@
 //! - [`keys`]: local keys with token collision avoidance, and the token table that
 //!   MP_JOIN SYNs are looked up in (§3.1, §3.2).
 
+pub mod config;
+pub mod connection;
 pub mod data;
+mod input;
 pub mod keys;
 pub mod mapping;
+mod output;
+mod progress;
+pub mod subflow;
+
+pub use config::MptcpConfig;
+pub use connection::{MptcpConnection, MptcpStats, Phase, SubflowRequest};

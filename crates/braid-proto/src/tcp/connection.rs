@@ -150,6 +150,9 @@ pub struct SegmentOut<'a> {
     pub window: u16,
     pub options: SendOptions,
     pub payload: [&'a [u8]; 2],
+    /// Where the payload starts in the stream the application wrote (0 is the first
+    /// byte), for the layer that maps it to data sequence numbers.
+    pub stream_offset: u64,
     /// Payload sent before: a retransmission.
     pub retransmission: bool,
 }
@@ -278,6 +281,9 @@ pub struct TcpConnection {
     pub(super) rst_due: bool,
     pub(super) challenge_due: bool,
     pub(super) window_update_due: bool,
+    /// Set by the layer above: the most we advertise (MPTCP's connection-level
+    /// window, RFC 8684 §3.3.4), whatever this subflow's own buffer has room for.
+    pub(super) window_limit: Option<u64>,
 
     pub(super) events: VecDeque<TcpEvent>,
     pub(super) stats: TcpStats,
@@ -375,6 +381,7 @@ impl TcpConnection {
             rst_due: false,
             challenge_due: false,
             window_update_due: false,
+            window_limit: None,
             events: VecDeque::new(),
             stats: TcpStats::default(),
             config,
@@ -583,6 +590,45 @@ impl TcpConnection {
             .range((Bound::Excluded(offset), Bound::Unbounded))
             .next()
             .copied()
+    }
+
+    /// Caps the window we advertise (never above what this connection's buffer takes):
+    /// an MPTCP subflow advertises the connection-level window (RFC 8684 §3.3.4).
+    pub fn set_window_limit(&mut self, limit: Option<u64>) {
+        self.window_limit = limit;
+    }
+
+    /// Sends an ACK at the next `poll_transmit` even if none is owed, e.g. to carry
+    /// a signal of the layer above or a window update it made.
+    pub fn request_ack(&mut self) {
+        if self.state.is_synchronized() {
+            self.window_update_due = true;
+        }
+    }
+
+    /// The peer's window as this segment advertises it, scaled (it is measured
+    /// from the segment's acknowledgment number; MPTCP reads it from the DATA_ACK).
+    pub fn scaled_window(&self, seg: &SegmentIn<'_>) -> u64 {
+        if seg.flags.syn() {
+            seg.window as u64
+        } else {
+            (seg.window as u64) << self.snd_wscale
+        }
+    }
+
+    /// The peer's current window, scaled (RFC 9293 SND.WND).
+    pub fn peer_window(&self) -> u64 {
+        self.snd_wnd
+    }
+
+    /// Stream bytes written so far, acknowledged or not.
+    pub fn bytes_written(&self) -> u64 {
+        self.data_end() - 1
+    }
+
+    /// Stream bytes the peer acknowledged (the SYN excluded).
+    pub fn bytes_acked(&self) -> u64 {
+        self.snd_una.min(self.data_end()).saturating_sub(1)
     }
 
     /// Reads received data. Returns 0 when nothing is buffered; see

@@ -196,8 +196,11 @@ impl TcpConnection {
             return None;
         }
         if len < mss && !sends_fin {
-            // Nagle (RFC 9293 §3.7.4): hold a small segment while data is unacknowledged.
-            if self.config.nagle && self.bytes_in_flight() > 0 {
+            // Nagle (RFC 9293 §3.7.4): hold a small segment while data is unacknowledged,
+            // unless it is short because the layer above ended a unit there (an MPTCP
+            // mapping): nothing would join it.
+            let ends_unit = len == available && self.snd_nxt + len == boundary;
+            if self.config.nagle && self.bytes_in_flight() > 0 && !ends_unit {
                 return None;
             }
             // Sender SWS avoidance (RFC 9293 §3.8.6.2.1): wait for a useful window
@@ -348,9 +351,18 @@ impl TcpConnection {
             // RFC 7323 §2.2: the window of a SYN is not scaled.
             self.recv.window().min(0xffff)
         } else {
-            // Never move the right edge left (RFC 9293 §3.8.6.2.2).
-            self.rcv_adv = self.rcv_adv.max(rcv_nxt + self.recv.window());
-            ((self.rcv_adv - rcv_nxt) >> self.rcv_wscale).min(0xffff)
+            let open = match self.window_limit {
+                Some(limit) => self.recv.window().min(limit),
+                None => self.recv.window(),
+            };
+            // Never move the right edge left (RFC 9293 §3.8.6.2.2). Under a limit
+            // the limit is what the peer reads: MPTCP's edge moves at data level.
+            self.rcv_adv = self.rcv_adv.max(rcv_nxt + open);
+            let advertised = match self.window_limit {
+                Some(_) => open,
+                None => self.rcv_adv - rcv_nxt,
+            };
+            (advertised >> self.rcv_wscale).min(0xffff)
         };
         if flags.ack() {
             self.last_ack_sent = rcv_nxt;
@@ -372,7 +384,9 @@ impl TcpConnection {
             }
             None => [&[][..], &[][..]],
         };
+        let stream_offset = self.own_offset(seq).saturating_sub(1);
         SegmentOut {
+            stream_offset,
             seq,
             ack,
             flags,

@@ -40,9 +40,14 @@ pub fn addr(s: &str) -> SocketAddr {
 
 impl Pair {
     pub fn new(config: EndpointConfig, delay: Duration) -> Self {
+        Self::with_configs(config.clone(), config, delay)
+    }
+
+    /// Endpoints with different settings: `client` is endpoint 0.
+    pub fn with_configs(client: EndpointConfig, server: EndpointConfig, delay: Duration) -> Self {
         Pair {
             now: Instant::ZERO,
-            endpoints: [Endpoint::new(config.clone(), 1), Endpoint::new(config, 2)],
+            endpoints: [Endpoint::new(client, 1), Endpoint::new(server, 2)],
             delay,
             rate: 0,
             link_free: [Instant::ZERO; 2],

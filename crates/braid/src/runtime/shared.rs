@@ -63,7 +63,7 @@ pub(crate) struct Conn {
 impl Conn {
     /// Moves what `tcp` holds for the application into `stash`, where reads find it
     /// first.
-    pub fn stash_unread(&mut self, tcp: &mut braid_proto::tcp::TcpConnection) {
+    pub fn stash_unread(&mut self, tcp: &mut braid_proto::endpoint::Connection) {
         let mut buf = vec![0u8; tcp.readable()];
         let n = tcp.read(&mut buf);
         self.stash.extend(&buf[..n]);

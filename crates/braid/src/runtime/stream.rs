@@ -119,7 +119,7 @@ pub(crate) fn info_of(endpoint: &Endpoint, id: ConnectionId) -> Option<StreamInf
         rto: c.rto(),
         cwnd: endpoint.cwnd(id),
         bytes_in_flight: c.bytes_in_flight(),
-        stats: *c.stats(),
+        stats: c.stats(),
     })
 }
 

@@ -8,9 +8,18 @@
 //! poll_event()                     accepted connections and connection events
 //! ```
 //!
-//! It demultiplexes by 4-tuple, runs listeners with a bounded queue of half-open
-//! connections, and answers segments that belong to no connection with RST
+//! It demultiplexes by 4-tuple and MP_JOIN SYNs by token (RFC 8684 §3.2), runs
+//! listeners with a bounded queue of half-open connections, opens the subflows MPTCP
+//! connections ask for, and answers segments that belong to no connection with RST
 //! (RFC 9293 §3.10.7.1). Every limit is in [`EndpointConfig`].
+
+mod connection;
+mod emit;
+mod mptcp;
+
+pub use connection::Connection;
+pub use emit::emit_segment;
+pub use mptcp::JoinSyn;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -19,15 +28,16 @@ use std::ops::Bound;
 use thiserror::Error;
 
 use crate::cc::{CongestionControl, Cubic, NewReno, SubflowId};
+use crate::mptcp::keys::TokenTable;
+use crate::mptcp::MptcpConfig;
 use crate::rng::Rng;
 use crate::seq::SeqNum;
-use crate::tcp::{SegmentIn, SegmentOut, SegmentVerdict, TcpConfig, TcpConnection, TcpEvent};
+use crate::tcp::{SegmentIn, SegmentVerdict, TcpConfig, TcpConnection, TcpEvent};
 use crate::time::Instant;
-use crate::wire::option_packer::pack_options;
+use crate::wire::mptcp::MpTcpRstReason;
 use crate::wire::tcp_option::TcpOption;
-use crate::wire::{
-    ip_protocol, IpRepr, TcpFlags, TcpRepr, TcpSegment, TCP_MAX_OPTIONS_LEN, TCP_MIN_HEADER_LEN,
-};
+use crate::wire::{ip_protocol, IpRepr, TcpFlags, TcpRepr};
+use emit::emit_control;
 
 /// Which congestion controller new connections get.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -50,6 +60,7 @@ impl CcAlgorithm {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndpointConfig {
     pub tcp: TcpConfig,
+    pub mptcp: MptcpConfig,
     pub congestion_control: CcAlgorithm,
     /// Connections in any state, half-open ones included.
     pub max_connections: usize,
@@ -63,6 +74,7 @@ impl Default for EndpointConfig {
     fn default() -> Self {
         EndpointConfig {
             tcp: TcpConfig::default(),
+            mptcp: MptcpConfig::default(),
             congestion_control: CcAlgorithm::default(),
             max_connections: 4096,
             syn_backlog: 256,
@@ -113,6 +125,10 @@ pub struct EndpointStats {
     pub syn_queue_overflows: u64,
     pub accept_queue_overflows: u64,
     pub connection_limit_drops: u64,
+    /// MP_JOIN SYNs refused: unknown token, connection not ready, or subflow limit.
+    pub joins_refused: u64,
+    /// SYNs with an MP_CAPABLE of another version, answered as plain TCP.
+    pub mptcp_version_fallbacks: u64,
 }
 
 #[derive(Debug)]
@@ -123,7 +139,7 @@ struct Listener {
 
 #[derive(Debug)]
 struct Slot {
-    conn: TcpConnection,
+    conn: Connection,
     cc: Box<dyn CongestionControl>,
     /// The listener that accepted it, while it is half-open or unaccepted.
     listener: Option<SocketAddr>,
@@ -137,6 +153,8 @@ struct PendingReset {
     dst: SocketAddr,
     seq: SeqNum,
     ack: Option<SeqNum>,
+    /// Carried as MP_TCPRST (RFC 8684 §3.6) when MPTCP refused the segment.
+    reason: Option<MpTcpRstReason>,
 }
 
 /// A TCP endpoint: every connection of one network stack.
@@ -147,7 +165,10 @@ pub struct Endpoint {
     listeners: HashMap<SocketAddr, Listener>,
     // Ordered, so that transmission order does not depend on hashing.
     connections: BTreeMap<ConnectionId, Slot>,
-    by_tuple: HashMap<(SocketAddr, SocketAddr), ConnectionId>,
+    /// Every subflow's 4-tuple (local, remote); plain TCP connections are subflow 0.
+    by_tuple: HashMap<(SocketAddr, SocketAddr), (ConnectionId, SubflowId)>,
+    /// Tokens of MPTCP connections, for MP_JOIN SYNs (RFC 8684 §3.2).
+    tokens: TokenTable<ConnectionId>,
     next_id: u64,
     resets: VecDeque<PendingReset>,
     events: VecDeque<EndpointEvent>,
@@ -161,17 +182,18 @@ impl Endpoint {
     /// An endpoint whose random choices (ISNs, timestamp offsets) come from `seed`.
     pub fn new(config: EndpointConfig, seed: u64) -> Self {
         Endpoint {
-            config,
             rng: Rng::new(seed),
             listeners: HashMap::new(),
             connections: BTreeMap::new(),
             by_tuple: HashMap::new(),
+            tokens: TokenTable::new(config.max_connections),
             next_id: 0,
             resets: VecDeque::new(),
             events: VecDeque::new(),
             cursor: None,
             stats: EndpointStats::default(),
             options: Vec::new(),
+            config,
         }
     }
 
@@ -223,8 +245,9 @@ impl Endpoint {
         }
         let mut cc = self.config.congestion_control.build();
         let (iss, ts_offset) = (SeqNum(self.rng.next_u32()), self.rng.next_u32());
-        let conn = TcpConnection::connect(
-            self.config.tcp.clone(),
+        let mptcp = self.config.mptcp.enabled;
+        let tcp = TcpConnection::connect(
+            self.subflow_tcp_config(mptcp),
             local,
             remote,
             iss,
@@ -233,7 +256,27 @@ impl Endpoint {
             SubflowId(0),
             now,
         );
-        Ok(self.insert(conn, cc, None, true))
+        if !mptcp {
+            return Ok(self.insert(Connection::Tcp(tcp), cc, None, true));
+        }
+        let id = ConnectionId(self.next_id);
+        let key = self
+            .tokens
+            .new_key(&mut self.rng, id)
+            .map_err(|_| EndpointError::TooManyConnections(self.config.max_connections))?;
+        let conn = crate::mptcp::MptcpConnection::connect(self.config.mptcp.clone(), key, tcp);
+        Ok(self.insert(Connection::Mptcp(Box::new(conn)), cc, None, true))
+    }
+
+    /// TCP settings of a connection or subflow: MPTCP ones keep room for the DSS.
+    fn subflow_tcp_config(&self, mptcp: bool) -> TcpConfig {
+        let mut tcp = self.config.tcp.clone();
+        if mptcp {
+            tcp.reserved_option_space = tcp
+                .reserved_option_space
+                .max(crate::mptcp::config::DSS_OPTION_SPACE);
+        }
+        tcp
     }
 
     /// A port not used by any connection from `ip`, for an active open.
@@ -252,14 +295,15 @@ impl Endpoint {
 
     fn insert(
         &mut self,
-        conn: TcpConnection,
+        conn: Connection,
         cc: Box<dyn CongestionControl>,
         listener: Option<SocketAddr>,
         established: bool,
     ) -> ConnectionId {
         let id = ConnectionId(self.next_id);
         self.next_id += 1;
-        self.by_tuple.insert((conn.local(), conn.remote()), id);
+        self.by_tuple
+            .insert((conn.local(), conn.remote()), (id, SubflowId(0)));
         self.connections.insert(
             id,
             Slot {
@@ -272,12 +316,12 @@ impl Endpoint {
         id
     }
 
-    pub fn connection(&self, id: ConnectionId) -> Option<&TcpConnection> {
+    pub fn connection(&self, id: ConnectionId) -> Option<&Connection> {
         self.connections.get(&id).map(|s| &s.conn)
     }
 
     /// The connection, for reads, writes and close.
-    pub fn connection_mut(&mut self, id: ConnectionId) -> Option<&mut TcpConnection> {
+    pub fn connection_mut(&mut self, id: ConnectionId) -> Option<&mut Connection> {
         self.connections.get_mut(&id).map(|s| &mut s.conn)
     }
 
@@ -294,7 +338,7 @@ impl Endpoint {
 
     /// The congestion window of a connection, for metrics.
     pub fn cwnd(&self, id: ConnectionId) -> Option<u64> {
-        self.connections.get(&id).map(|s| s.cc.cwnd(s.conn.cc_id()))
+        self.connections.get(&id).map(|s| s.cc.cwnd(SubflowId(0)))
     }
 
     pub fn connection_ids(&self) -> impl Iterator<Item = ConnectionId> + '_ {
@@ -335,22 +379,38 @@ impl Endpoint {
         let src = SocketAddr::new(src_ip, repr.src_port);
         let dst = SocketAddr::new(dst_ip, repr.dst_port);
         let seg = SegmentIn::from_repr(&repr);
-        if let Some(&id) = self.by_tuple.get(&(dst, src)) {
+        if let Some(&(id, subflow)) = self.by_tuple.get(&(dst, src)) {
             let slot = self.connections.get_mut(&id).expect("table and map agree");
-            if slot.conn.handle_segment(now, &seg, slot.cc.as_mut()) == SegmentVerdict::Reset {
-                self.queue_reset(dst, src, &seg);
+            let verdict = match &mut slot.conn {
+                Connection::Tcp(c) => c.handle_segment(now, &seg, slot.cc.as_mut()),
+                Connection::Mptcp(c) => {
+                    c.handle_segment(now, subflow, &seg, repr.options, slot.cc.as_mut())
+                }
+            };
+            if verdict == SegmentVerdict::Reset {
+                self.queue_reset(dst, src, &seg, None);
             }
-            self.collect_events(id);
-            self.reap(id);
+            self.after_activity(now, id);
             return;
         }
         if seg.flags.contains(TcpFlags::SYN) && !seg.flags.ack() && !seg.flags.rst() {
+            if let Some(join) = mptcp::join_syn(repr.options) {
+                self.on_join_syn(now, dst, src, &seg, join);
+                return;
+            }
             if let Some(listener) = self.listener_for(dst) {
-                self.on_syn(now, listener, dst, src, &seg);
+                self.on_syn(now, listener, dst, src, &seg, repr.options);
                 return;
             }
         }
-        self.queue_reset(dst, src, &seg);
+        self.queue_reset(dst, src, &seg, None);
+    }
+
+    /// Events, subflows to open, and the end of a connection after it did something.
+    fn after_activity(&mut self, now: Instant, id: ConnectionId) {
+        self.open_requested_subflows(now, id);
+        self.collect_events(id);
+        self.reap(id);
     }
 
     fn listener_for(&self, dst: SocketAddr) -> Option<SocketAddr> {
@@ -372,6 +432,7 @@ impl Endpoint {
         local: SocketAddr,
         remote: SocketAddr,
         seg: &SegmentIn<'_>,
+        options: &[u8],
     ) {
         let l = self.listeners.get(&listener).expect("found above");
         if l.half_open >= self.config.syn_backlog {
@@ -389,8 +450,13 @@ impl Endpoint {
         }
         let mut cc = self.config.congestion_control.build();
         let (iss, ts_offset) = (SeqNum(self.rng.next_u32()), self.rng.next_u32());
-        let conn = TcpConnection::accept(
-            self.config.tcp.clone(),
+        let offer = mptcp::capable_syn(options);
+        if offer == mptcp::CapableOffer::OtherVersion {
+            self.stats.mptcp_version_fallbacks += 1;
+        }
+        let mptcp = self.config.mptcp.enabled && matches!(offer, mptcp::CapableOffer::V1 { .. });
+        let tcp = TcpConnection::accept(
+            self.subflow_tcp_config(mptcp),
             local,
             remote,
             seg,
@@ -400,6 +466,23 @@ impl Endpoint {
             SubflowId(0),
             now,
         );
+        let conn = match offer {
+            mptcp::CapableOffer::V1 { checksums } if mptcp => {
+                let id = ConnectionId(self.next_id);
+                let Ok(key) = self.tokens.new_key(&mut self.rng, id) else {
+                    self.stats.connection_limit_drops += 1;
+                    return;
+                };
+                Connection::Mptcp(Box::new(crate::mptcp::MptcpConnection::accept(
+                    self.config.mptcp.clone(),
+                    key,
+                    tcp,
+                    checksums,
+                    u64::from(seg.window),
+                )))
+            }
+            _ => Connection::Tcp(tcp),
+        };
         self.listeners
             .get_mut(&listener)
             .expect("found above")
@@ -408,7 +491,13 @@ impl Endpoint {
     }
 
     /// RFC 9293 §3.10.7.1: a segment for no connection gets RST, never a RST.
-    fn queue_reset(&mut self, local: SocketAddr, remote: SocketAddr, seg: &SegmentIn<'_>) {
+    fn queue_reset(
+        &mut self,
+        local: SocketAddr,
+        remote: SocketAddr,
+        seg: &SegmentIn<'_>,
+        reason: Option<MpTcpRstReason>,
+    ) {
         if seg.flags.rst() {
             return;
         }
@@ -418,6 +507,7 @@ impl Endpoint {
                 dst: remote,
                 seq: seg.ack,
                 ack: None,
+                reason,
             }
         } else {
             PendingReset {
@@ -425,6 +515,7 @@ impl Endpoint {
                 dst: remote,
                 seq: SeqNum(0),
                 ack: Some(seg.seq + seg.seq_len()),
+                reason,
             }
         };
         // Bounded: a flood of stray segments cannot grow the queue without limit.
@@ -488,8 +579,7 @@ impl Endpoint {
         for id in due {
             let slot = self.connections.get_mut(&id).expect("listed above");
             slot.conn.handle_timeout(now, slot.cc.as_mut());
-            self.collect_events(id);
-            self.reap(id);
+            self.after_activity(now, id);
         }
     }
 
@@ -504,6 +594,10 @@ impl Endpoint {
             } else {
                 TcpFlags::RST
             };
+            self.options.clear();
+            if let Some(reason) = r.reason {
+                self.options.push(mptcp::tcprst(reason));
+            }
             return Some(emit_control(
                 buf,
                 r.src,
@@ -511,6 +605,7 @@ impl Endpoint {
                 r.seq,
                 r.ack.unwrap_or_default(),
                 flags,
+                &self.options,
             ));
         }
         // Round-robin from the connection after the last one that sent (whether or
@@ -545,15 +640,20 @@ impl Endpoint {
         let Some((id, len)) = sent else {
             // Quiet: drop connections that ended while the application read their
             // last data (ending ones are dropped as they end, in `reap`).
-            self.connections.retain(|_, s| !s.conn.is_done());
-            let connections = &self.connections;
-            self.by_tuple.retain(|_, id| connections.contains_key(id));
+            let done: Vec<ConnectionId> = self
+                .connections
+                .iter()
+                .filter(|(_, s)| s.conn.is_done())
+                .map(|(&id, _)| id)
+                .collect();
+            for id in done {
+                self.remove(id);
+            }
             return None;
         };
         self.cursor = Some(id);
         self.stats.packets_out += 1;
-        self.collect_events(id);
-        self.reap(id);
+        self.after_activity(now, id);
         Some(len)
     }
 
@@ -565,10 +665,11 @@ impl Endpoint {
     }
 
     fn remove(&mut self, id: ConnectionId) {
-        if let Some(mut slot) = self.connections.remove(&id) {
-            slot.cc.remove_subflow(slot.conn.cc_id());
-            self.by_tuple
-                .remove(&(slot.conn.local(), slot.conn.remote()));
+        if let Some(slot) = self.connections.remove(&id) {
+            self.by_tuple.retain(|_, (c, _)| *c != id);
+            if let Connection::Mptcp(m) = &slot.conn {
+                self.tokens.remove(m.local_key().token);
+            }
         }
     }
 }
@@ -583,73 +684,21 @@ fn poll_range(
     options: &mut Vec<TcpOption<'static>>,
 ) -> Option<(ConnectionId, usize)> {
     for (&id, slot) in connections.range_mut(range) {
-        let (src, dst) = (slot.conn.local(), slot.conn.remote());
-        if let Some(seg) = slot.conn.poll_transmit(now, slot.cc.as_mut()) {
-            options.clear();
-            seg.options.to_options(options);
-            return Some((id, emit_segment(buf, src, dst, &seg, options)));
+        match &mut slot.conn {
+            Connection::Tcp(conn) => {
+                let (src, dst) = (conn.local(), conn.remote());
+                if let Some(seg) = conn.poll_transmit(now, slot.cc.as_mut()) {
+                    options.clear();
+                    seg.options.to_options(options);
+                    return Some((id, emit_segment(buf, src, dst, &seg, options)));
+                }
+            }
+            Connection::Mptcp(conn) => {
+                if let Some(len) = conn.poll_transmit(now, slot.cc.as_mut(), options, buf) {
+                    return Some((id, len));
+                }
+            }
         }
     }
     None
-}
-
-/// Writes IP + TCP headers, `options` packed, and the segment's payload.
-pub fn emit_segment(
-    buf: &mut [u8],
-    src: SocketAddr,
-    dst: SocketAddr,
-    seg: &SegmentOut<'_>,
-    options: &[TcpOption<'_>],
-) -> usize {
-    let mut option_bytes = [0u8; TCP_MAX_OPTIONS_LEN];
-    let packed = pack_options(options, TCP_MAX_OPTIONS_LEN, &mut option_bytes);
-    let tcp_len = TCP_MIN_HEADER_LEN + packed.len + seg.payload_len();
-    let ip = IpRepr::new(src.ip(), dst.ip(), ip_protocol::TCP, tcp_len);
-    let ip_len = ip.buffer_len();
-    ip.emit(buf);
-    let tcp_buf = &mut buf[ip_len..ip_len + tcp_len];
-    let header_len = TCP_MIN_HEADER_LEN + packed.len;
-    {
-        let (a, b) = (seg.payload[0], seg.payload[1]);
-        tcp_buf[header_len..header_len + a.len()].copy_from_slice(a);
-        tcp_buf[header_len + a.len()..header_len + a.len() + b.len()].copy_from_slice(b);
-    }
-    let mut t = TcpSegment::new_unchecked(tcp_buf);
-    t.set_src_port(src.port());
-    t.set_dst_port(dst.port());
-    t.set_seq_number(seg.seq.0);
-    t.set_ack_number(seg.ack.0);
-    t.set_header_len(header_len);
-    t.set_flags(seg.flags);
-    t.set_window(seg.window);
-    t.set_urgent_ptr(0);
-    t.options_mut().copy_from_slice(&option_bytes[..packed.len]);
-    t.fill_checksum(src.ip(), dst.ip());
-    ip_len + tcp_len
-}
-
-fn emit_control(
-    buf: &mut [u8],
-    src: SocketAddr,
-    dst: SocketAddr,
-    seq: SeqNum,
-    ack: SeqNum,
-    flags: TcpFlags,
-) -> usize {
-    let repr = TcpRepr {
-        src_port: src.port(),
-        dst_port: dst.port(),
-        seq_number: seq.0,
-        ack_number: ack.0,
-        flags,
-        window: 0,
-        urgent_ptr: 0,
-        options: &[],
-        payload: &[],
-    };
-    let ip = IpRepr::new(src.ip(), dst.ip(), ip_protocol::TCP, repr.buffer_len());
-    let ip_len = ip.buffer_len();
-    ip.emit(buf);
-    repr.emit(&mut buf[ip_len..], src.ip(), dst.ip());
-    ip_len + repr.buffer_len()
 }

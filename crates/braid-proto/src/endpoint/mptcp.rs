@@ -1,0 +1,173 @@
+//! The endpoint's part in MPTCP: telling MP_CAPABLE and MP_JOIN SYNs apart, finding
+//! a join's connection by token (RFC 8684 §3.2), and opening the subflows that
+//! connections ask for.
+
+use std::net::SocketAddr;
+
+use super::{Connection, ConnectionId, Endpoint};
+use crate::mptcp::SubflowRequest;
+use crate::seq::SeqNum;
+use crate::tcp::{SegmentIn, TcpConnection};
+use crate::time::Instant;
+use crate::wire::mptcp::{
+    MpCapableVariant, MpJoin, MpTcpRst, MpTcpRstFlags, MpTcpRstReason, MptcpOption,
+};
+use crate::wire::tcp_option::{mptcp_options, TcpOption};
+
+/// What a SYN says about MPTCP (RFC 8684 §3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum CapableOffer {
+    None,
+    V1 {
+        checksums: bool,
+    },
+    /// MP_CAPABLE of a version braid does not speak: answered as plain TCP.
+    OtherVersion,
+}
+
+pub(super) fn capable_syn(options: &[u8]) -> CapableOffer {
+    for option in mptcp_options(options) {
+        match option {
+            MptcpOption::MpCapable(c) if c.variant == MpCapableVariant::Syn => {
+                return CapableOffer::V1 {
+                    checksums: c.flags.checksum_required(),
+                };
+            }
+            MptcpOption::Unknown(u) if u.subtype() == 0 => return CapableOffer::OtherVersion,
+            _ => {}
+        }
+    }
+    CapableOffer::None
+}
+
+/// An MP_JOIN SYN's fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JoinSyn {
+    pub backup: bool,
+    pub addr_id: u8,
+    pub token: u32,
+    pub nonce: u32,
+}
+
+pub(super) fn join_syn(options: &[u8]) -> Option<JoinSyn> {
+    mptcp_options(options).find_map(|o| match o {
+        MptcpOption::MpJoin(MpJoin::Syn {
+            backup,
+            addr_id,
+            token,
+            nonce,
+        }) => Some(JoinSyn {
+            backup,
+            addr_id,
+            token,
+            nonce,
+        }),
+        _ => None,
+    })
+}
+
+pub(super) fn tcprst(reason: MpTcpRstReason) -> TcpOption<'static> {
+    TcpOption::Mptcp(MptcpOption::MpTcpRst(MpTcpRst {
+        flags: MpTcpRstFlags::default(),
+        reason,
+    }))
+}
+
+impl Endpoint {
+    /// RFC 8684 §3.2: a SYN with MP_JOIN names its connection by token. Unknown
+    /// tokens and connections that take no more subflows get RST with MP_TCPRST.
+    pub(super) fn on_join_syn(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        seg: &SegmentIn<'_>,
+        join: JoinSyn,
+    ) {
+        let refusal = match self.tokens.lookup(join.token) {
+            None => Some(MpTcpRstReason::MptcpSpecific),
+            Some(id) => match self.connections.get(&id).map(|s| &s.conn) {
+                Some(Connection::Mptcp(c)) if !c.may_add_subflow() => {
+                    Some(MpTcpRstReason::LackOfResources)
+                }
+                Some(Connection::Mptcp(c)) if !c.may_accept_join() => {
+                    Some(MpTcpRstReason::AdministrativelyProhibited)
+                }
+                Some(Connection::Mptcp(_)) => None,
+                _ => Some(MpTcpRstReason::MptcpSpecific),
+            },
+        };
+        if let Some(reason) = refusal {
+            self.stats.joins_refused += 1;
+            self.queue_reset(local, remote, seg, Some(reason));
+            return;
+        }
+        let id = self.tokens.lookup(join.token).expect("checked above");
+        let (iss, ts_offset) = (SeqNum(self.rng.next_u32()), self.rng.next_u32());
+        let local_nonce = self.rng.next_u32();
+        let config = self.subflow_tcp_config(true);
+        let slot = self.connections.get_mut(&id).expect("checked above");
+        let Connection::Mptcp(conn) = &mut slot.conn else {
+            return;
+        };
+        let tcp = TcpConnection::accept(
+            config,
+            local,
+            remote,
+            seg,
+            iss,
+            ts_offset,
+            slot.cc.as_mut(),
+            conn.next_subflow_id(),
+            now,
+        );
+        let subflow = conn.accept_join(tcp, &join, local_nonce);
+        self.by_tuple.insert((local, remote), (id, subflow));
+        self.after_activity(now, id);
+    }
+
+    /// Opens the subflows connection `id` asked for (MP_JOIN SYNs).
+    pub(super) fn open_requested_subflows(&mut self, now: Instant, id: ConnectionId) {
+        let mut requests: Vec<SubflowRequest> = Vec::new();
+        if let Some(Connection::Mptcp(conn)) = self.connections.get_mut(&id).map(|s| &mut s.conn) {
+            while let Some(r) = conn.poll_subflow_request() {
+                requests.push(r);
+            }
+        }
+        for request in requests {
+            let ip = request.local.ip();
+            if ip.is_ipv4() != request.remote.is_ipv4() {
+                continue;
+            }
+            let port = match request.local.port() {
+                0 => self.ephemeral_port(ip),
+                port => port,
+            };
+            let local = SocketAddr::new(ip, port);
+            if self.by_tuple.contains_key(&(local, request.remote)) {
+                continue;
+            }
+            let (iss, ts_offset) = (SeqNum(self.rng.next_u32()), self.rng.next_u32());
+            let nonce = self.rng.next_u32();
+            let config = self.subflow_tcp_config(true);
+            let Some(slot) = self.connections.get_mut(&id) else {
+                return;
+            };
+            let Connection::Mptcp(conn) = &mut slot.conn else {
+                return;
+            };
+            let tcp = TcpConnection::connect(
+                config,
+                local,
+                request.remote,
+                iss,
+                ts_offset,
+                slot.cc.as_mut(),
+                conn.next_subflow_id(),
+                now,
+            );
+            let subflow = conn.add_join_subflow(tcp, &request, nonce);
+            self.by_tuple.insert((local, request.remote), (id, subflow));
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! Settings of MPTCP connections.
+
+use crate::pm::PmConfig;
+
+/// How an endpoint speaks MPTCP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MptcpConfig {
+    /// Offer MPTCP on connections we open and accept it on connections we take.
+    /// Off, every connection is plain TCP.
+    pub enabled: bool,
+    /// Ask for DSS checksums (the A flag). They are used when either side asks
+    /// (RFC 8684 §3.1); Linux asks when net.mptcp.checksum_enabled is 1.
+    pub checksums: bool,
+    /// Subflows per connection, the first one included; joins beyond are refused
+    /// with MP_TCPRST "lack of resources".
+    pub max_subflows: usize,
+    /// The largest mapping given to a subflow at once. Smaller mappings let the
+    /// scheduler follow the paths more finely and bound what a checksum failure
+    /// costs; each costs a DSS.
+    pub max_mapping: u16,
+    pub path_manager: PmConfig,
+}
+
+impl Default for MptcpConfig {
+    fn default() -> Self {
+        MptcpConfig {
+            enabled: true,
+            checksums: false,
+            max_subflows: 8,
+            max_mapping: 16 * 1024,
+            path_manager: PmConfig::default(),
+        }
+    }
+}
+
+/// DSS option space kept free on every data segment: kind, length, subtype and
+/// flags, a 64-bit DATA_ACK, a 64-bit DSN, the subflow sequence number, the
+/// data-level length and the checksum (RFC 8684 §3.3, Figure 9).
+pub const DSS_OPTION_SPACE: usize = 4 + 8 + 8 + 4 + 2 + 2;

@@ -1,0 +1,382 @@
+//! Segments leaving the connection: the scheduler maps data onto subflows, and each
+//! segment gets the MPTCP options its subflow's state calls for.
+
+use crate::cc::CongestionControl;
+use crate::crypto;
+use crate::endpoint::emit_segment;
+use crate::mptcp::connection::{MptcpConnection, Phase, Signal};
+use crate::mptcp::subflow::{Handshake, Subflow, TxMapping};
+use crate::sched::SubflowInfo;
+use crate::tcp::SegmentOut;
+use crate::time::Instant;
+use crate::wire::mptcp::{
+    Dss, DssMapping, MpCapable, MpCapableFlags, MpCapableVariant, MpFail, MpFastclose, MpJoin,
+    MpPrio, MpTcpRst, MpTcpRstFlags, MptcpOption, SeqField,
+};
+use crate::wire::tcp_option::TcpOption;
+
+/// Most chunks mapped in one call to the scheduler: bounds the work per packet.
+const MAX_CHUNKS_PER_POLL: usize = 64;
+
+/// The fewest segments' worth of data a subflow is given at once (less only at the
+/// end of what the application wrote).
+const MIN_CHUNK_SEGMENTS: u64 = 4;
+
+/// The connection-level facts a segment's MPTCP options depend on.
+struct Context<'a> {
+    phase: Phase,
+    client: bool,
+    capable_acked: bool,
+    checksums: bool,
+    local_key: u64,
+    local_idsn: u64,
+    remote_key: Option<u64>,
+    data_ack: u64,
+    /// The DATA_FIN's DSN, while it is owed to the peer.
+    data_fin: Option<u64>,
+    fastclose: bool,
+    signals: &'a mut std::collections::VecDeque<Signal>,
+    mp_fail: &'a mut Option<u64>,
+}
+
+impl MptcpConnection {
+    /// Writes the next IP packet of any subflow into `buf` and returns its length.
+    /// `options` is scratch space, kept by the caller to avoid allocating.
+    pub fn poll_transmit(
+        &mut self,
+        now: Instant,
+        cc: &mut dyn CongestionControl,
+        options: &mut Vec<TcpOption<'static>>,
+        buf: &mut [u8],
+    ) -> Option<usize> {
+        self.schedule(cc);
+        self.update_window_limits();
+        let data_fin = self
+            .sender
+            .data_fin_dsn()
+            .filter(|_| self.sender.data_fin_ready() && !self.sender.all_acked());
+        let n = self.subflows.len();
+        let start = self.tx_cursor % n.max(1);
+        let mut ctx = Context {
+            phase: self.phase,
+            client: self.client,
+            capable_acked: self.capable_acked,
+            checksums: self.checksums,
+            local_key: self.local_key.key,
+            local_idsn: self.local_key.idsn,
+            remote_key: self.remote_key,
+            data_ack: self.receiver.data_ack(),
+            data_fin,
+            fastclose: self.fastclose,
+            signals: &mut self.signals,
+            mp_fail: &mut self.mp_fail_due,
+        };
+        for k in 0..n {
+            let i = (start + k) % n;
+            let s = &mut self.subflows[i];
+            let (local, remote) = (s.tcp.local(), s.tcp.remote());
+            let Some(seg) = s.tcp.poll_transmit(now, cc) else {
+                continue;
+            };
+            options.clear();
+            seg.options.to_options(options);
+            let Subflow {
+                handshake,
+                tx,
+                backup,
+                local_id,
+                prio_due,
+                reset_reason,
+                ..
+            } = s;
+            let view = SubflowView {
+                handshake: *handshake,
+                tx,
+                backup: *backup,
+                local_id: *local_id,
+                prio_due,
+                reset_reason: *reset_reason,
+                first: i == 0,
+            };
+            add_mptcp_options(&mut ctx, view, &seg, options);
+            if ctx.data_fin.is_some() && seg.payload_len() == 0 && !seg.flags.syn() {
+                self.data_fin_sent_at.get_or_insert(now);
+            }
+            let len = emit_segment(buf, local, remote, &seg, options);
+            self.tx_cursor = i + 1;
+            return Some(len);
+        }
+        None
+    }
+
+    /// Maps data onto the subflows the scheduler picks, each up to its free
+    /// congestion window (§3.3.1: each chunk is one DSS mapping).
+    fn schedule(&mut self, cc: &dyn CongestionControl) {
+        if self.phase == Phase::Handshake || self.closed.is_some() {
+            return;
+        }
+        let mut infos = std::mem::take(&mut self.sched_scratch);
+        for _ in 0..MAX_CHUNKS_PER_POLL {
+            if self.sender.reinject_pending() == 0
+                && self.sender.data_nxt() == self.written_dsn_end()
+            {
+                break;
+            }
+            infos.clear();
+            let any_fresh = self.subflows.iter().any(|s| s.is_usable() && !s.stale);
+            for s in &self.subflows {
+                let in_use = s.tcp.send_queued() as u64;
+                let cwnd = cc.cwnd(s.tcp.cc_id());
+                let usable = s.is_usable()
+                    && (self.phase != Phase::Fallback || s.id.0 == 0)
+                    && (!s.stale || !any_fresh);
+                infos.push(SubflowInfo {
+                    id: s.id,
+                    srtt: s.tcp.srtt(),
+                    room: cwnd
+                        .saturating_sub(in_use)
+                        .min(s.tcp.send_capacity() as u64),
+                    backup: s.backup || s.peer_backup,
+                    usable,
+                });
+            }
+            let Some(id) = self.scheduler.pick(&infos) else {
+                break;
+            };
+            let Some(i) = self.index_of(id) else {
+                break;
+            };
+            let room = infos[i].room;
+            let s = &mut self.subflows[i];
+            let mss = u64::from(s.tcp.effective_mss());
+            // Whole segments, so that mappings end where segments do: a sliver of
+            // window still gets a segment's worth, and a mapping of several segments
+            // survives a middlebox that coalesces a few of them (§3.3.1).
+            let whole = |n: u64| (n / mss).max(1) * mss;
+            let max = whole(room.max(MIN_CHUNK_SEGMENTS * mss))
+                .min(whole(u64::from(self.config.max_mapping)))
+                .min(s.tcp.send_capacity() as u64) as usize;
+            let Some((dsn, len)) = self.sender.next_chunk(max, usize::MAX) else {
+                break;
+            };
+            let (a, b) = self.sender.bytes(dsn, len);
+            let offset = s.tx_end();
+            let written = s.tcp.write(a) + s.tcp.write(b);
+            debug_assert_eq!(written, len, "room was checked");
+            let len = written as u16;
+            let mapping = TxMapping {
+                offset,
+                len,
+                dsn,
+                checksum: None,
+            };
+            let checksum = self
+                .checksums
+                .then(|| crypto::dss_checksum(dsn, mapping.ssn(), len, [a, b]));
+            s.tx.push_back(TxMapping {
+                checksum,
+                ..mapping
+            });
+            s.tcp.mark_segment_boundary();
+        }
+        self.sched_scratch = infos;
+    }
+
+    /// The DSN just past the last byte the application wrote.
+    fn written_dsn_end(&self) -> u64 {
+        self.sender
+            .data_una()
+            .wrapping_add(self.sender.buffered() as u64)
+    }
+}
+
+/// What of a subflow its segment's options depend on.
+struct SubflowView<'a> {
+    handshake: Handshake,
+    tx: &'a std::collections::VecDeque<TxMapping>,
+    backup: bool,
+    local_id: u8,
+    prio_due: &'a mut bool,
+    reset_reason: Option<crate::wire::mptcp::MpTcpRstReason>,
+    first: bool,
+}
+
+/// Adds the MPTCP options of one segment, before any SACK blocks so that the
+/// packer trims SACK rather than drop them.
+fn add_mptcp_options(
+    ctx: &mut Context<'_>,
+    s: SubflowView<'_>,
+    seg: &SegmentOut<'_>,
+    options: &mut Vec<TcpOption<'static>>,
+) {
+    let mut at = options
+        .iter()
+        .position(|o| matches!(o, TcpOption::Sack(_)))
+        .unwrap_or(options.len());
+    let mut push = |o: MptcpOption<'static>| {
+        options.insert(at, TcpOption::Mptcp(o));
+        at += 1;
+    };
+    if ctx.phase == Phase::Fallback {
+        return;
+    }
+    let flags = MpCapableFlags(
+        MpCapableFlags::HMAC_SHA256
+            | if ctx.checksums {
+                MpCapableFlags::CHECKSUM_REQUIRED
+            } else {
+                0
+            },
+    );
+    if seg.flags.rst() {
+        if let (true, Some(receiver_key)) = (ctx.fastclose, ctx.remote_key) {
+            push(MptcpOption::MpFastclose(MpFastclose { receiver_key }));
+        } else if let Some(reason) = s.reset_reason {
+            push(MptcpOption::MpTcpRst(MpTcpRst {
+                flags: MpTcpRstFlags::default(),
+                reason,
+            }));
+        }
+        return;
+    }
+    if seg.flags.syn() {
+        match (s.handshake, seg.flags.ack()) {
+            (Handshake::Capable, false) => push(MptcpOption::MpCapable(MpCapable {
+                flags,
+                variant: MpCapableVariant::Syn,
+            })),
+            (Handshake::Capable, true) => push(MptcpOption::MpCapable(MpCapable {
+                flags,
+                variant: MpCapableVariant::SynAck {
+                    sender_key: ctx.local_key,
+                },
+            })),
+            (Handshake::JoinSynSent { local_nonce }, false) => {
+                push(MptcpOption::MpJoin(MpJoin::Syn {
+                    backup: s.backup,
+                    addr_id: s.local_id,
+                    token: ctx.remote_key.map_or(0, crypto::token),
+                    nonce: local_nonce,
+                }))
+            }
+            (
+                Handshake::JoinSynAckSent {
+                    local_nonce,
+                    truncated_hmac,
+                    ..
+                },
+                true,
+            ) => push(MptcpOption::MpJoin(MpJoin::SynAck {
+                backup: s.backup,
+                addr_id: s.local_id,
+                truncated_hmac,
+                nonce: local_nonce,
+            })),
+            _ => {}
+        }
+        return;
+    }
+    let Some(remote_key) = ctx.remote_key else {
+        return;
+    };
+    if let Handshake::JoinAckSent { hmac } = s.handshake {
+        // §3.2: the third ACK, repeated until the fourth ACK arrives.
+        push(MptcpOption::MpJoin(MpJoin::Ack { hmac }));
+        return;
+    }
+    let payload = seg.payload_len() > 0;
+    let mapping = if payload {
+        s.tx_mapping(seg.stream_offset)
+    } else {
+        None
+    };
+    if ctx.client && s.first && !ctx.capable_acked {
+        // §3.1: the third ACK's keys are repeated until the peer shows it got them;
+        // the first data carries them with its data-level length.
+        match mapping {
+            None if !payload => {
+                push(MptcpOption::MpCapable(MpCapable {
+                    flags,
+                    variant: MpCapableVariant::Ack {
+                        sender_key: ctx.local_key,
+                        receiver_key: remote_key,
+                    },
+                }));
+                return;
+            }
+            Some(m) if m.offset == 0 && m.dsn == ctx.local_idsn.wrapping_add(1) => {
+                push(MptcpOption::MpCapable(MpCapable {
+                    flags,
+                    variant: MpCapableVariant::AckWithData {
+                        sender_key: ctx.local_key,
+                        receiver_key: remote_key,
+                        data_level_length: m.len,
+                        checksum: m.checksum,
+                    },
+                }));
+                return;
+            }
+            _ => {}
+        }
+    }
+    if !payload && ctx.data_fin.is_none() {
+        // A pure ACK with a signal carries the signal instead of the DATA_ACK when
+        // both would not fit (an IPv6 ADD_ADDR takes 30 octets); the next segment
+        // acknowledges.
+        if let Some(signal) = ctx.signals.pop_front() {
+            push_signal(&mut push, signal);
+            return;
+        }
+    }
+    let mut dss = Dss {
+        data_ack: Some(SeqField::U64(ctx.data_ack)),
+        mapping: mapping.map(|m| DssMapping {
+            dsn: SeqField::U64(m.dsn),
+            ssn: m.ssn(),
+            data_level_length: m.len,
+            checksum: m.checksum,
+        }),
+        data_fin: false,
+    };
+    if let (false, Some(fin)) = (payload, ctx.data_fin) {
+        // §3.3.3: a DATA_FIN on a segment without data has subflow sequence number
+        // 0 and data-level length 1.
+        dss.data_fin = true;
+        dss.mapping = Some(DssMapping {
+            dsn: SeqField::U64(fin),
+            ssn: 0,
+            data_level_length: 1,
+            checksum: ctx
+                .checksums
+                .then(|| crypto::dss_checksum(fin, 0, 1, std::iter::empty())),
+        });
+    }
+    push(MptcpOption::Dss(dss));
+    if payload {
+        return;
+    }
+    // Signals ride on segments without data, where there is room for them.
+    if std::mem::take(s.prio_due) {
+        push(MptcpOption::MpPrio(MpPrio {
+            backup: s.backup,
+            addr_id: None,
+        }));
+    }
+    if let Some(dsn) = ctx.mp_fail.take() {
+        push(MptcpOption::MpFail(MpFail { dsn }));
+    }
+}
+
+fn push_signal(push: &mut impl FnMut(MptcpOption<'static>), signal: Signal) {
+    match signal {
+        Signal::AddAddr(a) => push(MptcpOption::AddAddr(a)),
+        Signal::RemoveAddr(r) => push(MptcpOption::RemoveAddr(r)),
+    }
+}
+
+impl SubflowView<'_> {
+    fn tx_mapping(&self, offset: u64) -> Option<TxMapping> {
+        let i = self.tx.partition_point(|m| m.end() <= offset);
+        self.tx.get(i).filter(|m| m.offset <= offset).copied()
+    }
+}

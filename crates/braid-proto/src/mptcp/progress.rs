@@ -1,0 +1,191 @@
+//! What follows any activity: subflows that ended or stalled, data-level
+//! acknowledgments in fallback, the DATA_FIN exchange and the connection's end
+//! (RFC 8684 §3.3.3), and events for the application.
+
+use crate::mptcp::connection::{MptcpConnection, Phase};
+use crate::tcp::{CloseReason, TcpEvent, TcpState};
+use crate::time::Instant;
+
+impl MptcpConnection {
+    pub(super) fn after_activity(&mut self, now: Instant) {
+        self.watch_subflows();
+        if self.phase == Phase::Fallback {
+            self.fallback_data_ack();
+        }
+        let data_una = self.sender.data_una();
+        for s in &mut self.subflows {
+            s.prune_tx(data_una);
+        }
+        self.run_path_manager(now);
+        self.close_progress(now);
+        self.update_window_limits();
+        self.report();
+    }
+
+    /// Subflows that ended, or whose retransmission timer fired, hand their data to
+    /// the others (§3.3.6: data is retransmitted at the data level on another subflow
+    /// when a subflow fails).
+    fn watch_subflows(&mut self) {
+        for i in 0..self.subflows.len() {
+            let s = &mut self.subflows[i];
+            while s.tcp.poll_event().is_some() {}
+            let acked = s.tcp.bytes_acked();
+            if acked > s.acked_seen {
+                s.acked_seen = acked;
+                s.stale = false;
+            }
+            let timeouts = s.tcp.stats().timeouts;
+            let timed_out = timeouts > s.timeouts_seen;
+            s.timeouts_seen = timeouts;
+            if timed_out && s.is_usable() {
+                s.stale = true;
+            }
+            let ended = s.tcp.state() == TcpState::Closed && !s.ended;
+            if ended {
+                s.ended = true;
+                let failed = s.tcp.close_reason() != Some(CloseReason::Finished);
+                let (local, remote) = (s.tcp.local(), s.tcp.remote());
+                self.pm.on_subflow_closed(local, remote, failed);
+            }
+            let others = self
+                .subflows
+                .iter()
+                .enumerate()
+                .any(|(j, o)| j != i && o.is_usable() && !o.stale);
+            if (ended || timed_out) && others {
+                self.reinject_from(i);
+            }
+        }
+    }
+
+    /// In fallback the subflow's acknowledgments stand for DATA_ACKs: the one
+    /// subflow carries the stream in order.
+    fn fallback_data_ack(&mut self) {
+        let Some(s) = self.subflows.first() else {
+            return;
+        };
+        let acked = s.tcp.bytes_acked();
+        let mut dsn = match s.tx_mapping_at(acked) {
+            Some(m) => m.dsn.wrapping_add(acked - m.offset),
+            None => self.sender.data_nxt(),
+        };
+        let fin_acked = matches!(
+            s.tcp.state(),
+            TcpState::FinWait2 | TcpState::TimeWait | TcpState::Closing | TcpState::Closed
+        ) && s
+            .tcp
+            .close_reason()
+            .is_none_or(|r| r == CloseReason::Finished);
+        if fin_acked && self.sender.data_fin_ready() {
+            dsn = self.sender.data_nxt().wrapping_add(1);
+        }
+        let window = s.tcp.peer_window().max(u64::from(u32::MAX));
+        self.sender.on_data_ack(dsn, window);
+    }
+
+    fn close_progress(&mut self, now: Instant) {
+        if self.closed.is_some() {
+            return;
+        }
+        match self.phase {
+            Phase::Handshake => {
+                if let Some(s) = self.subflows.first() {
+                    if s.tcp.state() == TcpState::Closed {
+                        let reason = s.tcp.close_reason().unwrap_or(CloseReason::Reset);
+                        self.finish(reason);
+                    }
+                }
+            }
+            Phase::Fallback => {
+                let s = &mut self.subflows[0];
+                if self.sender.data_fin_ready() {
+                    s.tcp.close();
+                }
+                if s.tcp.state() == TcpState::Closed {
+                    let reason = s.tcp.close_reason().unwrap_or(CloseReason::Finished);
+                    self.finish(reason);
+                }
+            }
+            Phase::Established => {
+                let fin_owed = self.sender.data_fin_ready() && !self.sender.all_acked();
+                if fin_owed {
+                    let retry = self.data_fin_retry_at().is_some_and(|t| t <= now);
+                    if self.data_fin_sent_at.is_none() || retry {
+                        self.data_fin_sent_at = None;
+                        self.request_window_update();
+                    }
+                }
+                let peer_done = self
+                    .receiver
+                    .data_fin_dsn()
+                    .is_some_and(|fin| self.receiver.data_ack() == fin.wrapping_add(1));
+                let we_done = self.sender.data_fin_dsn().is_some() && self.sender.all_acked();
+                if peer_done && we_done && !self.subflows_closing {
+                    // §3.3.3: both DATA_FINs acknowledged; the subflows close.
+                    self.subflows_closing = true;
+                    for s in &mut self.subflows {
+                        s.tcp.close();
+                    }
+                }
+                let all_closed = self
+                    .subflows
+                    .iter()
+                    .all(|s| s.tcp.state() == TcpState::Closed);
+                // TIME-WAIT subflows are over for the connection (they only guard
+                // their 4-tuple).
+                let all_over = self
+                    .subflows
+                    .iter()
+                    .all(|s| matches!(s.tcp.state(), TcpState::Closed | TcpState::TimeWait));
+                if self.subflows_closing && all_over {
+                    self.finish(CloseReason::Finished);
+                } else if all_closed {
+                    // Every path failed before the end.
+                    let reason = self
+                        .subflows
+                        .iter()
+                        .filter_map(|s| s.tcp.close_reason())
+                        .find(|&r| r != CloseReason::Finished)
+                        .unwrap_or(CloseReason::Reset);
+                    self.finish(reason);
+                }
+            }
+        }
+    }
+
+    /// When an unacknowledged DATA_FIN is sent again: one RTO of the slowest usable
+    /// subflow after it was last sent.
+    pub(super) fn data_fin_retry_at(&self) -> Option<Instant> {
+        let sent = self.data_fin_sent_at?;
+        if !self.sender.data_fin_ready() || self.sender.all_acked() {
+            return None;
+        }
+        let rto = self
+            .subflows
+            .iter()
+            .filter(|s| s.is_usable())
+            .map(|s| s.tcp.rto())
+            .max()?;
+        Some(sent + rto)
+    }
+
+    /// Connection events for the application.
+    fn report(&mut self) {
+        let readable = self.receiver.readable();
+        if readable > self.readable_reported {
+            self.events.push_back(TcpEvent::Readable);
+        }
+        self.readable_reported = readable;
+        if self.write_blocked && self.send_capacity() > 0 {
+            self.write_blocked = false;
+            self.events.push_back(TcpEvent::Writable);
+        }
+        if !self.peer_fin_reported && self.receiver.data_fin_dsn().is_some() {
+            let fin = self.receiver.data_fin_dsn().unwrap_or_default();
+            if self.receiver.data_ack() == fin.wrapping_add(1) {
+                self.peer_fin_reported = true;
+                self.events.push_back(TcpEvent::PeerFinished);
+            }
+        }
+    }
+}

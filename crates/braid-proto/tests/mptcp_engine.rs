@@ -1,0 +1,151 @@
+//! MPTCP between two braid endpoints on virtual time (RFC 8684): the MP_CAPABLE
+//! handshake and data both ways, fallback to TCP when one side does not speak MPTCP,
+//! joins with their HMACs, and refusals.
+
+mod support;
+
+use braid_proto::endpoint::{Connection, ConnectionId, EndpointConfig};
+use braid_proto::mptcp::Phase;
+use braid_proto::time::{Duration, Instant};
+use braid_proto::wire::tcp_option::mptcp_options;
+use braid_proto::wire::{IpRepr, TcpRepr};
+use support::{addr, Pair};
+
+const CLIENT: &str = "10.0.0.1:40000";
+const SERVER: &str = "10.0.0.2:5001";
+
+fn pattern(n: usize, seed: u8) -> Vec<u8> {
+    (0..n).map(|i| (i * 7 + i / 251) as u8 ^ seed).collect()
+}
+
+/// What an exchange left behind.
+#[derive(Default)]
+struct Exchange {
+    client_received: Vec<u8>,
+    server_received: Vec<u8>,
+    client_closed: bool,
+    server_closed: bool,
+    server: Option<ConnectionId>,
+}
+
+/// Sends `up` from the client and `down` from the server at once; both close when
+/// done and read everything.
+fn exchange(pair: &mut Pair, client: ConnectionId, up: &[u8], down: &[u8]) -> Exchange {
+    let mut x = Exchange::default();
+    let (mut up_written, mut down_written) = (0, 0);
+    let mut buf = vec![0u8; 65536];
+    let deadline = pair.now + Duration::from_secs(120);
+    pair.run_until(deadline, |p| {
+        if let Some(c) = p.endpoints[0].connection_mut(client) {
+            up_written += c.write(&up[up_written..]);
+            if up_written == up.len() && !x.client_closed {
+                c.close();
+                x.client_closed = true;
+            }
+            read_all(c, &mut buf, &mut x.client_received);
+        }
+        if let Some(server) = p.accepted() {
+            x.server = Some(server);
+            if let Some(c) = p.endpoints[1].connection_mut(server) {
+                down_written += c.write(&down[down_written..]);
+                if down_written == down.len() && !x.server_closed {
+                    c.close();
+                    x.server_closed = true;
+                }
+                read_all(c, &mut buf, &mut x.server_received);
+            }
+        }
+        x.client_received.len() == down.len()
+            && x.server_received.len() == up.len()
+            && p.endpoints
+                .iter()
+                .all(|e| e.connection_ids().next().is_none())
+    });
+    x
+}
+
+fn read_all(c: &mut Connection, buf: &mut [u8], into: &mut Vec<u8>) {
+    loop {
+        let n = c.read(buf);
+        if n == 0 {
+            return;
+        }
+        into.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// The MPTCP subtypes of a packet's options.
+fn mptcp_subtypes(packet: &[u8]) -> Vec<&'static str> {
+    let Ok((_, payload)) = IpRepr::parse(packet) else {
+        return Vec::new();
+    };
+    let Ok(tcp) = TcpRepr::parse(payload.payload, braid_proto::wire::ChecksumCheck::Skip) else {
+        return Vec::new();
+    };
+    mptcp_options(tcp.options).map(|o| o.name()).collect()
+}
+
+fn mptcp(phase: Phase, c: Option<&Connection>) -> bool {
+    c.and_then(Connection::as_mptcp)
+        .is_some_and(|m| m.phase() == phase)
+}
+
+#[test]
+fn rfc8684_s3_1_mp_capable_then_data_both_ways_intact() {
+    let mut pair = Pair::new(EndpointConfig::default(), Duration::from_millis(10));
+    pair.rate = 10_000_000;
+    let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let log = seen.clone();
+    pair.drop = Box::new(move |from, _, packet| {
+        log.borrow_mut().push((from, mptcp_subtypes(packet)));
+        false
+    });
+    pair.endpoints[1].listen(addr(SERVER)).unwrap();
+    let client = pair.endpoints[0]
+        .connect(pair.now, addr(CLIENT), addr(SERVER))
+        .unwrap();
+    // Past the handshake: both ends run MPTCP.
+    pair.run_until(Instant::ZERO + Duration::from_millis(100), |_| false);
+    assert!(mptcp(
+        Phase::Established,
+        pair.endpoints[0].connection(client)
+    ));
+    let server = pair.accepted().expect("accepted");
+    assert!(mptcp(
+        Phase::Established,
+        pair.endpoints[1].connection(server)
+    ));
+
+    let (up, down) = (pattern(3_000_000, 1), pattern(2_000_000, 2));
+    let x = exchange(&mut pair, client, &up, &down);
+    assert!(x.server_received == up, "upload differs");
+    assert!(x.client_received == down, "download differs");
+    let seen = seen.borrow();
+    assert_eq!(seen[0], (0, vec!["MP_CAPABLE"]), "SYN");
+    assert_eq!(seen[1], (1, vec!["MP_CAPABLE"]), "SYN-ACK");
+    assert_eq!(seen[2], (0, vec!["MP_CAPABLE"]), "third ACK");
+    let dss = seen.iter().filter(|(_, o)| o.contains(&"DSS")).count();
+    assert!(dss > 3000, "{dss} segments with a DSS");
+}
+
+#[test]
+fn rfc8684_s3_7_a_peer_without_mptcp_gets_plain_tcp() {
+    for mptcp_side in [0, 1] {
+        let mut plain = EndpointConfig::default();
+        plain.mptcp.enabled = false;
+        let (c, s) = if mptcp_side == 0 {
+            (EndpointConfig::default(), plain)
+        } else {
+            (plain, EndpointConfig::default())
+        };
+        let mut pair = Pair::with_configs(c, s, Duration::from_millis(5));
+        pair.endpoints[1].listen(addr(SERVER)).unwrap();
+        let client = pair.endpoints[0]
+            .connect(pair.now, addr(CLIENT), addr(SERVER))
+            .unwrap();
+        let (up, down) = (pattern(1_500_000, 3), pattern(700_000, 4));
+        let x = exchange(&mut pair, client, &up, &down);
+        assert!(x.server_received == up, "upload differs ({mptcp_side})");
+        assert!(x.client_received == down, "download differs ({mptcp_side})");
+    }
+}
