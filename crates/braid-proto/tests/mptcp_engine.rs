@@ -149,3 +149,173 @@ fn rfc8684_s3_7_a_peer_without_mptcp_gets_plain_tcp() {
         assert!(x.client_received == down, "download differs ({mptcp_side})");
     }
 }
+
+fn with_endpoints(endpoints: &[&str]) -> EndpointConfig {
+    let mut config = EndpointConfig::default();
+    config.mptcp.path_manager.endpoints = endpoints.iter().map(|e| e.parse().unwrap()).collect();
+    config.mptcp.path_manager.assign_ids();
+    config
+}
+
+/// Bytes each subflow of a connection carried, from the subflows' own counters.
+fn subflow_bytes(c: &Connection) -> Vec<(std::net::SocketAddr, u64)> {
+    c.as_mptcp()
+        .unwrap()
+        .subflows()
+        .map(|s| (s.tcp.local(), s.tcp.stats().bytes_sent))
+        .collect()
+}
+
+#[test]
+fn rfc8684_s3_2_client_joins_from_a_subflow_endpoint_and_both_subflows_carry_data() {
+    let client_config = with_endpoints(&["10.0.0.3,subflow"]);
+    let mut pair = Pair::with_configs(
+        client_config,
+        EndpointConfig::default(),
+        Duration::from_millis(10),
+    );
+    pair.rate = 5_000_000;
+    pair.endpoints[1].listen(addr(SERVER)).unwrap();
+    let client = pair.endpoints[0]
+        .connect(pair.now, addr(CLIENT), addr(SERVER))
+        .unwrap();
+    let up = pattern(4_000_000, 5);
+    let (mut written, mut received) = (0, Vec::new());
+    let mut buf = vec![0u8; 65536];
+    pair.run_until(Instant::ZERO + Duration::from_secs(30), |p| {
+        let c = p.endpoints[0].connection_mut(client).unwrap();
+        written += c.write(&up[written..]);
+        if let Some(server) = p.accepted() {
+            read_all(
+                p.endpoints[1].connection_mut(server).unwrap(),
+                &mut buf,
+                &mut received,
+            );
+        }
+        received.len() == up.len()
+    });
+    assert!(received == up, "upload differs");
+    let c = pair.endpoints[0].connection(client).unwrap();
+    let m = c.as_mptcp().unwrap();
+    assert_eq!(m.subflows().count(), 2);
+    let joined = m.subflows().nth(1).unwrap();
+    assert_eq!(joined.tcp.local().ip().to_string(), "10.0.0.3");
+    assert_eq!(joined.local_id, 1);
+    let per_subflow = subflow_bytes(c);
+    // One link: the scheduler fills both subflows' windows.
+    assert!(
+        per_subflow.iter().all(|&(_, b)| b > 500_000),
+        "{per_subflow:?}"
+    );
+    let server = pair.accepted().unwrap();
+    let s = pair.endpoints[1]
+        .connection(server)
+        .unwrap()
+        .as_mptcp()
+        .unwrap();
+    assert_eq!(s.stats().joins_accepted, 1);
+    let x = exchange(&mut pair, client, &[], &[]);
+    assert!(x.client_closed && x.server_closed);
+    assert!(
+        pair.endpoints
+            .iter()
+            .all(|e| e.connection_ids().next().is_none()),
+        "both ends closed"
+    );
+}
+
+#[test]
+fn rfc8684_s3_4_server_announces_an_address_and_the_client_joins_it() {
+    let server_config = with_endpoints(&["10.0.0.4,signal"]);
+    let mut pair = Pair::with_configs(
+        EndpointConfig::default(),
+        server_config,
+        Duration::from_millis(10),
+    );
+    pair.rate = 5_000_000;
+    pair.endpoints[1].listen(addr(SERVER)).unwrap();
+    let client = pair.endpoints[0]
+        .connect(pair.now, addr(CLIENT), addr(SERVER))
+        .unwrap();
+    let up = pattern(2_000_000, 6);
+    let (mut written, mut received) = (0, Vec::new());
+    let mut buf = vec![0u8; 65536];
+    pair.run_until(Instant::ZERO + Duration::from_secs(30), |p| {
+        let c = p.endpoints[0].connection_mut(client).unwrap();
+        written += c.write(&up[written..]);
+        if let Some(server) = p.accepted() {
+            read_all(
+                p.endpoints[1].connection_mut(server).unwrap(),
+                &mut buf,
+                &mut received,
+            );
+        }
+        received.len() == up.len()
+    });
+    assert!(received == up, "upload differs");
+    let m = pair.endpoints[0]
+        .connection(client)
+        .unwrap()
+        .as_mptcp()
+        .unwrap();
+    assert_eq!(m.stats().add_addr_received, 1);
+    let joined = m.subflows().nth(1).expect("joined the announced address");
+    assert_eq!(joined.tcp.remote(), addr("10.0.0.4:5001"));
+    assert_eq!(joined.remote_id, 1);
+    assert!(joined.tcp.stats().bytes_sent > 100_000);
+    let server = pair.accepted().unwrap();
+    let s = pair.endpoints[1]
+        .connection(server)
+        .unwrap()
+        .as_mptcp()
+        .unwrap();
+    assert_eq!(s.stats().add_addr_sent, 1);
+    assert_eq!(
+        s.stats().add_addr_echoes_received,
+        1,
+        "the echo stops resends"
+    );
+}
+
+#[test]
+fn rfc8684_s3_2_a_join_with_an_unknown_token_gets_rst_with_mp_tcprst() {
+    use braid_proto::wire::mptcp::{MpJoin, MptcpOption};
+    use braid_proto::wire::tcp_option::TcpOption;
+    let mut server = braid_proto::endpoint::Endpoint::new(EndpointConfig::default(), 9);
+    server.listen(addr(SERVER)).unwrap();
+    // A join SYN for a token nobody has.
+    let join = TcpOption::Mptcp(MptcpOption::MpJoin(MpJoin::Syn {
+        backup: false,
+        addr_id: 1,
+        token: 0xdead_beef,
+        nonce: 7,
+    }));
+    let seg = braid_proto::tcp::SegmentOut {
+        seq: braid_proto::seq::SeqNum(1000),
+        ack: braid_proto::seq::SeqNum(0),
+        flags: braid_proto::wire::TcpFlags::SYN,
+        window: 65535,
+        options: Default::default(),
+        payload: [&[], &[]],
+        stream_offset: 0,
+        retransmission: false,
+    };
+    let mut packet = vec![0u8; 200];
+    let len = braid_proto::endpoint::emit_segment(
+        &mut packet,
+        addr("10.0.0.3:41000"),
+        addr(SERVER),
+        &seg,
+        &[join],
+    );
+    server.handle(Instant::ZERO, &packet[..len]);
+    assert_eq!(server.stats().joins_refused, 1);
+    let mut out = vec![0u8; 200];
+    let len = server
+        .poll_transmit(Instant::ZERO, &mut out)
+        .expect("a RST");
+    let (_, _, flags, _) = support::tcp_fields(&out[..len]);
+    assert!(flags.rst());
+    assert_eq!(mptcp_subtypes(&out[..len]), vec!["MP_TCPRST"]);
+    assert!(server.connection_ids().next().is_none(), "no state kept");
+}

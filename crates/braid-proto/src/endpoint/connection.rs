@@ -10,6 +10,8 @@ use crate::time::{Duration, Instant};
 
 /// A connection of an [`Endpoint`](super::Endpoint).
 #[derive(Debug)]
+// Plain TCP is kept inline: it is the common case and the per-packet path.
+#[allow(clippy::large_enum_variant)]
 pub enum Connection {
     /// Plain TCP: MPTCP was off, or the peer did not offer it.
     Tcp(TcpConnection),

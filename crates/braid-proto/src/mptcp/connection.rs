@@ -419,6 +419,14 @@ impl MptcpConnection {
         }
     }
 
+    /// Sends a pure ACK on one usable subflow, for a signal that waits in `signals`
+    /// (or another one that rides on segments without data).
+    pub(super) fn request_signal_ack(&mut self) {
+        if let Some(s) = self.subflows.iter_mut().find(|s| s.is_usable()) {
+            s.tcp.request_pure_ack();
+        }
+    }
+
     /// The subflows' advertised window follows the connection-level one (§3.3.4).
     pub(super) fn update_window_limits(&mut self) {
         // In fallback too: the subflow hands its bytes to the data level at once, so
@@ -539,7 +547,7 @@ impl MptcpConnection {
             if s.backup != backup {
                 s.backup = backup;
                 s.prio_due = true;
-                s.tcp.request_ack();
+                s.tcp.request_pure_ack();
             }
         }
     }
@@ -584,7 +592,7 @@ impl MptcpConnection {
                         port,
                         truncated_hmac: Some(hmac),
                     }));
-                    self.request_window_update();
+                    self.request_signal_ack();
                 }
                 PmAction::RemoveAddress { ids } => {
                     for chunk in ids.chunks(crate::wire::mptcp::AddrIdList::CAPACITY) {
@@ -593,7 +601,7 @@ impl MptcpConnection {
                                 .push_back(Signal::RemoveAddr(RemoveAddr { addr_ids }));
                         }
                     }
-                    self.request_window_update();
+                    self.request_signal_ack();
                 }
                 PmAction::CloseSubflows { which } => {
                     let ids: Vec<SubflowId> = self

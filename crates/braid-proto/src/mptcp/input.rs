@@ -235,7 +235,9 @@ impl MptcpConnection {
         let una = self.sender.data_una();
         self.sender.on_data_ack(una, window);
         self.connected_event();
-        self.pm.on_established(now);
+        if !self.client {
+            self.pm.on_established(now);
+        }
     }
 
     fn connected_event(&mut self) {
@@ -303,9 +305,16 @@ impl MptcpConnection {
         let remote_key = self.remote_key.unwrap_or_default();
         let local_key = self.local_key.key;
         for option in mptcp_options(options) {
+            let proves_keys = matches!(option, MptcpOption::Dss(_) | MptcpOption::AddAddr(_));
+            if self.client && !self.capable_acked && proves_keys {
+                // The server has our keys (§3.1: stop repeating them), and joins
+                // will find the connection: Linux, too, waits for this before
+                // opening subflows. An ADD_ADDR's HMAC needs our key.
+                self.capable_acked = true;
+                self.pm.on_established(now);
+            }
             match option {
                 MptcpOption::Dss(dss) => {
-                    self.capable_acked = true;
                     if let Some(ack) = dss.data_ack {
                         let ack = match ack {
                             SeqField::U64(v) => v,
@@ -376,7 +385,7 @@ impl MptcpConnection {
                     truncated_hmac: None,
                     ..a
                 }));
-                self.request_window_update();
+                self.request_signal_ack();
             }
             None => {
                 self.stats.add_addr_echoes_received += 1;
@@ -442,8 +451,10 @@ impl MptcpConnection {
             self.stats.fallback_no_dss += 1;
             if self.checksums {
                 self.mp_fail_due = Some(self.receiver.data_ack());
+                self.stats.mp_fail_sent += 1;
             }
             self.fall_back();
+            self.request_signal_ack();
         }
         if self.subflows[i].tcp.is_read_closed() && !self.subflows[i].rx_fin {
             self.subflows[i].rx_fin = true;
@@ -470,6 +481,7 @@ impl MptcpConnection {
             if self.subflows.len() == 1 {
                 self.mp_fail_due = Some(dsn);
                 self.stats.mp_fail_sent += 1;
+                self.request_signal_ack();
             }
         } else if outcome.protocol_error {
             self.stats.protocol_errors += 1;

@@ -218,6 +218,10 @@ fn add_mptcp_options(
         at += 1;
     };
     if ctx.phase == Phase::Fallback {
+        // §3.7: the MP_FAIL that announced the fallback is the last MPTCP option.
+        if let (Some(dsn), false) = (ctx.mp_fail.take(), seg.flags.syn() || seg.flags.rst()) {
+            push(MptcpOption::MpFail(MpFail { dsn }));
+        }
         return;
     }
     let flags = MpCapableFlags(

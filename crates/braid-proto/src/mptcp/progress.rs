@@ -17,6 +17,10 @@ impl MptcpConnection {
             s.prune_tx(data_una);
         }
         self.run_path_manager(now);
+        if !self.signals.is_empty() || self.mp_fail_due.is_some() {
+            // A signal the last pure ACK had no room for.
+            self.request_signal_ack();
+        }
         self.close_progress(now);
         self.update_window_limits();
         self.report();

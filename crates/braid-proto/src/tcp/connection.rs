@@ -284,6 +284,8 @@ pub struct TcpConnection {
     /// Set by the layer above: the most we advertise (MPTCP's connection-level
     /// window, RFC 8684 §3.3.4), whatever this subflow's own buffer has room for.
     pub(super) window_limit: Option<u64>,
+    /// The layer above has a signal for a segment without data: send one first.
+    pub(super) pure_ack_due: bool,
 
     pub(super) events: VecDeque<TcpEvent>,
     pub(super) stats: TcpStats,
@@ -382,6 +384,7 @@ impl TcpConnection {
             challenge_due: false,
             window_update_due: false,
             window_limit: None,
+            pure_ack_due: false,
             events: VecDeque::new(),
             stats: TcpStats::default(),
             config,
@@ -603,6 +606,15 @@ impl TcpConnection {
     pub fn request_ack(&mut self) {
         if self.state.is_synchronized() {
             self.window_update_due = true;
+        }
+    }
+
+    /// Sends a segment without data at the next `poll_transmit`, before any data:
+    /// for a signal of the layer above that does not fit beside a data mapping
+    /// (MPTCP's ADD_ADDR, REMOVE_ADDR, MP_PRIO ride on pure ACKs, as in Linux).
+    pub fn request_pure_ack(&mut self) {
+        if self.state.is_synchronized() {
+            self.pure_ack_due = true;
         }
     }
 

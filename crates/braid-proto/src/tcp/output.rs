@@ -42,6 +42,10 @@ impl TcpConnection {
             TcpState::SynSent | TcpState::SynReceived => return self.poll_syn(now),
             _ => {}
         }
+        if std::mem::take(&mut self.pure_ack_due) {
+            let seq = self.own_seq(self.snd_nxt);
+            return Some(self.ack_segment(now, seq));
+        }
         if self.state != TcpState::TimeWait {
             if let Some(plan) = self.plan_data(now, cc) {
                 return Some(self.data_segment(now, plan));
