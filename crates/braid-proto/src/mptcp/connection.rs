@@ -77,6 +77,8 @@ pub struct MptcpStats {
     pub infinite_mappings_received: u64,
     /// Bytes queued again on other subflows (§3.3.6).
     pub reinjected_bytes: u64,
+    /// Expiries of the data-level retransmission timer.
+    pub data_level_timeouts: u64,
     /// Protocol errors that reset a subflow (mapping conflicts, data beyond the
     /// DATA_FIN, ...).
     pub protocol_errors: u64,
@@ -133,6 +135,11 @@ pub struct MptcpConnection {
     /// A write found the send buffer full: [`TcpEvent::Writable`] is owed once
     /// acknowledgments make room.
     pub(super) write_blocked: bool,
+    /// The data-level retransmission timer (§3.3.6): when DATA_ACK stops moving,
+    /// the oldest unacknowledged data goes out again, with a new mapping.
+    pub(super) data_rto_at: Option<Instant>,
+    pub(super) data_rto_backoff: u32,
+    pub(super) data_una_seen: u64,
 }
 
 /// Mapping limits for a subflow whose receive window reaches `recv_capacity`: the
@@ -192,6 +199,9 @@ impl MptcpConnection {
             tx_cursor: 0,
             readable_reported: 0,
             write_blocked: false,
+            data_rto_at: None,
+            data_rto_backoff: 0,
+            data_una_seen: 0,
             config,
         }
     }
@@ -664,6 +674,7 @@ impl MptcpConnection {
         subflows
             .chain(self.pm.poll_timeout())
             .chain(self.data_fin_retry_at())
+            .chain(self.data_rto_at)
             .min()
     }
 
@@ -675,6 +686,9 @@ impl MptcpConnection {
         }
         if self.pm.poll_timeout().is_some_and(|t| t <= now) {
             self.pm.handle_timeout(now);
+        }
+        if self.data_rto_at.is_some_and(|t| t <= now) {
+            self.on_data_rto(now);
         }
         self.after_activity(now);
     }

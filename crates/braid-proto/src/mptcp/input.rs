@@ -55,6 +55,12 @@ impl MptcpConnection {
                     self.subflows[i].handshake = Handshake::Joined;
                     self.join_established(i);
                 }
+            } else if self.phase == Phase::Established
+                && before.is_synchronized()
+                && !seg.flags.syn()
+                && mptcp_options(options).next().is_none()
+            {
+                self.options_vanished(i, !seg.payload.is_empty());
             }
             if let Some(i) = self.index_of(id) {
                 self.on_signals(now, i, seg, options);
@@ -63,6 +69,25 @@ impl MptcpConnection {
         }
         self.after_activity(now);
         verdict
+    }
+
+    /// RFC 8684 §3.7: once MPTCP runs, every segment carries an MPTCP option (Linux
+    /// puts a DSS on each). One without any means a middlebox strips them, or the
+    /// peer fell back (its SYN-ACK or third ACK lost its option on the way): the
+    /// first subflow, alone, continues as plain TCP; any other subflow is reset.
+    fn options_vanished(&mut self, i: usize, with_data: bool) {
+        let alone = !self
+            .subflows
+            .iter()
+            .enumerate()
+            .any(|(j, s)| j != i && s.is_usable());
+        if i == 0 && alone {
+            self.stats.fallback_no_dss += 1;
+            self.fall_back();
+        } else if with_data || i == 0 {
+            let id = self.subflows[i].id;
+            self.reset_subflow(id, MpTcpRstReason::MiddleboxInterference);
+        }
     }
 
     /// MP_FASTCLOSE and MP_TCPRST ride on RSTs.

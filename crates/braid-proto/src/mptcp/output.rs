@@ -125,7 +125,9 @@ impl MptcpConnection {
             infos.clear();
             let any_fresh = self.subflows.iter().any(|s| s.is_usable() && !s.stale);
             for s in &self.subflows {
-                let in_use = s.tcp.send_queued() as u64;
+                // RFC 6675's pipe, not everything unacknowledged: in recovery the
+                // subflow may send new data as lost segments leave the pipe.
+                let in_use = s.tcp.pipe() + s.tcp.unsent();
                 let cwnd = cc.cwnd(s.tcp.cc_id());
                 let usable = s.is_usable()
                     && (self.phase != Phase::Fallback || s.id.0 == 0)

@@ -4,7 +4,7 @@
 
 use crate::mptcp::connection::{MptcpConnection, Phase};
 use crate::tcp::{CloseReason, TcpEvent, TcpState};
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 
 impl MptcpConnection {
     pub(super) fn after_activity(&mut self, now: Instant) {
@@ -16,6 +16,7 @@ impl MptcpConnection {
         for s in &mut self.subflows {
             s.prune_tx(data_una);
         }
+        self.arm_data_rto(now);
         self.run_path_manager(now);
         if !self.signals.is_empty() || self.mp_fail_due.is_some() {
             // A signal the last pure ACK had no room for.
@@ -60,6 +61,53 @@ impl MptcpConnection {
                 self.reinject_from(i);
             }
         }
+    }
+
+    /// Keeps the data-level retransmission timer running while data is
+    /// unacknowledged, restarting it whenever DATA_ACK moves.
+    fn arm_data_rto(&mut self, now: Instant) {
+        let una = self.sender.data_una();
+        let outstanding = una != self.sender.data_nxt();
+        if self.phase != Phase::Established || !outstanding || self.closed.is_some() {
+            self.data_rto_at = None;
+            self.data_rto_backoff = 0;
+            return;
+        }
+        if una != self.data_una_seen || self.data_rto_at.is_none() {
+            if una != self.data_una_seen {
+                self.data_rto_backoff = 0;
+            }
+            self.data_una_seen = una;
+            self.data_rto_at = Some(now + self.data_rto());
+        }
+    }
+
+    /// Twice the largest RTO of the usable subflows, doubled per expiry without
+    /// progress (bounded): long enough that the subflows' own recovery goes first.
+    fn data_rto(&self) -> Duration {
+        let base = self
+            .subflows
+            .iter()
+            .filter(|s| s.is_usable())
+            .map(|s| s.tcp.rto())
+            .max()
+            .unwrap_or(Duration::from_secs(1));
+        let backoff = 1u64 << self.data_rto_backoff.min(6);
+        Duration::from_micros((2 * base.as_micros() * backoff).min(60_000_000))
+    }
+
+    /// The data-level timer fired: the oldest unacknowledged data is mapped again
+    /// onto whichever subflow the scheduler picks, so a mapping lost in the network
+    /// (or a subflow that silently stopped) cannot stall the connection.
+    pub(super) fn on_data_rto(&mut self, now: Instant) {
+        let una = self.sender.data_una();
+        let len = u64::from(self.config.max_mapping);
+        if let Ok(n) = self.sender.reinject(una, len) {
+            self.stats.reinjected_bytes += n;
+            self.stats.data_level_timeouts += 1;
+        }
+        self.data_rto_backoff += 1;
+        self.data_rto_at = Some(now + self.data_rto());
     }
 
     /// In fallback the subflow's acknowledgments stand for DATA_ACKs: the one

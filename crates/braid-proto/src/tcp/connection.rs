@@ -633,6 +633,12 @@ impl TcpConnection {
         self.snd_wnd
     }
 
+    /// Bytes written and never sent yet.
+    pub fn unsent(&self) -> u64 {
+        self.data_end()
+            .saturating_sub(self.snd_nxt.max(self.snd_max).max(1))
+    }
+
     /// Stream bytes written so far, acknowledged or not.
     pub fn bytes_written(&self) -> u64 {
         self.data_end() - 1
