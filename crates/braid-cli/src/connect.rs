@@ -7,21 +7,26 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use braid::runtime::{Stack, StackConfig};
+use braid::runtime::Stack;
+
+use crate::paths::PathArgs;
 use tokio::io::AsyncWriteExt;
 
 /// How long to wait, after the exchange, for the last FIN and ACKs to leave.
 pub(crate) const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
-pub fn run(tun: &str, local: IpAddr, remote: &str) -> Result<()> {
+pub fn run(tun: &str, paths: &PathArgs, remote: &str) -> Result<()> {
+    let local = paths.primary();
     let remote = resolve(remote, local)?;
+    let config = paths.stack_config(true)?;
+    let addrs = paths.addresses()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
     let result = runtime.block_on(async {
-        let stack = Stack::new(tun, &[local], StackConfig::default())
-            .with_context(|| format!("setting up TUN device {tun} for {local}"))?;
+        let stack = Stack::new(tun, &addrs, config)
+            .with_context(|| format!("setting up TUN device {tun} for {}", list(&addrs)))?;
         let stream = stack
             .connect(SocketAddr::new(local, 0), remote)
             .await
@@ -67,4 +72,13 @@ fn resolve(remote: &str, local: IpAddr) -> Result<SocketAddr> {
         .into_iter()
         .find(|a| a.is_ipv4() == local.is_ipv4())
         .with_context(|| format!("{remote} has no address of the same IP version as {local}"))
+}
+
+/// Addresses as "a, b and c" for messages.
+pub(crate) fn list(addrs: &[IpAddr]) -> String {
+    addrs
+        .iter()
+        .map(IpAddr::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

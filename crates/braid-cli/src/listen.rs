@@ -3,22 +3,26 @@
 //! Accepts one connection, writes what it receives to standard output, and exits when
 //! the peer has finished sending (after closing its own side).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use anyhow::{Context, Result};
-use braid::runtime::{Stack, StackConfig};
+use braid::runtime::Stack;
 use tokio::io::AsyncWriteExt;
 
-use crate::connect::CLOSE_TIMEOUT;
+use crate::connect::{list, CLOSE_TIMEOUT};
+use crate::paths::PathArgs;
 
-pub fn run(tun: &str, local: IpAddr, port: u16, verbose: bool) -> Result<()> {
+pub fn run(tun: &str, paths: &PathArgs, port: u16, verbose: bool) -> Result<()> {
+    let local = paths.primary();
+    let config = paths.stack_config(false)?;
+    let addrs = paths.addresses()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
     runtime.block_on(async {
-        let stack = Stack::new(tun, &[local], StackConfig::default())
-            .with_context(|| format!("setting up TUN device {tun} for {local}"))?;
+        let stack = Stack::new(tun, &addrs, config)
+            .with_context(|| format!("setting up TUN device {tun} for {}", list(&addrs)))?;
         let addr = SocketAddr::new(local, port);
         let listener = stack
             .listen(addr)

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod connect;
 mod listen;
+mod paths;
 mod pcap;
 mod sim;
 
@@ -37,7 +38,7 @@ enum Command {
         #[arg(long)]
         connections: bool,
     },
-    /// Connect to HOST:PORT over TCP from a braid stack on a TUN device (like `nc`).
+    /// Connect to HOST:PORT over MPTCP (or TCP) from a braid stack on a TUN device (like `nc`).
     ///
     /// Sends standard input, half-closes at its end, and writes what comes back to
     /// standard output. Creates the TUN device and a host route for --local into it;
@@ -46,22 +47,21 @@ enum Command {
         /// Name of the TUN device to create.
         #[arg(long)]
         tun: String,
-        /// braid's own address (not an address of any interface).
-        #[arg(long)]
-        local: std::net::IpAddr,
+        #[command(flatten)]
+        paths: paths::PathArgs,
         /// The peer, as HOST:PORT.
         remote: String,
     },
-    /// Accept one TCP connection on a braid stack on a TUN device (like `nc -l`).
+    /// Accept one connection (MPTCP or TCP) on a braid stack on a TUN device (like
+    /// `nc -l`).
     ///
     /// Writes what it receives to standard output and exits when the connection ends.
     Listen {
         /// Name of the TUN device to create.
         #[arg(long)]
         tun: String,
-        /// braid's own address (not an address of any interface).
-        #[arg(long)]
-        local: std::net::IpAddr,
+        #[command(flatten)]
+        paths: paths::PathArgs,
         /// The port to listen on.
         #[arg(long)]
         port: u16,
@@ -99,13 +99,13 @@ fn main() -> ExitCode {
             json,
             connections,
         } => pcap::run(&file, pcap::Output { json, connections }),
-        Command::Connect { tun, local, remote } => connect::run(&tun, local, &remote),
+        Command::Connect { tun, paths, remote } => connect::run(&tun, &paths, &remote),
         Command::Listen {
             tun,
-            local,
+            paths,
             port,
             verbose,
-        } => listen::run(&tun, local, port, verbose),
+        } => listen::run(&tun, &paths, port, verbose),
         Command::Sim {
             file,
             seed,
