@@ -4,13 +4,26 @@
 //! # Interfaces and routes
 //!
 //! Interfaces are numbered from 0 in the order they are added (the simulator's links
-//! attach to these numbers) and each owns one or more addresses. A packet leaves by the
-//! interface that owns its source address, as on a multihomed host with one policy
-//! routing table per address; a packet whose source no interface owns is handed to the
-//! simulator on [`NO_INTERFACE`], which counts it as unrouted. Packets that arrive for
-//! an address the host does not own are dropped and counted ([`HostStats::not_ours`]).
+//! attach to these numbers) and each owns one or more addresses. [`Routing`] says which
+//! interface a packet leaves by:
 //!
-//! Routes only choose the source address of a connection opened without one: the
+//! - [`Routing::Source`] (the default): the interface that owns its source address, as
+//!   on a multihomed host with one policy routing table per address (Linux's
+//!   `ip rule add from ADDR table N` with a default route in each table). This is how
+//!   an MPTCP client is set up: a subflow from the cellular address leaves by the
+//!   cellular interface whatever its destination.
+//! - [`Routing::Destination`]: the longest prefix among [`Host::add_route`]s that
+//!   matches the destination, as with one main routing table; the source address's
+//!   interface when no route matches. This is how a server is usually set up: replies
+//!   to a client's second address go back over the path they came by, even when the
+//!   subflow was opened to the server's first address.
+//!
+//! A packet whose source no interface owns is handed to the simulator on
+//! [`NO_INTERFACE`], which counts it as unrouted. Packets that arrive for an address
+//! the host does not own are dropped and counted ([`HostStats::not_ours`]); an address
+//! of another interface is accepted (the weak host model of Linux).
+//!
+//! Routes also choose the source address of a connection opened without one: the
 //! longest prefix among [`Host::add_route`]s that matches the destination names the
 //! interface, and its first address of the destination's family is the source. Without
 //! a matching route, a host whose interfaces hold exactly one address of that family
@@ -33,8 +46,14 @@
 //! endpoint drops after its last segment keeps the counters from just before it), and
 //! both streams as the application saw them: bytes, SHA-256, and for the incoming one
 //! the delivery times (first, last, the largest gap between two deliveries) and
-//! delivered bytes per bin. For each 4-tuple seen on the wire a [`FlowRecord`]: TCP
-//! segments and payload bytes each way, per bin: the subflow's throughput over time.
+//! delivered bytes per bin. For an MPTCP connection, an [`MptcpRecord`] too: its
+//! phase, MPTCP counters, every subflow it had ([`SubflowRecord`]: addresses and
+//! address ids, backup flags, TCP counters, when it was opened, established and
+//! closed, and why), how many subflows were established over time, and a bounded log
+//! of what happened ([`MptcpEvent`]: subflows opening, established, timing out and
+//! closing, data reinjected, fallback), each at the virtual time the host saw it. For
+//! each 4-tuple seen on the wire a [`FlowRecord`]: TCP segments and payload bytes each
+//! way, per bin: the subflow's throughput over time.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
@@ -42,8 +61,11 @@ use std::net::{IpAddr, SocketAddr};
 
 use braid_proto::endpoint::Connection;
 use braid_proto::endpoint::{ConnectionId, Endpoint, EndpointConfig, EndpointError, EndpointEvent};
+use braid_proto::mptcp::subflow::Handshake;
+use braid_proto::mptcp::{MptcpConnection, MptcpStats, Phase};
 use braid_proto::tcp::{CloseReason, TcpEvent, TcpState, TcpStats};
 use braid_proto::time::{Duration, Instant};
+use braid_proto::wire::mptcp::MpTcpRstReason;
 use braid_proto::wire::{ip_protocol, IpRepr};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
@@ -62,6 +84,22 @@ pub const MAX_FLOWS: usize = 4096;
 
 /// Scratch space for pattern writes and discarded reads.
 const CHUNK: usize = 64 * 1024;
+
+/// Most [`MptcpEvent`]s kept per connection; later ones are only counted
+/// ([`MptcpRecord::events_dropped`]).
+pub const MAX_MPTCP_EVENTS: usize = 1024;
+
+/// How a host picks the interface a packet leaves by (see the module documentation).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Routing {
+    /// By the interface owning the source address: a policy routing table per address.
+    #[default]
+    Source,
+    /// By the routes on the destination (longest prefix); by the source address when
+    /// none matches.
+    Destination,
+}
 
 /// Which end opened the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -220,6 +258,215 @@ pub struct ConnectionRecord {
     pub attached: bool,
     pub sent: OutgoingStream,
     pub received: IncomingStream,
+    /// For an MPTCP connection (one that offered or accepted MP_CAPABLE, fallen back
+    /// or not): its subflows and counters. `None` for plain TCP.
+    pub mptcp: Option<MptcpRecord>,
+}
+
+/// What the host saw of an MPTCP connection, as last observed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MptcpRecord {
+    pub phase: Phase,
+    /// When the connection was first seen in [`Phase::Fallback`].
+    pub fallback_at: Option<Instant>,
+    /// DSS checksums in use.
+    pub checksums: bool,
+    pub stats: MptcpStats,
+    /// Every subflow the connection had, in the order they appeared.
+    pub subflows: Vec<SubflowRecord>,
+    /// The number of established subflows each time it changed: (when, how many).
+    pub established: Vec<(Instant, usize)>,
+    /// What happened, in order, at most [`MAX_MPTCP_EVENTS`].
+    pub events: Vec<(Instant, MptcpEvent)>,
+    pub events_dropped: u64,
+}
+
+/// Something that happened to an MPTCP connection, as its host saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum MptcpEvent {
+    /// A subflow appeared: the first one, a join we opened, or a join we answered.
+    SubflowOpened { subflow: u32 },
+    /// Its handshake completed (for a join, once its HMACs verified).
+    SubflowEstablished { subflow: u32 },
+    /// Its retransmission timer fired (`count`: its timeouts so far).
+    Timeout { subflow: u32, count: u64 },
+    /// Data was queued again for other subflows (RFC 8684 §3.3.6).
+    Reinjected { bytes: u64 },
+    /// It closed, was reset, or went away with its connection.
+    SubflowClosed { subflow: u32 },
+    /// The connection fell back to plain TCP (§3.7).
+    Fallback,
+}
+
+/// One subflow of an MPTCP connection, as last observed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubflowRecord {
+    /// Its number within the connection (0 is the first subflow).
+    pub id: u32,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    /// Opened by MP_JOIN (else by MP_CAPABLE: the first subflow).
+    pub join: bool,
+    /// Our address id for the local address, and the peer's for the remote one.
+    pub local_id: u8,
+    pub remote_id: u8,
+    /// We asked the peer to use it only as a backup.
+    pub backup: bool,
+    /// The peer asked us to use it only as a backup.
+    pub peer_backup: bool,
+    pub opened_at: Instant,
+    pub established_at: Option<Instant>,
+    pub closed_at: Option<Instant>,
+    pub state: TcpState,
+    pub close_reason: Option<CloseReason>,
+    /// The MP_TCPRST reason of our reset, and of the peer's.
+    pub reset_reason: Option<MpTcpRstReason>,
+    pub peer_reset_reason: Option<MpTcpRstReason>,
+    pub stats: TcpStats,
+    pub srtt: Option<Duration>,
+}
+
+impl SubflowRecord {
+    fn is_established(&self) -> bool {
+        self.established_at.is_some() && self.closed_at.is_none()
+    }
+}
+
+impl MptcpRecord {
+    fn new() -> Self {
+        MptcpRecord {
+            phase: Phase::Handshake,
+            fallback_at: None,
+            checksums: false,
+            stats: MptcpStats::default(),
+            subflows: Vec::new(),
+            established: Vec::new(),
+            events: Vec::new(),
+            events_dropped: 0,
+        }
+    }
+
+    fn established_count(&self) -> usize {
+        self.subflows.iter().filter(|s| s.is_established()).count()
+    }
+
+    fn push(&mut self, now: Instant, event: MptcpEvent) {
+        if self.events.len() < MAX_MPTCP_EVENTS {
+            self.events.push((now, event));
+        } else {
+            self.events_dropped += 1;
+        }
+    }
+
+    /// Takes in the connection's state at `now`.
+    fn observe(&mut self, now: Instant, m: &MptcpConnection) {
+        let before = self.established_count();
+        if m.phase() == Phase::Fallback && self.fallback_at.is_none() {
+            self.fallback_at = Some(now);
+            self.push(now, MptcpEvent::Fallback);
+        }
+        self.phase = m.phase();
+        self.checksums = m.checksums();
+        let stats = *m.stats();
+        if stats.reinjected_bytes > self.stats.reinjected_bytes {
+            let bytes = stats.reinjected_bytes - self.stats.reinjected_bytes;
+            self.push(now, MptcpEvent::Reinjected { bytes });
+        }
+        self.stats = stats;
+        for s in m.subflows() {
+            let id = s.id.0;
+            let i = match self.subflows.iter().position(|r| r.id == id) {
+                Some(i) => i,
+                None => {
+                    self.subflows.push(SubflowRecord {
+                        id,
+                        local: s.tcp.local(),
+                        remote: s.tcp.remote(),
+                        join: s.handshake != Handshake::Capable,
+                        local_id: s.local_id,
+                        remote_id: s.remote_id,
+                        backup: s.backup,
+                        peer_backup: s.peer_backup,
+                        opened_at: now,
+                        established_at: None,
+                        closed_at: None,
+                        state: TcpState::Closed,
+                        close_reason: None,
+                        reset_reason: None,
+                        peer_reset_reason: None,
+                        stats: TcpStats::default(),
+                        srtt: None,
+                    });
+                    self.push(now, MptcpEvent::SubflowOpened { subflow: id });
+                    self.subflows.len() - 1
+                }
+            };
+            let state = s.tcp.state();
+            let r = &mut self.subflows[i];
+            let old_timeouts = r.stats.timeouts;
+            r.local_id = s.local_id;
+            r.remote_id = s.remote_id;
+            r.backup = s.backup;
+            r.peer_backup = s.peer_backup;
+            r.state = state;
+            r.close_reason = s.tcp.close_reason().or(r.close_reason);
+            r.reset_reason = s.reset_reason.or(r.reset_reason);
+            r.peer_reset_reason = s.peer_reset_reason.or(r.peer_reset_reason);
+            r.stats = *s.tcp.stats();
+            r.srtt = s.tcp.srtt().or(r.srtt);
+            let timeouts = r.stats.timeouts;
+            let handshake_done = matches!(s.handshake, Handshake::Capable | Handshake::Joined);
+            let established =
+                r.established_at.is_none() && handshake_done && state.is_synchronized();
+            if established {
+                r.established_at = Some(now);
+            }
+            let closed = r.closed_at.is_none()
+                && (matches!(state, TcpState::Closed | TcpState::TimeWait)
+                    || r.reset_reason.is_some());
+            if closed {
+                r.closed_at = Some(now);
+            }
+            if established {
+                self.push(now, MptcpEvent::SubflowEstablished { subflow: id });
+            }
+            if timeouts > old_timeouts {
+                let count = timeouts;
+                self.push(now, MptcpEvent::Timeout { subflow: id, count });
+            }
+            if closed {
+                self.push(now, MptcpEvent::SubflowClosed { subflow: id });
+            }
+        }
+        self.note_established(now, before);
+    }
+
+    /// The endpoint dropped the connection: every subflow is closed.
+    fn detach(&mut self, now: Instant) {
+        let before = self.established_count();
+        for i in 0..self.subflows.len() {
+            let r = &mut self.subflows[i];
+            if r.closed_at.is_none() {
+                r.closed_at = Some(now);
+                r.state = TcpState::Closed;
+                let subflow = r.id;
+                self.push(now, MptcpEvent::SubflowClosed { subflow });
+            }
+        }
+        self.note_established(now, before);
+    }
+
+    fn note_established(&mut self, now: Instant, before: usize) {
+        let after = self.established_count();
+        if after == before && !(self.established.is_empty() && after > 0) {
+            return;
+        }
+        match self.established.last_mut() {
+            Some((t, n)) if *t == now => *n = after,
+            _ => self.established.push((now, after)),
+        }
+    }
 }
 
 impl ConnectionRecord {
@@ -251,15 +498,45 @@ impl ConnectionRecord {
             attached: true,
             sent: OutgoingStream::new(Pattern::for_stream(local, remote)),
             received: IncomingStream::new(Pattern::for_stream(remote, local), bin),
+            mptcp: None,
         }
     }
 
-    fn observe(&mut self, endpoint: &Endpoint) {
+    fn observe(&mut self, now: Instant, endpoint: &Endpoint) {
         if let Some(c) = endpoint.connection(self.id) {
             self.state = c.state();
             self.stats = c.stats();
             self.srtt = c.srtt().or(self.srtt);
             self.cwnd = endpoint.cwnd(self.id);
+            if let Some(m) = c.as_mptcp() {
+                self.mptcp
+                    .get_or_insert_with(MptcpRecord::new)
+                    .observe(now, m);
+            }
+        }
+    }
+
+    /// Subflows recorded so far.
+    fn subflows_known(&self) -> usize {
+        self.mptcp.as_ref().map_or(0, |m| m.subflows.len())
+    }
+
+    /// The endpoint dropped the connection.
+    fn detach(&mut self, now: Instant) {
+        self.attached = false;
+        self.state = TcpState::Closed;
+        if let Some(m) = &mut self.mptcp {
+            m.detach(now);
+        }
+    }
+
+    /// Whether the connection speaks MPTCP: "mptcp", "fallback" (MPTCP that fell
+    /// back to TCP) or "tcp".
+    pub fn protocol(&self) -> &'static str {
+        match &self.mptcp {
+            None => "tcp",
+            Some(m) if m.phase == Phase::Fallback => "fallback",
+            Some(_) => "mptcp",
         }
     }
 }
@@ -436,6 +713,7 @@ pub struct Host {
     interfaces: Vec<Vec<IpAddr>>,
     owner: BTreeMap<IpAddr, usize>,
     routes: Vec<Route>,
+    routing: Routing,
     listeners: BTreeMap<SocketAddr, AppFactory>,
     planned: Vec<Planned>,
     slots: Vec<AppSlot>,
@@ -478,6 +756,7 @@ impl Host {
             interfaces: Vec::new(),
             owner: BTreeMap::new(),
             routes: Vec::new(),
+            routing: Routing::Source,
             listeners: BTreeMap::new(),
             planned: Vec::new(),
             slots: Vec::new(),
@@ -544,14 +823,42 @@ impl Host {
         self.routes.push(Route { prefix, len, iface });
     }
 
+    /// How packets pick their interface (default [`Routing::Source`]).
+    pub fn set_routing(&mut self, routing: Routing) {
+        self.routing = routing;
+    }
+
+    pub fn routing(&self) -> Routing {
+        self.routing
+    }
+
+    /// The longest-prefix route to `dst`.
+    fn route_to(&self, dst: IpAddr) -> Option<&Route> {
+        self.routes
+            .iter()
+            .filter(|r| prefix_matches(r.prefix, r.len, dst))
+            .max_by_key(|r| r.len)
+    }
+
+    /// The interface a packet from `src` to `dst` leaves by, under the host's
+    /// [`Routing`]; `None` when no interface owns `src`.
+    pub fn egress(&self, src: IpAddr, dst: IpAddr) -> Option<usize> {
+        let own = self.owner.get(&src).copied()?;
+        match self.routing {
+            Routing::Source => Some(own),
+            Routing::Destination => Some(
+                self.route_to(dst)
+                    .map(|r| r.iface)
+                    .filter(|&i| i < self.interfaces.len())
+                    .unwrap_or(own),
+            ),
+        }
+    }
+
     /// The source address for a connection to `dst`.
     pub fn source_for(&self, dst: IpAddr) -> Option<IpAddr> {
         let same_family = |a: &&IpAddr| a.is_ipv4() == dst.is_ipv4();
-        let best = self
-            .routes
-            .iter()
-            .filter(|r| prefix_matches(r.prefix, r.len, dst))
-            .max_by_key(|r| r.len);
+        let best = self.route_to(dst);
         if let Some(r) = best {
             return self
                 .interfaces
@@ -670,7 +977,7 @@ impl Host {
         let mut record =
             ConnectionRecord::new(id, Role::Client, app.name(), local, remote, now, self.bin);
         record.label = label;
-        record.observe(&self.endpoint);
+        record.observe(now, &self.endpoint);
         self.add_slot(AppSlot { app, record });
         Ok(id)
     }
@@ -680,6 +987,7 @@ impl Host {
         self.by_id.insert(slot.record.id, index);
         self.by_tuple
             .insert((slot.record.local, slot.record.remote), index);
+        register_subflows(&mut self.by_tuple, index, &slot.record, 0);
         self.slots.push(slot);
     }
 
@@ -753,13 +1061,12 @@ impl Host {
         while let Some(event) = self.events.pop_front() {
             self.on_event(now, event);
         }
-        for slot in &mut self.slots {
+        for (index, slot) in self.slots.iter_mut().enumerate() {
             if !slot.record.attached {
                 continue;
             }
             let Some(conn) = self.endpoint.connection_mut(slot.record.id) else {
-                slot.record.attached = false;
-                slot.record.state = TcpState::Closed;
+                slot.record.detach(now);
                 continue;
             };
             let mut socket = Socket {
@@ -769,7 +1076,9 @@ impl Host {
                 scratch: &mut self.scratch,
             };
             slot.app.run(&mut socket);
-            slot.record.observe(&self.endpoint);
+            let known = slot.record.subflows_known();
+            slot.record.observe(now, &self.endpoint);
+            register_subflows(&mut self.by_tuple, index, &slot.record, known);
         }
     }
 
@@ -809,7 +1118,7 @@ impl Host {
                     self.bin,
                 );
                 record.established_at = Some(now);
-                record.observe(&self.endpoint);
+                record.observe(now, &self.endpoint);
                 self.endpoint.accepted(connection);
                 self.add_slot(AppSlot { app, record });
             }
@@ -884,12 +1193,29 @@ impl Host {
 
     /// Refreshes the record of the connection on this 4-tuple, if an application runs
     /// on it.
-    fn observe_tuple(&mut self, local: SocketAddr, remote: SocketAddr) {
+    fn observe_tuple(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr) {
         if let Some(&i) = self.by_tuple.get(&(local, remote)) {
             let r = &mut self.slots[i].record;
             if r.attached {
-                r.observe(&self.endpoint);
+                let known = r.subflows_known();
+                r.observe(now, &self.endpoint);
+                register_subflows(&mut self.by_tuple, i, &self.slots[i].record, known);
             }
+        }
+    }
+}
+
+/// Maps the 4-tuples of the subflows `record` gained (past the first `known`) to its
+/// slot, so that their packets refresh it.
+fn register_subflows(
+    by_tuple: &mut BTreeMap<(SocketAddr, SocketAddr), usize>,
+    index: usize,
+    record: &ConnectionRecord,
+    known: usize,
+) {
+    if let Some(m) = &record.mptcp {
+        for s in m.subflows.iter().skip(known) {
+            by_tuple.insert((s.local, s.remote), index);
         }
     }
 }
@@ -926,7 +1252,7 @@ impl Node for Host {
             }
             // The endpoint may drop the connection on this segment (RST, last ACK):
             // keep its counters from just before.
-            self.observe_tuple(dst, src);
+            self.observe_tuple(now, dst, src);
         }
         self.endpoint.handle(now, packet);
         self.drive(now);
@@ -943,11 +1269,11 @@ impl Node for Host {
                         f.sent.add(payload);
                         f.sent_series.record(now, payload);
                     }
-                    self.observe_tuple(src, dst);
+                    self.observe_tuple(now, src, dst);
                 }
                 let iface = IpRepr::parse(buf)
                     .ok()
-                    .and_then(|(ip, _)| self.owner.get(&ip.src_addr()).copied());
+                    .and_then(|(ip, _)| self.egress(ip.src_addr(), ip.dst_addr()));
                 return Some(iface.unwrap_or_else(|| {
                     self.stats.no_interface.add(len);
                     NO_INTERFACE

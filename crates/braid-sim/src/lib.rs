@@ -16,6 +16,7 @@
 //! connections; [`report`], the metrics of a run (goodput, throughput over time per
 //! connection and subflow, retransmissions, RTOs, the longest delivery stall); and
 //! [`scenario`], which reads all of it from a TOML file (format below) and runs it.
+//! `examples/scenarios/mptcp-two-paths.toml` is MPTCP over Wi-Fi and cellular.
 //! `braid sim FILE` is the command-line front end.
 //!
 //! ```
@@ -73,12 +74,24 @@
 //! syn_backlog = 256
 //! accept_backlog = 128
 //!
+//! [mptcp]                   # MPTCP settings of every host (each optional)
+//! enabled = true            # offer and accept MP_CAPABLE; false: plain TCP only
+//! checksums = false         # ask for DSS checksums (used when either side asks)
+//! max_subflows = 8          # per connection, the first one included
+//! max_mapping = "16KiB"     # the largest DSS mapping given to a subflow at once
+//! limits = { subflows = 2, add_addr_accepted = 8 }   # `ip mptcp limits set ...`
+//! join_announced = true     # open subflows to addresses the peer announces
+//! add_addr_timeout = "1s"   # resend an ADD_ADDR the peer has not echoed; "0s": never
+//! add_addr_retransmissions = 3
+//!
 //! [[host]]
 //! name = "client"
 //! addresses = ["10.0.1.1", "10.0.2.1"]   # one interface per address: eth0, eth1
 //! route = [{ to = "10.0.2.0/24", interface = "eth1" },   # source address choice
 //!          { to = "default", interface = 0 }]
+//! routing = "source"        # or "destination": which interface packets leave by
 //! tcp = { nagle = false }   # this host's overrides of [tcp]
+//! mptcp = { endpoints = ["10.0.2.1,subflow"], limits = { subflows = 1 } }
 //!
 //! [[host]]
 //! name = "server"
@@ -142,6 +155,28 @@
 //! Connections to the same server address and port share a listener and must ask for
 //! the same server application.
 //!
+//! `routing` says which interface a host's packets leave by (see [`host::Routing`]):
+//! `"source"` (the default) sends each packet out of the interface that owns its
+//! source address, like Linux policy routing with a table per address (`ip rule add
+//! from 10.0.2.1 table 2`); `"destination"` sends it by the host's `route`s on its
+//! destination (longest prefix), like a single main table, and by its source when no
+//! route matches. A multihomed MPTCP client routes by source, so that a subflow from
+//! its second address takes the second path whatever its destination; a server
+//! usually routes by destination, so that its answers to that subflow go back the
+//! same way even when the subflow was opened to its first address.
+//!
+//! MPTCP (RFC 8684) is on by default: a connection offers MP_CAPABLE and falls back to
+//! TCP when the peer does not answer it. A host's `mptcp` table overrides `[mptcp]`
+//! key by key (`limits` too). `endpoints` are only given per host, since they are its
+//! own addresses: each is `"ADDR,FLAGS[,port=N][,id=N]"` with the flags of `ip mptcp
+//! endpoint add` (`signal`: announce it with ADD_ADDR; `subflow`: a client opens a
+//! subflow from it to the peer's address once the connection is established; `backup`:
+//! its subflows are backups; `fullmesh`: subflows from it to every address the peer
+//! announces), and ids are assigned in order when not given, as `ip mptcp` does. The
+//! rules of `ip mptcp` apply (limits at most 8, at most 8 endpoints, a `port` only on
+//! signal-only endpoints, no `signal` with `fullmesh`), and each endpoint must be an
+//! address of the host.
+//!
 //! Middleboxes (`type`; see [`middlebox`]) go on a link's packets before its queue, in
 //! the order listed. Each takes `direction`: `"both"` (default), `"forward"`
 //! (`between[0]` to `between[1]`) or `"reverse"`; `nat` always sees both. A stage on
@@ -165,8 +200,12 @@
 //! delivered, goodput, completion time, the largest gap between two deliveries to the
 //! application (and, for a transfer left unfinished, the time since its last delivery),
 //! retransmitted bytes and segments, RTOs and integrity (SHA-256 of both ends, and the
-//! sink's pattern check); per end and per subflow, throughput over time;
-//! per link direction, counters and throughput over time. Captures are one pcap per
+//! sink's pattern check); per end and per subflow, throughput over time; for MPTCP,
+//! per end, whether it fell back, every subflow (addresses, address ids, backup flags,
+//! bytes, retransmissions, RTOs, RTT, how it ended), the number of established subflows
+//! over the run, the MPTCP counters (joins, ADD_ADDR, fallbacks, reinjected bytes,
+//! protocol errors, ...) and a log of subflow events; per link direction, counters and
+//! throughput over time (one series per path when each path is a link). Captures are one pcap per
 //! link direction, `LINK.FROM-TO.pcap`, raw IP with virtual timestamps.
 #![forbid(unsafe_code)]
 

@@ -13,17 +13,34 @@
 //!   (the longest stall), and integrity (SHA-256 of what was written against SHA-256 of
 //!   what was delivered, and the sink's pattern check).
 //! - Per end: delivered bytes per bin (the connection's throughput over time) and,
-//!   per subflow (4-tuple), TCP payload bytes each way per bin.
-//! - Per link direction ([`LinkReport`]): counters and delivered bytes per bin.
+//!   per subflow (4-tuple; every subflow of an MPTCP connection), TCP payload bytes
+//!   each way per bin.
+//! - Per connection and end, whether it ran MPTCP (`protocol`: `"mptcp"`,
+//!   `"fallback"` or `"tcp"`) and, for MPTCP ([`MptcpReport`]): every subflow it had
+//!   ([`MptcpSubflowReport`]: addresses, address ids, backup flags, TCP counters,
+//!   smoothed RTT, state and why it closed), how many subflows were established over
+//!   the run, the MPTCP counters ([`MptcpCounters`]: joins, ADD_ADDR, fallbacks,
+//!   reinjected bytes, protocol errors, ...) and the log of what happened
+//!   ([`MptcpEventReport`]).
+//! - Per link direction ([`LinkReport`]): counters and delivered bytes per bin, so a
+//!   scenario with one link per path shows each path's throughput over time.
+//!
+//! [`text`] renders the MPTCP part for people.
 
+use braid_proto::mptcp::{MptcpStats, Phase};
 use braid_proto::time::Instant;
 use serde::Serialize;
 
 use crate::apps::AppReport;
-use crate::host::{ConnectFailure, ConnectionRecord, FlowRecord, Host, HostStats, Role};
+use crate::host::{
+    ConnectFailure, ConnectionRecord, FlowRecord, Host, HostStats, MptcpEvent, MptcpRecord, Role,
+    SubflowRecord,
+};
 use crate::link::LinkStats;
 use crate::metrics::{Counter, Series};
 use crate::sim::{LinkId, NodeId, RunOutcome, Simulator};
+
+pub mod text;
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -119,6 +136,8 @@ pub struct TransferReport {
 pub struct ConnectionReport {
     /// The scenario's connection name, or the client's host and address.
     pub name: String,
+    /// `"mptcp"`, `"fallback"` (MPTCP that fell back to TCP at either end) or `"tcp"`.
+    pub protocol: String,
     pub client: Option<SideReport>,
     pub server: Option<SideReport>,
     /// Client to server.
@@ -196,9 +215,213 @@ pub struct SideReport {
     pub max_gap_end_us: Option<u64>,
     /// Bytes delivered to the application per bin.
     pub delivered_series: Series,
+    /// `"mptcp"`, `"fallback"` or `"tcp"`, as this end ran it.
+    pub protocol: String,
+    /// For MPTCP, summed over the subflows.
     pub tcp: TcpReport,
+    /// What the host saw on the wire of each of the connection's 4-tuples: one for
+    /// TCP, one per subflow for MPTCP (in the order of [`MptcpReport::subflows`]).
     pub subflows: Vec<SubflowReport>,
+    pub mptcp: Option<MptcpReport>,
     pub app_report: AppReport,
+}
+
+/// An MPTCP connection at one end.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MptcpReport {
+    /// `"handshake"`, `"established"` or `"fallback"`, as last seen.
+    pub phase: String,
+    pub fallback_us: Option<u64>,
+    /// DSS checksums in use.
+    pub checksums: bool,
+    /// Every subflow, in the order they appeared.
+    pub subflows: Vec<MptcpSubflowReport>,
+    /// The most subflows established at once.
+    pub max_established: usize,
+    /// The number of established subflows each time it changed.
+    pub established_over_time: Vec<SubflowCount>,
+    pub counters: MptcpCounters,
+    /// What happened, in order (bounded; `events_dropped` counts the rest).
+    pub events: Vec<MptcpEventReport>,
+    pub events_dropped: u64,
+}
+
+/// How many subflows were established from `at_us` on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SubflowCount {
+    pub at_us: u64,
+    pub established: usize,
+}
+
+/// An [`MptcpEvent`] and when it happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct MptcpEventReport {
+    pub at_us: u64,
+    #[serde(flatten)]
+    pub event: MptcpEvent,
+}
+
+/// One subflow of an MPTCP connection, at one end.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MptcpSubflowReport {
+    /// Its number within the connection; 0 is the first subflow.
+    pub id: u32,
+    pub local: String,
+    pub remote: String,
+    /// `"mp_capable"` (the first subflow) or `"mp_join"`.
+    pub handshake: String,
+    /// Address ids: ours for `local`, the peer's for `remote`.
+    pub local_id: u8,
+    pub remote_id: u8,
+    /// We asked the peer to use it only as a backup; the peer asked us.
+    pub backup: bool,
+    pub peer_backup: bool,
+    pub opened_us: u64,
+    pub established_us: Option<u64>,
+    pub closed_us: Option<u64>,
+    /// TCP state as last seen, and why it closed.
+    pub state: String,
+    pub close_reason: Option<String>,
+    /// MP_TCPRST reasons: of our reset, of the peer's.
+    pub reset_reason: Option<String>,
+    pub peer_reset_reason: Option<String>,
+    /// Payload bytes sent (retransmissions included) and received in sequence.
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub segments_sent: u64,
+    pub segments_received: u64,
+    pub retransmitted_bytes: u64,
+    pub retransmitted_segments: u64,
+    pub rto_count: u64,
+    pub srtt_us: Option<u64>,
+}
+
+impl MptcpSubflowReport {
+    fn new(s: &SubflowRecord) -> Self {
+        MptcpSubflowReport {
+            id: s.id,
+            local: s.local.to_string(),
+            remote: s.remote.to_string(),
+            handshake: if s.join { "mp_join" } else { "mp_capable" }.to_string(),
+            local_id: s.local_id,
+            remote_id: s.remote_id,
+            backup: s.backup,
+            peer_backup: s.peer_backup,
+            opened_us: s.opened_at.as_micros(),
+            established_us: s.established_at.map(Instant::as_micros),
+            closed_us: s.closed_at.map(Instant::as_micros),
+            state: format!("{:?}", s.state),
+            close_reason: s.close_reason.map(|c| format!("{c:?}")),
+            reset_reason: s.reset_reason.map(|r| format!("{r:?}")),
+            peer_reset_reason: s.peer_reset_reason.map(|r| format!("{r:?}")),
+            bytes_sent: s.stats.bytes_sent,
+            bytes_received: s.stats.bytes_received,
+            segments_sent: s.stats.segments_sent,
+            segments_received: s.stats.segments_received,
+            retransmitted_bytes: s.stats.bytes_retransmitted,
+            retransmitted_segments: s.stats.retransmitted_segments,
+            rto_count: s.stats.timeouts,
+            srtt_us: s.srtt.map(|d| d.as_micros()),
+        }
+    }
+}
+
+/// braid-proto's [`MptcpStats`] of one connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct MptcpCounters {
+    /// Subflows we opened with MP_JOIN.
+    pub subflows_opened: u64,
+    /// MP_JOINs from the peer we accepted, and refused.
+    pub joins_accepted: u64,
+    pub joins_rejected: u64,
+    pub bad_join_hmacs: u64,
+    pub add_addr_sent: u64,
+    pub add_addr_received: u64,
+    pub add_addr_bad_hmac: u64,
+    pub add_addr_echoes_received: u64,
+    pub remove_addr_received: u64,
+    pub mp_prio_received: u64,
+    pub mp_fail_sent: u64,
+    pub mp_fail_received: u64,
+    pub fastclose_sent: u64,
+    pub fastclose_received: u64,
+    pub mp_tcprst_received: u64,
+    pub checksum_failures: u64,
+    /// Fallbacks to TCP: all of them, then by cause.
+    pub fallbacks: u64,
+    pub fallback_no_mp_capable: u64,
+    pub fallback_no_dss: u64,
+    pub fallback_checksum: u64,
+    pub infinite_mappings_received: u64,
+    pub reinjected_bytes: u64,
+    pub protocol_errors: u64,
+}
+
+impl From<MptcpStats> for MptcpCounters {
+    fn from(s: MptcpStats) -> Self {
+        // Field by field rather than destructured: braid-proto adds counters as it
+        // grows, and the report shows the ones it knows.
+        MptcpCounters {
+            subflows_opened: s.subflows_opened,
+            joins_accepted: s.joins_accepted,
+            joins_rejected: s.joins_rejected,
+            bad_join_hmacs: s.bad_join_hmacs,
+            add_addr_sent: s.add_addr_sent,
+            add_addr_received: s.add_addr_received,
+            add_addr_bad_hmac: s.add_addr_bad_hmac,
+            add_addr_echoes_received: s.add_addr_echoes_received,
+            remove_addr_received: s.remove_addr_received,
+            mp_prio_received: s.mp_prio_received,
+            mp_fail_sent: s.mp_fail_sent,
+            mp_fail_received: s.mp_fail_received,
+            fastclose_sent: s.fastclose_sent,
+            fastclose_received: s.fastclose_received,
+            mp_tcprst_received: s.mp_tcprst_received,
+            checksum_failures: s.checksum_failures,
+            fallbacks: s.fallback_no_mp_capable + s.fallback_no_dss + s.fallback_checksum,
+            fallback_no_mp_capable: s.fallback_no_mp_capable,
+            fallback_no_dss: s.fallback_no_dss,
+            fallback_checksum: s.fallback_checksum,
+            infinite_mappings_received: s.infinite_mappings_received,
+            reinjected_bytes: s.reinjected_bytes,
+            protocol_errors: s.protocol_errors,
+        }
+    }
+}
+
+impl MptcpReport {
+    fn new(m: &MptcpRecord) -> Self {
+        MptcpReport {
+            phase: match m.phase {
+                Phase::Handshake => "handshake",
+                Phase::Established => "established",
+                Phase::Fallback => "fallback",
+            }
+            .to_string(),
+            fallback_us: m.fallback_at.map(Instant::as_micros),
+            checksums: m.checksums,
+            subflows: m.subflows.iter().map(MptcpSubflowReport::new).collect(),
+            max_established: m.established.iter().map(|&(_, n)| n).max().unwrap_or(0),
+            established_over_time: m
+                .established
+                .iter()
+                .map(|&(t, n)| SubflowCount {
+                    at_us: t.as_micros(),
+                    established: n,
+                })
+                .collect(),
+            counters: m.stats.into(),
+            events: m
+                .events
+                .iter()
+                .map(|&(t, event)| MptcpEventReport {
+                    at_us: t.as_micros(),
+                    event,
+                })
+                .collect(),
+            events_dropped: m.events_dropped,
+        }
+    }
 }
 
 impl SideReport {
@@ -227,6 +450,7 @@ impl SideReport {
             max_gap_us: r.received.max_gap.map(|(g, _)| g.as_micros()),
             max_gap_end_us: r.received.max_gap.map(|(_, t)| t.as_micros()),
             delivered_series: r.received.series.clone(),
+            protocol: r.protocol().to_string(),
             tcp: TcpReport {
                 segments_sent: s.segments_sent,
                 segments_received: s.segments_received,
@@ -239,11 +463,20 @@ impl SideReport {
                 srtt_us: r.srtt.map(|d| d.as_micros()),
                 cwnd: r.cwnd,
             },
-            subflows: host
-                .flow(r.local, r.remote)
-                .map(SubflowReport::new)
-                .into_iter()
-                .collect(),
+            subflows: match &r.mptcp {
+                Some(m) => m
+                    .subflows
+                    .iter()
+                    .filter_map(|s| host.flow(s.local, s.remote))
+                    .map(SubflowReport::new)
+                    .collect(),
+                None => host
+                    .flow(r.local, r.remote)
+                    .map(SubflowReport::new)
+                    .into_iter()
+                    .collect(),
+            },
+            mptcp: r.mptcp.as_ref().map(MptcpReport::new),
             app_report,
         }
     }
@@ -438,8 +671,15 @@ fn pair(
             integrity,
         }
     };
+    let protocol = |s: Option<(&Host, &ConnectionRecord)>| s.map(|(_, r)| r.protocol());
+    let protocol = match (protocol(client), protocol(server)) {
+        (Some("fallback"), _) | (_, Some("fallback")) => "fallback",
+        (Some(p), _) | (None, Some(p)) => p,
+        (None, None) => "tcp",
+    };
     ConnectionReport {
         name,
+        protocol: protocol.to_string(),
         upload: transfer(client, server),
         download: transfer(server, client),
         client: side(client),

@@ -41,12 +41,14 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use braid_proto::endpoint::{CcAlgorithm, EndpointConfig};
+use braid_proto::mptcp::MptcpConfig;
+use braid_proto::pm::{PmConfigError, PmEndpoint};
 use braid_proto::tcp::Keepalive;
 use braid_proto::time::{Duration, Instant};
 use thiserror::Error;
 
 use crate::apps::{AppSpec, ScriptAction, Verify};
-use crate::host::Host;
+use crate::host::{Host, Routing};
 use crate::link::{DownPolicy, GilbertElliott, LinkChange, LinkConfig, Reorder};
 use crate::pcap::DEFAULT_SNAPLEN;
 use crate::report::{Collect, Outcome, Report};
@@ -142,6 +144,9 @@ pub struct HostPlan {
     pub name: String,
     pub interfaces: Vec<InterfacePlan>,
     pub routes: Vec<RoutePlan>,
+    /// How packets pick their interface.
+    pub routing: Routing,
+    /// TCP and MPTCP settings (`[tcp]` and `[mptcp]` merged with the host's own).
     pub endpoint: EndpointConfig,
 }
 
@@ -288,6 +293,7 @@ impl Scenario {
             for r in &h.routes {
                 host.add_route(r.prefix, r.len, r.iface);
             }
+            host.set_routing(h.routing);
             hosts.push(host);
         }
         let mut listening = BTreeMap::new();
@@ -627,8 +633,16 @@ fn validate(file: schema::File) -> Result<Scenario, ScenarioError> {
     let global_tcp = file.tcp.unwrap_or_default();
     // Checked on its own too, so that a mistake there is named even without hosts.
     endpoint_config(&global_tcp, "tcp", false)?;
+    let global_mptcp = file.mptcp.unwrap_or_default();
+    if global_mptcp.endpoints.is_some() {
+        return Err(invalid(
+            "mptcp.endpoints",
+            "endpoints are addresses of one host: give them in that host's table (`mptcp = { endpoints = [...] }` under its [[host]])",
+        ));
+    }
+    mptcp_config(&global_mptcp, "mptcp", &[])?;
 
-    let (mut hosts, explicit_mss) = validate_hosts(&file.host, &global_tcp)?;
+    let (mut hosts, explicit_mss) = validate_hosts(&file.host, &global_tcp, &global_mptcp)?;
     let links = validate_links(&file.link, &hosts, duration)?;
     let connections = validate_connections(&file.connection, &hosts, &links, duration)?;
 
@@ -671,6 +685,7 @@ fn validate(file: schema::File) -> Result<Scenario, ScenarioError> {
 fn validate_hosts(
     file_hosts: &[schema::Host],
     global_tcp: &schema::Tcp,
+    global_mptcp: &schema::Mptcp,
 ) -> Result<(Vec<HostPlan>, Vec<bool>), ScenarioError> {
     let mut hosts: Vec<HostPlan> = Vec::new();
     let mut explicit_mss = Vec::new();
@@ -792,11 +807,31 @@ fn validate_hosts(
         }
         let tcp = merge_tcp(global_tcp, host.tcp.as_ref());
         explicit_mss.push(tcp.mss.is_some());
-        let endpoint = endpoint_config(&tcp, &format!("{field}.tcp"), host.tcp.is_some())?;
+        let mut endpoint = endpoint_config(&tcp, &format!("{field}.tcp"), host.tcp.is_some())?;
+        let mptcp = merge_mptcp(global_mptcp, host.mptcp.as_ref());
+        let section = if host.mptcp.is_some() {
+            format!("{field}.mptcp")
+        } else {
+            "mptcp".to_string()
+        };
+        let addresses: Vec<IpAddr> = interfaces
+            .iter()
+            .flat_map(|i| i.addresses.iter().copied())
+            .collect();
+        endpoint.mptcp = mptcp_config(&mptcp, &section, &addresses).map_err(|e| match e {
+            ScenarioError::Invalid {
+                field: f, message, ..
+            } => invalid(f, format!("{message} (host \"{}\")", host.name)),
+            e => e,
+        })?;
         hosts.push(HostPlan {
             name: host.name.clone(),
             interfaces,
             routes,
+            routing: match host.routing {
+                None | Some(schema::Routing::Source) => Routing::Source,
+                Some(schema::Routing::Destination) => Routing::Destination,
+            },
             endpoint,
         });
     }
@@ -1227,6 +1262,135 @@ fn merge_tcp(global: &schema::Tcp, host: Option<&schema::Tcp>) -> schema::Tcp {
         syn_backlog: h.syn_backlog.or(g.syn_backlog),
         accept_backlog: h.accept_backlog.or(g.accept_backlog),
     }
+}
+
+fn merge_mptcp(global: &schema::Mptcp, host: Option<&schema::Mptcp>) -> schema::Mptcp {
+    let Some(h) = host else {
+        return global.clone();
+    };
+    let g = global;
+    let limits = match (g.limits, h.limits) {
+        (None, None) => None,
+        (g, h) => {
+            let (g, h) = (g.unwrap_or_default(), h.unwrap_or_default());
+            Some(schema::MptcpLimits {
+                subflows: h.subflows.or(g.subflows),
+                add_addr_accepted: h.add_addr_accepted.or(g.add_addr_accepted),
+            })
+        }
+    };
+    schema::Mptcp {
+        enabled: h.enabled.or(g.enabled),
+        checksums: h.checksums.or(g.checksums),
+        max_subflows: h.max_subflows.or(g.max_subflows),
+        max_mapping: h.max_mapping.or(g.max_mapping),
+        endpoints: h.endpoints.clone().or_else(|| g.endpoints.clone()),
+        limits,
+        join_announced: h.join_announced.or(g.join_announced),
+        add_addr_timeout: h.add_addr_timeout.or(g.add_addr_timeout),
+        add_addr_retransmissions: h.add_addr_retransmissions.or(g.add_addr_retransmissions),
+    }
+}
+
+/// The MPTCP configuration of merged `[mptcp]` settings; errors name `section` (the
+/// global table or the host's). `addresses` are the host's: every endpoint must be
+/// one of them.
+fn mptcp_config(
+    m: &schema::Mptcp,
+    section: &str,
+    addresses: &[IpAddr],
+) -> Result<MptcpConfig, ScenarioError> {
+    let f = |key: &str| format!("{section}.{key}");
+    let mut c = MptcpConfig::default();
+    if let Some(v) = m.enabled {
+        c.enabled = v;
+    }
+    if let Some(v) = m.checksums {
+        c.checksums = v;
+    }
+    if let Some(v) = m.max_subflows {
+        if v == 0 {
+            return Err(invalid(
+                f("max_subflows"),
+                "must be at least 1 (the first subflow counts); set `enabled = false` for plain TCP",
+            ));
+        }
+        c.max_subflows = v;
+    }
+    if let Some(v) = m.max_mapping {
+        c.max_mapping = u16::try_from(v.0).ok().filter(|&n| n > 0).ok_or_else(|| {
+            invalid(
+                f("max_mapping"),
+                format!(
+                    "{} bytes: give 1 to 65535 (a DSS data-level length is 16 bits)",
+                    v.0
+                ),
+            )
+        })?;
+    }
+    let pm = &mut c.path_manager;
+    if let Some(limits) = m.limits {
+        if let Some(v) = limits.subflows {
+            pm.limits.subflows = v;
+        }
+        if let Some(v) = limits.add_addr_accepted {
+            pm.limits.add_addr_accepted = v;
+        }
+    }
+    if let Some(v) = m.join_announced {
+        pm.join_announced = v;
+    }
+    if let Some(d) = m.add_addr_timeout {
+        pm.add_addr_timeout = d.0;
+    }
+    if let Some(v) = m.add_addr_retransmissions {
+        pm.add_addr_retransmissions = v;
+    }
+    for (i, text) in m.endpoints.iter().flatten().enumerate() {
+        let efield = f(&format!("endpoints[{i}]"));
+        let endpoint: PmEndpoint = text
+            .parse()
+            .map_err(|e| invalid(&efield, format!("\"{text}\": {e}")))?;
+        if !addresses
+            .iter()
+            .any(|a| a.to_canonical() == endpoint.addr.to_canonical())
+        {
+            return Err(invalid(
+                &efield,
+                format!(
+                    "{} is not an address of this host (its addresses: {}): an endpoint is a local address",
+                    endpoint.addr,
+                    addresses
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        pm.endpoints.push(endpoint);
+    }
+    pm.assign_ids();
+    pm.validate().map_err(|e| {
+        let key = match e {
+            PmConfigError::LimitTooHigh { limit, .. } => format!("limits.{limit}"),
+            PmConfigError::DuplicateId { second, .. } => endpoint_field(m, second),
+            PmConfigError::DuplicateAddress { addr, .. } => endpoint_field(m, addr),
+            _ => "endpoints".to_string(),
+        };
+        invalid(f(&key), e.to_string())
+    })?;
+    Ok(c)
+}
+
+/// `endpoints[i]` of the last endpoint naming `addr`, or `endpoints`.
+fn endpoint_field(m: &schema::Mptcp, addr: IpAddr) -> String {
+    m.endpoints
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .rposition(|t| t.parse::<PmEndpoint>().is_ok_and(|e| e.addr == addr))
+        .map_or_else(|| "endpoints".to_string(), |i| format!("endpoints[{i}]"))
 }
 
 /// The endpoint configuration of merged TCP settings. Errors name `host_field` when

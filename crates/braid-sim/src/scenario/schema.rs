@@ -16,6 +16,7 @@ pub struct File {
     pub stop: Option<Stop>,
     pub bin: Option<DurationValue>,
     pub tcp: Option<Tcp>,
+    pub mptcp: Option<Mptcp>,
     #[serde(default)]
     pub host: Vec<Host>,
     #[serde(default)]
@@ -67,6 +68,42 @@ pub struct Tcp {
     pub accept_backlog: Option<usize>,
 }
 
+/// The `[mptcp]` table (global) or a host's `mptcp = { ... }` (overriding it key by
+/// key; `limits` key by key too).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mptcp {
+    pub enabled: Option<bool>,
+    pub checksums: Option<bool>,
+    pub max_subflows: Option<usize>,
+    pub max_mapping: Option<SizeValue>,
+    /// `"ADDR,signal|subflow|backup|fullmesh[,port=N][,id=N]"`, as braid-proto's
+    /// `PmEndpoint` parses them. Only in a host's table: they are its addresses.
+    pub endpoints: Option<Vec<String>>,
+    pub limits: Option<MptcpLimits>,
+    pub join_announced: Option<bool>,
+    pub add_addr_timeout: Option<DurationValue>,
+    pub add_addr_retransmissions: Option<u8>,
+}
+
+/// `ip mptcp limits`.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MptcpLimits {
+    pub subflows: Option<u8>,
+    pub add_addr_accepted: Option<u8>,
+}
+
+/// How a host picks the interface a packet leaves by.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Routing {
+    /// By the source address (a policy routing table per address).
+    Source,
+    /// By `route` on the destination address (one main table).
+    Destination,
+}
+
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Keepalive {
@@ -84,7 +121,9 @@ pub struct Host {
     pub interface: Option<Vec<Interface>>,
     #[serde(default)]
     pub route: Vec<Route>,
+    pub routing: Option<Routing>,
     pub tcp: Option<Tcp>,
+    pub mptcp: Option<Mptcp>,
 }
 
 #[derive(Debug, Deserialize)]
