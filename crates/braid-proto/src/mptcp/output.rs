@@ -51,6 +51,15 @@ impl MptcpConnection {
     ) -> Option<usize> {
         self.schedule(cc);
         self.update_window_limits();
+        if self.phase == Phase::Established
+            && self.data_fin_sent_at.is_none()
+            && self.sender.data_fin_ready()
+            && !self.sender.all_acked()
+        {
+            // The application closed since the last segment: a pure ACK carries the
+            // DATA_FIN if no data segment will.
+            self.request_window_update();
+        }
         let data_fin = self
             .sender
             .data_fin_dsn()
