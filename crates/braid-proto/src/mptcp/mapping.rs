@@ -717,11 +717,6 @@ impl MappingReceiver {
             return n;
         }
         let Some(m) = self.covering(pos) else {
-            if self.fallback.is_none() {
-                return 0;
-            }
-            // After fallback no mapping is accepted: bytes before the anchor that no
-            // recorded mapping covers can never be mapped.
             let next_mapped = self
                 .mappings
                 .range(pos..)
@@ -729,6 +724,18 @@ impl MappingReceiver {
                 .map_or(usize::MAX, |(s, _)| {
                     usize::try_from(s - pos).unwrap_or(usize::MAX)
                 });
+            // Bytes no mapping covers, followed by bytes of a later mapping that are
+            // already here: their own mapping was lost (a middlebox coalesced the
+            // segments that carried it into earlier ones) and cannot come any more,
+            // since the sender maps bytes on or before the segments that carry them.
+            // They are dropped so that the rest flows; the data level never
+            // acknowledged them, and the sender maps them again (§3.3.6).
+            let orphaned = self.fallback.is_none() && next_mapped < avail;
+            if self.fallback.is_none() && !orphaned {
+                return 0;
+            }
+            // After fallback no mapping is accepted: bytes before the anchor that no
+            // recorded mapping covers can never be mapped.
             let n = avail.min(before_anchor).min(next_mapped);
             self.discard(pos, n, DiscardReason::Unmapped, out);
             return n;

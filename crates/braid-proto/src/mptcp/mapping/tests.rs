@@ -683,3 +683,32 @@ proptest! {
         let _ = rx.fin();
     }
 }
+
+#[test]
+fn rfc8684_s3_3_1_bytes_whose_mapping_was_lost_give_way_to_the_next_mapping() {
+    // A coalescing middlebox merged the only segment of mapping B into the last one
+    // of mapping A, keeping A's DSS: B's bytes arrive unmapped, then C's mapping and
+    // bytes. B can no longer be mapped; C must not wait for it.
+    let data = pattern(300);
+    let mut r = Rx::new(false);
+    r.map(mapping(DSN, 1, 100), false).unwrap();
+    r.data(1, &data[..150]).unwrap();
+    assert_eq!(
+        r.rx.held_bytes(),
+        50,
+        "B's bytes wait while nothing follows"
+    );
+    r.map(mapping(DSN + 150, 151, 150), false).unwrap();
+    r.data(151, &data[150..]).unwrap();
+    assert_eq!(
+        r.data_chunks(),
+        vec![
+            (DSN, data[..100].to_vec()),
+            (DSN + 150, data[150..].to_vec())
+        ]
+    );
+    assert_eq!(
+        r.others(),
+        vec![Ev::Discarded(101, 50, DiscardReason::Unmapped)]
+    );
+}
