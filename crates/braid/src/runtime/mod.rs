@@ -48,6 +48,7 @@
 
 mod driver;
 mod error;
+pub mod linux_mptcp;
 mod listener;
 pub mod netns;
 mod setup;

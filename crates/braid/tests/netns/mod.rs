@@ -4,12 +4,15 @@
 //! The topology itself is `braid::runtime::netns` (the benchmark uses it too).
 #![allow(dead_code)]
 
-use std::io::{self, Read, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use braid::runtime::linux_mptcp::{self, Close, ExchangeOptions, MptcpInfo, Proto};
 use braid::runtime::netns::{self, Netns};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -89,103 +92,24 @@ pub fn wait<T>(
     }
 }
 
-/// A reproducible stream of bytes (xorshift64*), different for each seed.
-pub struct Pattern(u64);
-
-impl Pattern {
-    pub fn new(seed: u64) -> Self {
-        Pattern(seed | 1)
-    }
-
-    pub fn fill(&mut self, buf: &mut [u8]) {
-        for chunk in buf.chunks_mut(8) {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            let v = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes();
-            chunk.copy_from_slice(&v[..chunk.len()]);
-        }
-    }
-}
-
-/// What one end of an exchange sent and received.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Exchange {
-    pub sent: u64,
-    pub sent_sha: [u8; 32],
-    pub received: u64,
-    pub received_sha: [u8; 32],
-}
-
-/// Byte counters of one end, for the message of a test that runs out of time.
-#[derive(Debug, Default)]
-pub struct Progress {
-    pub sent: AtomicU64,
-    pub received: AtomicU64,
-}
-
-impl Progress {
-    pub fn describe(&self, who: &str) -> String {
-        format!(
-            "{who} sent {} and received {} bytes",
-            self.sent.load(Ordering::Relaxed),
-            self.received.load(Ordering::Relaxed)
-        )
-    }
-}
+pub use braid::runtime::linux_mptcp::{Exchange, Pattern, Progress};
 
 const CHUNK: usize = 64 << 10;
 
 /// The Linux end: sends `size` bytes of `Pattern::new(seed)` then FIN, while reading
-/// to end of stream, on a std socket (blocking, with timeouts).
+/// to end of stream, on a std socket (blocking, with timeouts). TCP or MPTCP alike.
 pub fn linux_exchange(
     stream: std::net::TcpStream,
     size: u64,
     seed: u64,
     progress: Arc<Progress>,
 ) -> io::Result<Exchange> {
-    stream.set_read_timeout(Some(TIME_LIMIT))?;
-    stream.set_write_timeout(Some(TIME_LIMIT))?;
-    let mut writer = stream.try_clone()?;
-    let sender_progress = progress.clone();
-    let sender = std::thread::spawn(move || -> io::Result<[u8; 32]> {
-        let mut pattern = Pattern::new(seed);
-        let mut sha = Sha256::new();
-        let mut buf = vec![0u8; CHUNK];
-        let mut left = size;
-        while left > 0 {
-            let n = left.min(CHUNK as u64) as usize;
-            pattern.fill(&mut buf[..n]);
-            sha.update(&buf[..n]);
-            writer.write_all(&buf[..n])?;
-            left -= n as u64;
-            sender_progress.sent.fetch_add(n as u64, Ordering::Relaxed);
-        }
-        writer.shutdown(std::net::Shutdown::Write)?;
-        Ok(sha.finalize().into())
-    });
-    let mut reader = stream;
-    let mut sha = Sha256::new();
-    let mut buf = vec![0u8; CHUNK];
-    let mut received = 0u64;
-    loop {
-        let n = reader.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        sha.update(&buf[..n]);
-        received += n as u64;
-        progress.received.fetch_add(n as u64, Ordering::Relaxed);
-    }
-    let sent_sha = sender
-        .join()
-        .map_err(|_| io::Error::other("sender thread panicked"))??;
-    Ok(Exchange {
-        sent: size,
-        sent_sha,
-        received,
-        received_sha: sha.finalize().into(),
-    })
+    linux_mptcp::exchange(
+        &stream,
+        &ExchangeOptions::new(size, seed)
+            .timeout(TIME_LIMIT)
+            .progress(progress),
+    )
 }
 
 /// The braid end, on any tokio stream: the same exchange as [`linux_exchange`].
@@ -261,4 +185,160 @@ pub fn runtime() -> io::Result<tokio::runtime::Runtime> {
         .worker_threads(2)
         .enable_all()
         .build()
+}
+
+/// What a Linux peer ([`linux_server`], [`linux_client`]) does once connected.
+#[derive(Debug, Clone)]
+pub struct PeerPlan {
+    pub proto: Proto,
+    pub exchange: ExchangeOptions,
+    /// Additional subflows to wait for (MPTCP_INFO) before the exchange; 0 for none.
+    pub wait_subflows: u8,
+    /// How the connection ends after the exchange.
+    pub close: Close,
+}
+
+impl PeerPlan {
+    /// MPTCP: send `send` bytes of `Pattern::new(seed)` then DATA_FIN while reading to
+    /// end of stream, then close.
+    pub fn new(send: u64, seed: u64) -> Self {
+        PeerPlan {
+            proto: Proto::Mptcp,
+            exchange: ExchangeOptions::new(send, seed).timeout(Duration::from_secs(20)),
+            wait_subflows: 0,
+            close: Close::Graceful,
+        }
+    }
+
+    pub fn wait_subflows(mut self, subflows: u8) -> Self {
+        self.wait_subflows = subflows;
+        self
+    }
+
+    pub fn close(mut self, close: Close) -> Self {
+        self.close = close;
+        self
+    }
+
+    pub fn exchange(mut self, f: impl FnOnce(ExchangeOptions) -> ExchangeOptions) -> Self {
+        self.exchange = f(self.exchange);
+        self
+    }
+}
+
+/// What a Linux peer saw.
+#[derive(Debug)]
+pub struct PeerOutcome {
+    pub local: SocketAddr,
+    pub peer: SocketAddr,
+    /// The connected socket is an MPTCP one (`SO_PROTOCOL`).
+    pub mptcp: bool,
+    /// MPTCP_INFO once connected (after waiting for subflows), and after the exchange;
+    /// the error's text where the kernel refused (a connection that fell back).
+    pub info_before: Result<MptcpInfo, String>,
+    pub info_after: Result<MptcpInfo, String>,
+    /// The exchange, or its error (a reset, for example).
+    pub exchange: Result<Exchange, io::Error>,
+}
+
+fn run_peer(stream: std::net::TcpStream, plan: &PeerPlan) -> io::Result<PeerOutcome> {
+    let local = stream.local_addr()?;
+    let peer = stream.peer_addr()?;
+    let mptcp = linux_mptcp::is_mptcp(&stream)?;
+    let info_before = if plan.wait_subflows > 0 {
+        linux_mptcp::wait_for_subflows(&stream, plan.wait_subflows, plan.exchange.timeout)?;
+        linux_mptcp::mptcp_info(&stream).map_err(|e| e.to_string())
+    } else {
+        linux_mptcp::mptcp_info(&stream).map_err(|e| e.to_string())
+    };
+    let exchange = linux_mptcp::exchange(&stream, &plan.exchange);
+    let info_after = linux_mptcp::mptcp_info(&stream).map_err(|e| e.to_string());
+    linux_mptcp::close(stream, plan.close)?;
+    Ok(PeerOutcome {
+        local,
+        peer,
+        mptcp,
+        info_before,
+        info_after,
+        exchange,
+    })
+}
+
+/// A Linux server in `ns`: listens on `addr` (returns once it does), accepts one
+/// connection and carries `plan` out on it. Accepting waits as long as the exchange
+/// may take.
+///
+/// Joins arrive at the listener too: to accept MP_JOINs to other addresses of the
+/// namespace (those a `signal` endpoint without a port announces, or any the peer
+/// tries), listen on the wildcard address (`0.0.0.0` or `[::]`). A listener bound to
+/// one address answers a join to another with a RST.
+pub fn linux_server(
+    ns: &Netns,
+    addr: SocketAddr,
+    plan: PeerPlan,
+) -> io::Result<mpsc::Receiver<io::Result<PeerOutcome>>> {
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let rx = spawn_in(ns, "linux-server", move || {
+        let listener = match linux_mptcp::listen(plan.proto, addr) {
+            Ok(l) => {
+                let _ = ready_tx.send(Ok(()));
+                l
+            }
+            Err(e) => {
+                let _ = ready_tx.send(Err(io::Error::new(e.kind(), e.to_string())));
+                return Err(e);
+            }
+        };
+        let (stream, _) = linux_mptcp::accept(&listener, plan.exchange.timeout)?;
+        run_peer(stream, &plan)
+    });
+    match ready_rx.recv_timeout(Duration::from_secs(10)) {
+        Ok(Ok(())) => Ok(rx),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(io::Error::other("the Linux server did not start listening")),
+    }
+}
+
+/// A Linux client in `ns`: connects to `remote` (from `local` if given) and carries
+/// `plan` out.
+pub fn linux_client(
+    ns: &Netns,
+    local: Option<SocketAddr>,
+    remote: SocketAddr,
+    plan: PeerPlan,
+) -> mpsc::Receiver<io::Result<PeerOutcome>> {
+    spawn_in(ns, "linux-client", move || {
+        let stream = linux_mptcp::connect(plan.proto, local, remote, Duration::from_secs(5))?;
+        run_peer(stream, &plan)
+    })
+}
+
+/// The MPTCP counters of `ns` (names without the `MPTcpExt` prefix).
+pub fn mptcp_counters(ns: &Netns) -> Counters {
+    Counters(ns.mptcp_counters().expect("read the MPTCP counters"))
+}
+
+/// Counters by name; asking for a name the kernel does not have is a test bug, and
+/// panics rather than reading as zero.
+#[derive(Debug, Clone)]
+pub struct Counters(pub BTreeMap<String, u64>);
+
+impl Counters {
+    pub fn get(&self, name: &str) -> u64 {
+        *self.0.get(name).unwrap_or_else(|| {
+            panic!(
+                "no counter {name}; this kernel has {:?}",
+                self.0.keys().collect::<Vec<_>>()
+            )
+        })
+    }
+
+    /// The counters that are not zero, for messages.
+    pub fn nonzero(&self) -> BTreeMap<&str, u64> {
+        self.0
+            .iter()
+            .filter(|(_, v)| **v != 0)
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect()
+    }
 }
