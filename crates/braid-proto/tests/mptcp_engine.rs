@@ -319,3 +319,73 @@ fn rfc8684_s3_2_a_join_with_an_unknown_token_gets_rst_with_mp_tcprst() {
     assert_eq!(mptcp_subtypes(&out[..len]), vec!["MP_TCPRST"]);
     assert!(server.connection_ids().next().is_none(), "no state kept");
 }
+
+fn with_checksums(mut config: EndpointConfig) -> EndpointConfig {
+    config.mptcp.checksums = true;
+    config
+}
+
+/// Corrupts the payload of the `nth` data segment endpoint `from` sends (once).
+fn corrupt_nth_data_segment(pair: &mut Pair, from: usize, nth: u64) {
+    let mut seen = 0;
+    pair.mangle = Box::new(move |dir, _, packet| {
+        if dir == from && packet.len() > 200 {
+            seen += 1;
+            if seen == nth {
+                assert!(support::corrupt_payload(packet));
+            }
+        }
+    });
+}
+
+#[test]
+fn rfc8684_s3_7_a_checksum_failure_on_the_only_subflow_is_mp_fail_then_plain_tcp() {
+    let config = with_checksums(EndpointConfig::default());
+    let mut pair = Pair::new(config, Duration::from_millis(5));
+    pair.rate = 5_000_000;
+    corrupt_nth_data_segment(&mut pair, 0, 30);
+    pair.endpoints[1].listen(addr(SERVER)).unwrap();
+    let client = pair.endpoints[0]
+        .connect(pair.now, addr(CLIENT), addr(SERVER))
+        .unwrap();
+    let (up, down) = (pattern(1_000_000, 7), pattern(300_000, 8));
+    let (mut c_stats, mut s_stats) = (None, None);
+    let x = {
+        let mut x = Exchange::default();
+        let (mut up_written, mut down_written) = (0, 0);
+        let mut buf = vec![0u8; 65536];
+        pair.run_until(Instant::ZERO + Duration::from_secs(60), |p| {
+            if let Some(c) = p.endpoints[0].connection_mut(client) {
+                up_written += c.write(&up[up_written..]);
+                if up_written == up.len() && !x.client_closed {
+                    c.close();
+                    x.client_closed = true;
+                }
+                read_all(c, &mut buf, &mut x.client_received);
+                c_stats = c.as_mptcp().map(|m| (*m.stats(), m.phase()));
+            }
+            if let Some(server) = p.accepted() {
+                if let Some(c) = p.endpoints[1].connection_mut(server) {
+                    down_written += c.write(&down[down_written..]);
+                    if down_written == down.len() && !x.server_closed {
+                        c.close();
+                        x.server_closed = true;
+                    }
+                    read_all(c, &mut buf, &mut x.server_received);
+                    s_stats = c.as_mptcp().map(|m| (*m.stats(), m.phase()));
+                }
+            }
+            x.client_received.len() == down.len() && x.server_received.len() == up.len()
+        });
+        x
+    };
+    assert!(x.server_received == up, "upload differs");
+    assert!(x.client_received == down, "download differs");
+    let (c, c_phase) = c_stats.unwrap();
+    let (s, s_phase) = s_stats.unwrap();
+    assert_eq!(s.checksum_failures, 1);
+    assert_eq!(s.mp_fail_sent, 1);
+    assert_eq!(c.mp_fail_received, 1);
+    assert_eq!(s.infinite_mappings_received, 1);
+    assert_eq!((c_phase, s_phase), (Phase::Fallback, Phase::Fallback));
+}

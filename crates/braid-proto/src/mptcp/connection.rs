@@ -115,6 +115,9 @@ pub struct MptcpConnection {
     pub(super) signals: VecDeque<Signal>,
     /// An MP_FAIL to send, with the DSN where the failure starts (§3.7).
     pub(super) mp_fail_due: Option<u64>,
+    /// The peer's MP_FAIL asks for an infinite mapping: the next chunk mapped
+    /// carries it, and the connection falls back behind it (§3.7).
+    pub(super) infinite_mapping_due: bool,
     /// We reset the connection with MP_FASTCLOSE (§3.5).
     pub(super) fastclose: bool,
     /// The DATA_FIN was put on a segment at least once.
@@ -186,6 +189,7 @@ impl MptcpConnection {
             requests: VecDeque::new(),
             signals: VecDeque::new(),
             mp_fail_due: None,
+            infinite_mapping_due: false,
             fastclose: false,
             data_fin_sent_at: None,
             events: VecDeque::new(),

@@ -286,40 +286,47 @@ impl MptcpConnection {
         for id in extra {
             self.reset_subflow(id, MpTcpRstReason::MiddleboxInterference);
         }
-        let s = &mut self.subflows[0];
-        let (ssn, dsn) = if was_established {
-            let held = s.rx.held_bytes() as u32;
-            (s.rx.next_ssn().wrapping_sub(held), self.receiver.data_ack())
+        if was_established {
+            // The peer's bytes keep their mappings until it falls back too; from the
+            // first unmapped byte on, they continue the stream (see `drain`).
         } else {
             let capacity = self.receiver.capacity();
             self.receiver = DataReceiver::new(0, capacity);
-            s.rx = MappingReceiver::new(mapping_config(false, capacity));
-            (1, 1)
-        };
-        let infinite = DssMapping {
-            dsn: SeqField::U64(dsn),
-            ssn,
-            data_level_length: 0,
-            checksum: None,
-        };
-        let receiver = &mut self.receiver;
-        // An infinite mapping from the peer already switched the receiver.
-        if !s.rx.is_fallback() {
-            let result = s.rx.on_mapping(&infinite, false, dsn, &mut |d| {
-                if let Delivery::Data { dsn, bytes } = d {
-                    let _ = receiver.on_chunk(dsn, bytes);
-                }
-            });
-            if result.is_err() {
-                self.stats.protocol_errors += 1;
-            }
+            self.subflows[0].rx = MappingReceiver::new(mapping_config(false, capacity));
+            self.anchor_plain_tcp(0, 1);
         }
+        let s = &mut self.subflows[0];
         if !was_established {
             let window = s.tcp.peer_window();
             let una = self.sender.data_una();
             self.sender.on_data_ack(una, window);
         }
         self.connected_event();
+    }
+
+    /// Maps subflow 0's bytes from relative sequence number `ssn` on to the stream
+    /// from `dsn`: the implicit infinite mapping of plain TCP (§3.7).
+    fn anchor_plain_tcp(&mut self, ssn: u32, dsn: u64) {
+        let s = &mut self.subflows[0];
+        let infinite = DssMapping {
+            dsn: SeqField::U64(dsn),
+            ssn,
+            data_level_length: 0,
+            // With checksums negotiated the field is there, zero (§3.7).
+            checksum: s.rx.config().checksums.then_some(0),
+        };
+        let mut outcome = DeliveryOutcome::default();
+        if s.rx.is_fallback() {
+            return;
+        }
+        let receiver = &mut self.receiver;
+        let stats = &mut self.stats;
+        let result = s.rx.on_mapping(&infinite, false, dsn, &mut |d| {
+            deliver(receiver, stats, &mut outcome, d)
+        });
+        if result.is_err() || outcome.protocol_error {
+            self.stats.protocol_errors += 1;
+        }
     }
 
     /// DSS, ADD_ADDR, REMOVE_ADDR, MP_PRIO, MP_FAIL and MP_FASTCLOSE on a segment.
@@ -383,7 +390,7 @@ impl MptcpConnection {
                 }
                 MptcpOption::MpFail(f) => {
                     self.stats.mp_fail_received += 1;
-                    self.on_checksum_failure(i, f.dsn);
+                    self.on_mp_fail(i, f.dsn);
                 }
                 MptcpOption::MpFastclose(f) if f.receiver_key == local_key => {
                     self.on_fastclose();
@@ -474,12 +481,15 @@ impl MptcpConnection {
             && self.subflows.len() == 1
         {
             self.stats.fallback_no_dss += 1;
-            if self.checksums {
-                self.mp_fail_due = Some(self.receiver.data_ack());
-                self.stats.mp_fail_sent += 1;
-            }
             self.fall_back();
-            self.request_signal_ack();
+        }
+        let s = &self.subflows[i];
+        if self.phase == Phase::Fallback && i == 0 && s.rx.waiting_for_mapping() {
+            // After our fallback the peer's bytes run on without mappings: they
+            // continue the stream where the data level stands.
+            let ssn = s.rx.next_ssn().wrapping_sub(s.rx.held_bytes() as u32);
+            let dsn = self.receiver.data_ack();
+            self.anchor_plain_tcp(ssn, dsn);
         }
         if self.subflows[i].tcp.is_read_closed() && !self.subflows[i].rx_fin {
             self.subflows[i].rx_fin = true;
@@ -502,12 +512,7 @@ impl MptcpConnection {
             self.fall_back();
         }
         if let Some(dsn) = outcome.checksum_failed_at {
-            self.on_checksum_failure(i, dsn);
-            if self.subflows.len() == 1 {
-                self.mp_fail_due = Some(dsn);
-                self.stats.mp_fail_sent += 1;
-                self.request_signal_ack();
-            }
+            self.on_bad_checksum(i, dsn);
         } else if outcome.protocol_error {
             self.stats.protocol_errors += 1;
             let id = self.subflows[i].id;
@@ -515,21 +520,44 @@ impl MptcpConnection {
         }
     }
 
-    /// RFC 8684 §3.7: a checksum failed (ours or the peer's MP_FAIL). With other
-    /// subflows the bad one is reset; alone, the connection falls back.
-    fn on_checksum_failure(&mut self, i: usize, dsn: u64) {
-        let _ = dsn;
-        let others = self
+    /// Whether subflow `i` is the only one that can carry data.
+    fn alone(&self, i: usize) -> bool {
+        !self
             .subflows
             .iter()
             .enumerate()
-            .any(|(j, s)| j != i && s.is_usable());
-        if others {
+            .any(|(j, s)| j != i && s.is_usable())
+    }
+
+    /// RFC 8684 §3.7: a mapping we received failed its checksum. With other subflows
+    /// the bad one is reset (MP_TCPRST "middlebox interference"). Alone, we send
+    /// MP_FAIL with the failed mapping's DSN and discard what follows until the
+    /// peer's infinite mapping says where plain TCP resumes.
+    fn on_bad_checksum(&mut self, i: usize, dsn: u64) {
+        if self.alone(i) {
+            self.mp_fail_due = Some(dsn);
+            self.stats.mp_fail_sent += 1;
+            self.request_signal_ack();
+        } else {
             let id = self.subflows[i].id;
             self.reset_subflow(id, MpTcpRstReason::MiddleboxInterference);
-        } else {
+        }
+    }
+
+    /// RFC 8684 §3.7: the peer's checksum of our mapping at `dsn` failed. Alone, we
+    /// send everything from `dsn` again behind an infinite mapping and continue as
+    /// plain TCP; with other subflows, the subflow is reset and its data reinjected.
+    fn on_mp_fail(&mut self, i: usize, dsn: u64) {
+        if self.alone(i) {
             self.stats.fallback_checksum += 1;
-            self.fall_back();
+            let end = self.sender.data_nxt();
+            if let Ok(n) = self.sender.reinject(dsn, end.wrapping_sub(dsn)) {
+                self.stats.reinjected_bytes += n;
+            }
+            self.infinite_mapping_due = true;
+        } else {
+            let id = self.subflows[i].id;
+            self.reset_subflow(id, MpTcpRstReason::MiddleboxInterference);
         }
     }
 }

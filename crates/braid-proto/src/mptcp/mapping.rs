@@ -302,6 +302,12 @@ impl MappingReceiver {
         &self.stats
     }
 
+    /// Bytes are held that no recorded mapping covers: the peer sends without
+    /// mappings from here (it fell back, or a middlebox strips them).
+    pub fn waiting_for_mapping(&self) -> bool {
+        !self.held.is_empty() && self.covering(self.released).is_none()
+    }
+
     /// The relative subflow sequence number [`on_data`](Self::on_data) expects next.
     pub fn next_ssn(&self) -> u32 {
         self.next() as u32

@@ -175,20 +175,31 @@ impl MptcpConnection {
             let written = s.tcp.write(a) + s.tcp.write(b);
             debug_assert_eq!(written, len, "room was checked");
             let len = written as u16;
+            let infinite = std::mem::take(&mut self.infinite_mapping_due);
             let mapping = TxMapping {
                 offset,
                 len,
                 dsn,
                 checksum: None,
+                infinite,
             };
-            let checksum = self
-                .checksums
-                .then(|| crypto::dss_checksum(dsn, mapping.ssn(), len, [a, b]));
+            // §3.7: an infinite mapping's checksum field is present but zero.
+            let checksum = self.checksums.then(|| {
+                if infinite {
+                    0
+                } else {
+                    crypto::dss_checksum(dsn, mapping.ssn(), len, [a, b])
+                }
+            });
             s.tx.push_back(TxMapping {
                 checksum,
                 ..mapping
             });
             s.tcp.mark_segment_boundary();
+            if infinite {
+                // Everything from it on is plain TCP on this subflow.
+                self.fall_back();
+            }
         }
         self.sched_scratch = infos;
     }
@@ -229,9 +240,20 @@ fn add_mptcp_options(
         at += 1;
     };
     if ctx.phase == Phase::Fallback {
-        // §3.7: the MP_FAIL that announced the fallback is the last MPTCP option.
-        if let (Some(dsn), false) = (ctx.mp_fail.take(), seg.flags.syn() || seg.flags.rst()) {
-            push(MptcpOption::MpFail(MpFail { dsn }));
+        // §3.7: the segments of the infinite mapping carry it, retransmissions
+        // included, so that the peer learns where plain TCP starts; then nothing.
+        let infinite = s.tx_mapping(seg.stream_offset).filter(|m| m.infinite);
+        if let (Some(m), true) = (infinite, seg.payload_len() > 0) {
+            push(MptcpOption::Dss(Dss {
+                data_ack: Some(SeqField::U64(ctx.data_ack)),
+                mapping: Some(DssMapping {
+                    dsn: SeqField::U64(m.dsn),
+                    ssn: m.ssn(),
+                    data_level_length: 0,
+                    checksum: m.checksum,
+                }),
+                data_fin: false,
+            }));
         }
         return;
     }
@@ -348,7 +370,7 @@ fn add_mptcp_options(
         mapping: mapping.map(|m| DssMapping {
             dsn: SeqField::U64(m.dsn),
             ssn: m.ssn(),
-            data_level_length: m.len,
+            data_level_length: if m.infinite { 0 } else { m.len },
             checksum: m.checksum,
         }),
         data_fin: false,

@@ -117,6 +117,11 @@ impl MptcpConnection {
             return;
         };
         let acked = s.tcp.bytes_acked();
+        if s.tx.iter().any(|m| m.infinite && m.offset > acked) {
+            // Bytes before an infinite mapping (sent after a checksum failure) were
+            // discarded by the peer: only what follows it acknowledges data.
+            return;
+        }
         let mut dsn = match s.tx_mapping_at(acked) {
             Some(m) => m.dsn.wrapping_add(acked - m.offset),
             None => self.sender.data_nxt(),

@@ -37,6 +37,9 @@ pub struct TxMapping {
     pub len: u16,
     pub dsn: u64,
     pub checksum: Option<u16>,
+    /// Sent as the infinite mapping (data-level length 0, RFC 8684 §3.7): from its
+    /// first byte on, the subflow carries the stream as plain TCP.
+    pub infinite: bool,
 }
 
 impl TxMapping {

@@ -29,6 +29,8 @@ pub struct Pair {
     in_flight: VecDeque<InFlight>,
     /// Decides, per packet (direction, index), whether to drop it.
     pub drop: DropRule,
+    /// Rewrites packets (direction, index, packet) before they leave: a middlebox.
+    pub mangle: Box<dyn FnMut(usize, u64, &mut [u8])>,
     sent: [u64; 2],
     pub delivered: [u64; 2],
     pub events: [Vec<EndpointEvent>; 2],
@@ -53,6 +55,7 @@ impl Pair {
             link_free: [Instant::ZERO; 2],
             in_flight: VecDeque::new(),
             drop: Box::new(|_, _, _| false),
+            mangle: Box::new(|_, _, _| {}),
             sent: [0; 2],
             delivered: [0; 2],
             events: [Vec::new(), Vec::new()],
@@ -102,6 +105,7 @@ impl Pair {
             while let Some(len) = self.endpoints[from].poll_transmit(self.now, buf) {
                 let n = self.sent[from];
                 self.sent[from] += 1;
+                (self.mangle)(from, n, &mut buf[..len]);
                 if (self.drop)(from, n, &buf[..len]) {
                     continue;
                 }
@@ -198,4 +202,21 @@ pub fn forge(packet: &[u8], seq: u32, ack: u32, flags: braid_proto::wire::TcpFla
     let at = ip.buffer_len();
     forged.emit(&mut out[at..], ip.src_addr(), ip.dst_addr());
     out
+}
+
+/// Flips a payload byte of an IPv4 TCP segment and fixes the TCP checksum, as a
+/// rewriting middlebox would: TCP accepts it, only a DSS checksum can tell. Returns
+/// whether the segment had a payload.
+pub fn corrupt_payload(packet: &mut [u8]) -> bool {
+    use braid_proto::wire::TcpSegment;
+    let ihl = usize::from(packet[0] & 0x0f) * 4;
+    let src = std::net::IpAddr::from([packet[12], packet[13], packet[14], packet[15]]);
+    let dst = std::net::IpAddr::from([packet[16], packet[17], packet[18], packet[19]]);
+    let mut tcp = TcpSegment::new_unchecked(&mut packet[ihl..]);
+    if tcp.payload_mut().is_empty() {
+        return false;
+    }
+    tcp.payload_mut()[0] ^= 0xff;
+    tcp.fill_checksum(src, dst);
+    true
 }
