@@ -18,6 +18,9 @@ struct InFlight {
 /// Decides, per packet (direction, index, bytes), whether the link drops it.
 pub type DropRule = Box<dyn FnMut(usize, u64, &[u8]) -> bool>;
 
+/// Rewrites a packet (direction, index, bytes) on its way.
+pub type MangleRule = Box<dyn FnMut(usize, u64, &mut [u8])>;
+
 /// Two endpoints and a link with a one-way delay and an optional drop rule.
 pub struct Pair {
     pub now: Instant,
@@ -30,7 +33,7 @@ pub struct Pair {
     /// Decides, per packet (direction, index), whether to drop it.
     pub drop: DropRule,
     /// Rewrites packets (direction, index, packet) before they leave: a middlebox.
-    pub mangle: Box<dyn FnMut(usize, u64, &mut [u8])>,
+    pub mangle: MangleRule,
     sent: [u64; 2],
     pub delivered: [u64; 2],
     pub events: [Vec<EndpointEvent>; 2],
