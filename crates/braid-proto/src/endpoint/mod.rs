@@ -349,6 +349,60 @@ impl Endpoint {
         self.events.pop_front()
     }
 
+    /// A local address appeared: new connections may use it as `endpoint` says, and
+    /// existing MPTCP connections open subflows from it or announce it.
+    pub fn add_local_address(&mut self, now: Instant, mut endpoint: crate::pm::PmEndpoint) {
+        let pm = &mut self.config.mptcp.path_manager;
+        pm.endpoints.retain(|e| e.addr != endpoint.addr);
+        if endpoint.id == 0 {
+            endpoint.id = (1..=255)
+                .find(|id| !pm.endpoints.iter().any(|e| e.id == *id))
+                .unwrap_or(255);
+        }
+        pm.endpoints.push(endpoint);
+        let ids: Vec<ConnectionId> = self.connections.keys().copied().collect();
+        for id in ids {
+            if let Some(Connection::Mptcp(c)) = self.connections.get_mut(&id).map(|s| &mut s.conn) {
+                c.add_local_address(now, endpoint);
+            }
+            self.after_activity(now, id);
+        }
+    }
+
+    /// A local address went away: MPTCP connections announce its removal and reset
+    /// the subflows that use it, moving their data to the others.
+    pub fn remove_local_address(&mut self, now: Instant, addr: std::net::IpAddr) {
+        self.config
+            .mptcp
+            .path_manager
+            .endpoints
+            .retain(|e| e.addr != addr);
+        let ids: Vec<ConnectionId> = self.connections.keys().copied().collect();
+        for id in ids {
+            if let Some(Connection::Mptcp(c)) = self.connections.get_mut(&id).map(|s| &mut s.conn) {
+                c.remove_local_address(now, addr);
+            }
+            self.after_activity(now, id);
+        }
+    }
+
+    /// Makes a local address a backup path or a regular one (MP_PRIO on the
+    /// subflows that use it, RFC 8684 §3.3.8).
+    pub fn set_address_backup(&mut self, now: Instant, addr: std::net::IpAddr, backup: bool) {
+        for e in &mut self.config.mptcp.path_manager.endpoints {
+            if e.addr == addr {
+                e.flags.backup = backup;
+            }
+        }
+        let ids: Vec<ConnectionId> = self.connections.keys().copied().collect();
+        for id in ids {
+            if let Some(Connection::Mptcp(c)) = self.connections.get_mut(&id).map(|s| &mut s.conn) {
+                c.set_address_backup(now, addr, backup);
+            }
+            self.after_activity(now, id);
+        }
+    }
+
     /// Takes one IP packet from the network.
     pub fn handle(&mut self, now: Instant, packet: &[u8]) {
         self.stats.packets_in += 1;

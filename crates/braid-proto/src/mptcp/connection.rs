@@ -566,6 +566,27 @@ impl MptcpConnection {
         }
     }
 
+    /// A local address appeared (an interface came up): the path manager may open
+    /// subflows from it or announce it.
+    pub fn add_local_address(&mut self, now: Instant, endpoint: crate::pm::PmEndpoint) {
+        self.pm.add_local_address(now, endpoint);
+        self.run_path_manager(now);
+    }
+
+    /// A local address went away: REMOVE_ADDR for it, and its subflows are reset
+    /// (their data moves to the others).
+    pub fn remove_local_address(&mut self, now: Instant, addr: IpAddr) {
+        self.pm.remove_local_address(addr);
+        self.run_path_manager(now);
+    }
+
+    /// Marks a local address as backup or not, like `ip mptcp endpoint change ADDR
+    /// backup`: MP_PRIO on its subflows (§3.3.8).
+    pub fn set_address_backup(&mut self, now: Instant, addr: IpAddr, backup: bool) {
+        self.pm.set_backup(addr, backup);
+        self.run_path_manager(now);
+    }
+
     /// Path manager actions, carried out.
     pub(super) fn run_path_manager(&mut self, now: Instant) {
         use crate::pm::{PmAction, SubflowSelector};
