@@ -389,3 +389,166 @@ fn rfc8684_s3_7_a_checksum_failure_on_the_only_subflow_is_mp_fail_then_plain_tcp
     assert_eq!(s.infinite_mappings_received, 1);
     assert_eq!((c_phase, s_phase), (Phase::Fallback, Phase::Fallback));
 }
+
+/// A client with a second address as a `subflow` endpoint, connected and past the
+/// join, with `bytes` sent up; returns the pair, the client's and the server's ids.
+fn joined_pair(client_endpoint: &str, bytes: usize) -> (Pair, ConnectionId, ConnectionId) {
+    let client_config = with_endpoints(&[client_endpoint]);
+    let mut pair = Pair::with_configs(
+        client_config,
+        EndpointConfig::default(),
+        Duration::from_millis(10),
+    );
+    pair.rate = 5_000_000;
+    pair.endpoints[1].listen(addr(SERVER)).unwrap();
+    let client = pair.endpoints[0]
+        .connect(pair.now, addr(CLIENT), addr(SERVER))
+        .unwrap();
+    let up = pattern(bytes, 9);
+    let (mut written, mut received) = (0, Vec::new());
+    let mut buf = vec![0u8; 65536];
+    pair.run_until(Instant::ZERO + Duration::from_secs(30), |p| {
+        let c = p.endpoints[0].connection_mut(client).unwrap();
+        written += c.write(&up[written..]);
+        if let Some(server) = p.accepted() {
+            read_all(
+                p.endpoints[1].connection_mut(server).unwrap(),
+                &mut buf,
+                &mut received,
+            );
+        }
+        received.len() == up.len()
+    });
+    assert!(received == up, "upload differs");
+    let server = pair.accepted().unwrap();
+    (pair, client, server)
+}
+
+fn mptcp_of(pair: &Pair, side: usize, id: ConnectionId) -> &braid_proto::mptcp::MptcpConnection {
+    pair.endpoints[side]
+        .connection(id)
+        .unwrap()
+        .as_mptcp()
+        .unwrap()
+}
+
+#[test]
+fn rfc8684_s3_5_abort_sends_mp_fastclose_and_the_peer_resets_every_subflow() {
+    let (mut pair, client, server) = joined_pair("10.0.0.3,subflow", 200_000);
+    assert_eq!(mptcp_of(&pair, 1, server).subflows().count(), 2);
+    pair.endpoints[0].connection_mut(client).unwrap().abort();
+    let deadline = pair.now + Duration::from_secs(5);
+    pair.run_until(deadline, |p| p.endpoints[1].connection(server).is_none());
+    assert!(
+        pair.endpoints[1].connection(server).is_none(),
+        "server connection gone"
+    );
+    let closed = pair.events[1].iter().any(|e| {
+        matches!(e, braid_proto::endpoint::EndpointEvent::Connection { connection, event: braid_proto::tcp::TcpEvent::Closed(braid_proto::tcp::CloseReason::Reset) } if *connection == server)
+    });
+    assert!(closed, "the application saw a reset: {:?}", pair.events[1]);
+}
+
+#[test]
+fn rfc8684_s3_3_8_mp_prio_turns_a_subflow_into_a_backup_the_peer_stops_using() {
+    let (mut pair, client, server) = joined_pair("10.0.0.3,subflow", 200_000);
+    let now = pair.now;
+    pair.endpoints[0].set_address_backup(now, "10.0.0.3".parse().unwrap(), true);
+    // The server sends; once it has MP_PRIO it keeps off the backup subflow.
+    let down = pattern(2_000_000, 10);
+    let mut written = 0;
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    let deadline = pair.now + Duration::from_secs(30);
+    let mut before = None;
+    pair.run_until(deadline, |p| {
+        let s = p.endpoints[1].connection_mut(server).unwrap();
+        written += s.write(&down[written..]);
+        let m = s.as_mptcp().unwrap();
+        if before.is_none() && m.stats().mp_prio_received > 0 {
+            before = Some(m.subflows().nth(1).unwrap().tcp.stats().bytes_sent);
+        }
+        read_all(
+            p.endpoints[0].connection_mut(client).unwrap(),
+            &mut buf,
+            &mut got,
+        );
+        got.len() == down.len()
+    });
+    assert!(got == down, "download differs");
+    let m = mptcp_of(&pair, 1, server);
+    assert_eq!(m.stats().mp_prio_received, 1);
+    let backup = m.subflows().nth(1).unwrap();
+    assert!(backup.peer_backup);
+    let after = backup.tcp.stats().bytes_sent;
+    // What was in flight may finish; nothing new goes on the backup.
+    assert!(
+        after - before.unwrap() < 100_000,
+        "{} bytes on the backup",
+        after - before.unwrap()
+    );
+}
+
+#[test]
+fn rfc8684_s3_4_2_remove_addr_closes_the_subflows_of_the_address_and_data_moves_over() {
+    let (mut pair, client, server) = joined_pair("10.0.0.3,subflow", 200_000);
+    let now = pair.now;
+    pair.endpoints[0].remove_local_address(now, "10.0.0.3".parse().unwrap());
+    let up = pattern(1_000_000, 11);
+    let (mut written, mut received) = (0, Vec::new());
+    let mut buf = vec![0u8; 65536];
+    let deadline = pair.now + Duration::from_secs(30);
+    pair.run_until(deadline, |p| {
+        written += p.endpoints[0]
+            .connection_mut(client)
+            .unwrap()
+            .write(&up[written..]);
+        read_all(
+            p.endpoints[1].connection_mut(server).unwrap(),
+            &mut buf,
+            &mut received,
+        );
+        received.len() == up.len()
+    });
+    assert!(received == up, "upload differs");
+    let s = mptcp_of(&pair, 1, server);
+    assert_eq!(s.stats().remove_addr_received, 1);
+    let second = s.subflows().nth(1).unwrap();
+    assert_eq!(second.tcp.state(), braid_proto::tcp::TcpState::Closed);
+}
+
+#[test]
+fn rfc8684_s3_2_joins_beyond_the_subflow_limit_are_refused_with_mp_tcprst() {
+    let client_config = with_endpoints(&["10.0.0.3,subflow", "10.0.0.4,subflow"]);
+    let mut server_config = EndpointConfig::default();
+    server_config.mptcp.path_manager.limits.subflows = 1;
+    let mut pair = Pair::with_configs(client_config, server_config, Duration::from_millis(10));
+    pair.endpoints[1].listen(addr(SERVER)).unwrap();
+    let client = pair.endpoints[0]
+        .connect(pair.now, addr(CLIENT), addr(SERVER))
+        .unwrap();
+    let mut buf = vec![0u8; 100];
+    pair.run_until(Instant::ZERO + Duration::from_secs(3), |p| {
+        let c = p.endpoints[0].connection_mut(client).unwrap();
+        c.write(b"hello");
+        if let Some(server) = p.accepted() {
+            p.endpoints[1]
+                .connection_mut(server)
+                .unwrap()
+                .read(&mut buf);
+        }
+        false
+    });
+    let c = mptcp_of(&pair, 0, client);
+    let established = c
+        .subflows()
+        .filter(|s| s.tcp.state() == braid_proto::tcp::TcpState::Established)
+        .count();
+    assert_eq!(established, 2, "the first subflow and one join");
+    assert_eq!(
+        c.stats().mp_tcprst_received,
+        1,
+        "the other join was refused"
+    );
+    assert_eq!(pair.endpoints[1].stats().joins_refused, 1);
+}

@@ -538,7 +538,16 @@ impl MptcpConnection {
 
     /// Whether the path manager takes another joining subflow.
     pub fn may_accept_join(&self) -> bool {
-        self.pm.may_accept_join()
+        // Joins still in their handshake count too: several SYNs at once must not
+        // overshoot the limit (they would be reset once established).
+        let pending = self
+            .subflows
+            .iter()
+            .filter(|s| matches!(s.handshake, Handshake::JoinSynAckSent { .. }))
+            .filter(|s| s.tcp.state() != TcpState::Closed)
+            .count();
+        let limit = usize::from(self.config.path_manager.limits.subflows);
+        self.pm.may_accept_join() && self.pm.extra_subflows() + pending < limit
     }
 
     /// Whether another subflow may be added, in either direction.
