@@ -10,6 +10,8 @@ fn bulk(bytes: &str, link: &str, tcp: &str, seed: u64) -> TransferReport {
     let toml = format!(
         r#"
 duration = "120s"
+[mptcp]
+enabled = false          # TCP's own numbers: no DSS overhead
 [tcp]
 {tcp}
 [[host]]

@@ -20,6 +20,8 @@ fn scenario(client: &str, server: &str) -> Scenario {
     Scenario::from_toml(&format!(
         r#"
         duration = "60s"
+        [mptcp]
+        enabled = false
         [tcp]
         mss = 500
         [[host]]
