@@ -18,9 +18,11 @@ type HmacSha256 = Hmac<Sha256>;
 /// What a key determines: the connection's token and initial data sequence number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyDerived {
-    /// RFC 8684 §3.1: "the most significant 32 bits of the SHA-256 hash of the key".
+    /// The SHA-256 hash of the key truncated to its most significant 32 bits (RFC 8684
+    /// §3.1, §3.2).
     pub token: u32,
-    /// RFC 8684 §3.1: "the least significant 64 bits of the SHA-256 hash of the key".
+    /// The SHA-256 hash of the key truncated to its least significant 64 bits (RFC 8684
+    /// §3.1).
     pub idsn: u64,
 }
 

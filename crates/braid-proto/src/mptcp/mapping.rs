@@ -145,20 +145,19 @@ pub enum Delivery<'a> {
 /// (MP_TCPRST) or, on its only subflow, sends MP_FAIL and falls back (RFC 8684 §3.7).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum MappingError {
-    /// RFC 8684 §3.3.1: "A mapping is fixed, in that the subflow sequence number is
-    /// bound to the data sequence number after the mapping has been processed. A sender
-    /// MUST NOT change this mapping after it has been declared". This mapping covers
-    /// subflow bytes that a different mapping already covers.
+    /// RFC 8684 §3.3.1 binds the subflow sequence number to the data sequence number
+    /// once a mapping has been processed: "A sender MUST NOT change this mapping after
+    /// it has been declared". This mapping covers subflow bytes that a different mapping
+    /// already covers.
     #[error(
         "DSS mapping (subflow sequence {ssn}, data sequence {dsn}, {len} subflow octets) \
          conflicts with one already declared for the same subflow bytes"
     )]
     Conflict { ssn: u32, dsn: u64, len: u32 },
-    /// RFC 8684 §3.3: "If the checksum is not present when its use has been negotiated,
-    /// the receiver MUST close the subflow with a RST, as it is considered broken. If
-    /// the checksum is present, but its use had not been negotiated in the MP_CAPABLE
-    /// handshake, the receiver MUST close the subflow with a RST, as it is considered
-    /// broken."
+    /// RFC 8684 §3.3: "If a checksum is not present when its use has been negotiated,
+    /// the receiver MUST close the subflow with a RST, as it is considered broken." A
+    /// checksum present although not negotiated in the MP_CAPABLE handshake gets the
+    /// same RST, the subflow "not behaving as negotiated".
     #[error(
         "DSS checksum presence does not match the handshake (checksums negotiated: {negotiated})"
     )]
@@ -345,11 +344,10 @@ impl MappingReceiver {
     /// - A mapping that maps subflow bytes some other mapping covers is
     ///   [`MappingError::Conflict`].
     /// - Data-level length 0 is the infinite mapping: fallback (RFC 8684 §3.7).
-    /// - A DATA_FIN with data-level length 1 maps no subflow byte (RFC 8684 §3.3.3:
-    ///   "when the DATA_FIN is not attached to a TCP segment containing data, the Data
-    ///   Sequence Signal MUST have a subflow sequence number of 0, a Data-Level Length
-    ///   of 1, and the data sequence number that corresponds to the DATA_FIN itself").
-    ///   Its DSN is reported at once.
+    /// - A DATA_FIN with data-level length 1 maps no subflow byte (RFC 8684 §3.3.3: for
+    ///   a DATA_FIN not attached to a segment containing data, "the Data Sequence Signal
+    ///   MUST have a subflow sequence number of 0, a Data-Level Length of 1", and the
+    ///   DATA_FIN's own data sequence number). Its DSN is reported at once.
     pub fn on_mapping(
         &mut self,
         mapping: &DssMapping,
@@ -827,10 +825,9 @@ impl MappingReceiver {
         self.mappings.remove(&m.start);
         self.stats.mappings_completed += 1;
         if m.data_fin {
-            // RFC 8684 §3.3.3: "the DATA_FIN is included in the Data-Level Length, but
-            // not at the subflow level: for example, a segment with DSN 80, and
-            // Data-Level Length 11, with DATA_FIN set, would map 10 octets from the
-            // subflow into data sequence space 80-89, the DATA_FIN is DSN 90".
+            // RFC 8684 §3.3.3 counts the DATA_FIN in the Data-Level Length but not at
+            // the subflow level: in its example, DSN 80 with Data-Level Length 11 and
+            // DATA_FIN set maps 10 subflow octets to 80-89, and the DATA_FIN is DSN 90.
             self.stats.data_fins += 1;
             out(Delivery::DataFin {
                 dsn: m.dsn.wrapping_add(u64::from(m.len)),

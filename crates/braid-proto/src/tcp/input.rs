@@ -47,7 +47,7 @@ impl TcpConnection {
     ) -> SegmentVerdict {
         let ack = seg.flags.ack().then(|| self.own_offset(seg.ack));
         // "If SEG.ACK =< ISS or SEG.ACK > SND.NXT, send a reset (unless the RST bit
-        // is set)".
+        // is set, if so drop the segment and return)".
         if let Some(ack) = ack {
             if ack == 0 || ack > self.snd_max {
                 return if seg.flags.rst() {

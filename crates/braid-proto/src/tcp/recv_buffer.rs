@@ -11,7 +11,7 @@
 //!
 //! Advertised window. [`window`](RecvBuffer::window) is the free space: capacity
 //! minus everything held. The caller must not move the advertised right edge
-//! left (RFC 9293 §3.8.6.2.2: shrinking the window "is strongly discouraged"), so it
+//! left (RFC 9293 §3.8.6: shrinking the window "is strongly discouraged"), so it
 //! advertises `max(window(), old_right_edge - rcv_nxt)`; the buffer accepts data up to
 //! `read_offset + capacity`, which is never left of any edge so advertised unless the
 //! capacity was reduced.
@@ -90,7 +90,7 @@ impl RecvBuffer {
     ///
     /// Bytes below [`contiguous_end`](Self::contiguous_end) are duplicates and are
     /// dropped, as are bytes at or beyond `read_offset + capacity` (RFC 9293 §3.10.7.4:
-    /// "Segments with higher beginning sequence numbers may be held for later
+    /// "Segments with higher beginning sequence numbers SHOULD be held for later
     /// processing", and only within the window). What is left is stored once, where
     /// it belongs; bytes already held out of order are kept, not overwritten.
     pub fn insert(&mut self, offset: u64, data: &[u8]) -> InsertOutcome {
@@ -151,8 +151,8 @@ impl RecvBuffer {
         }
         self.ooo_bytes += out.stored;
         if merged_start == rcv_nxt {
-            // RFC 9293 §3.10.7.4: RCV.NXT advances over the segment "and any
-            // segments on the out-of-order queue it makes contiguous".
+            // RFC 9293 §3.10.7.4: the receiver "advances RCV.NXT over the data
+            // accepted", here the segment and the out-of-order data it makes contiguous.
             let n = (merged_end - merged_start) as usize;
             self.ooo_bytes -= n;
             self.unread += n;

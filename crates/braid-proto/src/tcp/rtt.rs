@@ -91,7 +91,7 @@ impl RttEstimator {
         let r = rtt.as_micros();
         match self.srtt {
             None => {
-                // RFC 6298 §2.2: "SRTT <- R, RTTVAR <- R/2".
+                // RFC 6298 §2.2: "SRTT <- R" and "RTTVAR <- R/2".
                 self.srtt = Some(rtt);
                 self.rttvar = Duration::from_micros(r / 2);
             }

@@ -298,8 +298,8 @@ impl Scoreboard {
             return sum;
         }
 
-        // RFC 2883 §4: "If the first SACK block is below the cumulative ACK or is
-        // contained in the second SACK block, it is a D-SACK".
+        // RFC 2883 §5: a first SACK block below the cumulative ACK, or contained in the
+        // second SACK block, reports duplicate data (a D-SACK).
         if let Some(&(l, r)) = sack_blocks.first() {
             let below = r <= cum_ack;
             let inside_second = sack_blocks
@@ -399,7 +399,7 @@ impl Scoreboard {
     /// RFC 6675 §4 `SetPipe()`: bytes in flight, for each unSACKed octet in
     /// `[high_ack, high_data)`: "(a) If IsLost (S1) returns false: Pipe is incremented
     /// by 1 octet." and "(b) If S1 <= HighRxt: Pipe is incremented by 1 octet", (b)
-    /// here being "if S1 was retransmitted" (see the module documentation).
+    /// here meaning that S1 was retransmitted (see the module documentation).
     pub fn pipe(&self, high_data: u64, smss: u64) -> u64 {
         if high_data <= self.high_ack {
             return 0;
@@ -552,7 +552,7 @@ impl Scoreboard {
     }
 
     /// Enters fast recovery (RFC 6675 §5 step (4)) and returns the segment to
-    /// retransmit at once, already recorded. "(4.1) RecoveryPoint = HighData." "(4.3)
+    /// retransmit at once, already recorded. "(4.1) RecoveryPoint = HighData". "(4.3)
     /// Retransmit the first data segment presumed dropped -- the segment starting with
     /// sequence number HighACK + 1. To prevent repeated retransmission of the same data
     /// or a premature rescue retransmission, set both HighRxt and RescueRxt to the
@@ -591,11 +591,11 @@ impl Scoreboard {
     ///
     /// Every unSACKed octet below `high_data` is now lost and none counts as
     /// retransmitted, so pipe drops to what is sent afterwards, and `next_seg`
-    /// retransmits from `high_ack` on (RFC 2018 §8: "The data sender MUST retransmit
+    /// retransmits from `high_ack` on (RFC 2018 §5: "The data sender MUST retransmit
     /// the segment at the left edge of the window after a retransmit timeout"),
     /// skipping SACKed data.
     ///
-    /// SACK information is kept. RFC 2018 §8 says a sender "SHOULD turn off all of the
+    /// SACK information is kept. RFC 2018 §5 says a sender "SHOULD turn off all of the
     /// SACKed bits" after a timeout, in case the receiver reneged; RFC 6675 §5.1 notes
     /// that "as long as robust tests for reneging are present, an implementation can
     /// retain and use SACK information across a timeout event". `on_ack` has such a

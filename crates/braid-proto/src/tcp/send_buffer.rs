@@ -3,9 +3,9 @@
 //!
 //! Offset 0 is always the oldest unacknowledged byte (SND.UNA); the caller maps
 //! sequence numbers to offsets (`seq.since(snd_una)`). Data stays here until it is
-//! cumulatively acknowledged, SACKed or not: RFC 2018 §8: "the data sender MUST NOT
-//! discard data before it is acknowledged by the cumulative ACK", as a receiver may
-//! renege on what it SACKed.
+//! cumulatively acknowledged, SACKed or not: RFC 2018 §8: "the sender MUST NOT discard
+//! data before it is acknowledged by the Acknowledgment Number field in the TCP
+//! header", as a receiver may renege on what it SACKed.
 //!
 //! A ring buffer: acknowledging is O(1), copies are `copy_from_slice`, and storage
 //! grows by doubling up to the capacity, so a large configured capacity costs memory

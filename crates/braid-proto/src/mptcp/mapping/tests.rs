@@ -385,7 +385,8 @@ fn rfc8684_s3_3_1_checksum_failure_reports_the_mapping_dsn() {
     // RFC 8684 §3.7: after MP_FAIL the sender falls back with an infinite mapping;
     // until then the subflow's data is dropped.
     rx.data(2001, &data[2000..2500]).unwrap();
-    // "The checksum, in such a case, will also be set to 0."
+    // RFC 8684 §3.3.1, of the infinite mapping: "The checksum, in such a case, will
+    // also be set to 0."
     let infinite = DssMapping {
         checksum: Some(0),
         ..mapping(DSN + 1000, 2501, 0)

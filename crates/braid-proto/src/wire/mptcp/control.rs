@@ -127,7 +127,7 @@ impl MpTcpRstFlags {
     }
 }
 
-/// Why a subflow was reset (RFC 8684 §3.6, "MPTCP TCPRST Reason Codes").
+/// Why a subflow was reset: the MP_TCPRST reason codes of RFC 8684 §3.6.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MpTcpRstReason {
     Unspecified,

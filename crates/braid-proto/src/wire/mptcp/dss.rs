@@ -64,7 +64,7 @@ pub struct DssMapping {
 }
 
 impl DssMapping {
-    /// RFC 8684 §3.3.1: "a data-level length of 0 ... an 'infinite mapping'", used
+    /// RFC 8684 §3.3.1: a Data-Level Length of 0 marks an "infinite mapping", used
     /// when falling back to regular TCP.
     pub fn is_infinite(&self) -> bool {
         self.data_level_length == 0

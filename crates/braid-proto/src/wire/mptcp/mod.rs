@@ -27,7 +27,7 @@ use super::WireError;
 /// TCP option kind assigned to MPTCP (RFC 8684 §3).
 pub const OPTION_KIND: u8 = 30;
 
-/// The 4-bit MPTCP option subtypes (RFC 8684 §8, "MPTCP Option Subtypes").
+/// The 4-bit MPTCP option subtypes (RFC 8684 §7.2, "MPTCP Option Subtypes").
 pub mod subtype {
     pub const MP_CAPABLE: u8 = 0x0;
     pub const MP_JOIN: u8 = 0x1;
