@@ -275,6 +275,10 @@ impl Endpoint {
             tcp.reserved_option_space = tcp
                 .reserved_option_space
                 .max(crate::mptcp::config::DSS_OPTION_SPACE);
+            // A subflow advertises the connection-level window, which may exceed
+            // what its own auto-tuning would have grown to: its buffer must take that
+            // much (it is drained at once; memory is allocated as data arrives).
+            tcp.initial_recv_buffer = tcp.recv_buffer;
         }
         tcp
     }

@@ -145,6 +145,15 @@ pub struct MptcpConnection {
     pub(super) data_una_seen: u64,
 }
 
+/// The data-level receiver for a peer with `idsn`. Out-of-order ranges are the norm
+/// at data level (each subflow fills its own stretch of the sequence space, the slow
+/// one behind), so the cap on them follows the buffer: one range per few segments'
+/// worth of it, never fewer than a subflow's.
+pub(super) fn data_receiver(idsn: u64, capacity: usize) -> DataReceiver {
+    let ranges = (capacity / 4096).max(crate::tcp::recv_buffer::DEFAULT_MAX_RANGES);
+    DataReceiver::with_max_ranges(idsn, capacity, ranges)
+}
+
 /// Mapping limits for a subflow whose receive window reaches `recv_capacity`: the
 /// peer may send a window's worth of data beyond a hole, each segment with its own
 /// mapping, and all of them must be kept (Linux keeps them with each segment).
@@ -183,7 +192,7 @@ impl MptcpConnection {
             next_subflow: 1,
             sender: DataSender::new(local_key.idsn, send_capacity, initial_window),
             // Replaced once the peer's key, and so its IDSN, is known.
-            receiver: DataReceiver::new(0, recv_capacity),
+            receiver: data_receiver(0, recv_capacity),
             scheduler: Box::new(LowestRtt),
             pm,
             requests: VecDeque::new(),

@@ -3,7 +3,7 @@
 
 use crate::cc::{CongestionControl, SubflowId};
 use crate::crypto;
-use crate::mptcp::connection::{mapping_config, MptcpConnection, Phase, Signal};
+use crate::mptcp::connection::{data_receiver, mapping_config, MptcpConnection, Phase, Signal};
 use crate::mptcp::data::DataReceiver;
 use crate::mptcp::mapping::{mp_capable_mapping, Delivery, MappingReceiver};
 use crate::mptcp::subflow::Handshake;
@@ -253,7 +253,7 @@ impl MptcpConnection {
     fn keys_known(&mut self, now: Instant, remote_key: u64) {
         self.remote_key = Some(remote_key);
         let capacity = self.receiver.capacity();
-        self.receiver = DataReceiver::new(crypto::idsn(remote_key), capacity);
+        self.receiver = data_receiver(crypto::idsn(remote_key), capacity);
         self.subflows[0].rx = self.new_mapping_receiver();
         self.phase = Phase::Established;
         let window = self.subflows[0].tcp.peer_window();
@@ -291,7 +291,7 @@ impl MptcpConnection {
             // first unmapped byte on, they continue the stream (see `drain`).
         } else {
             let capacity = self.receiver.capacity();
-            self.receiver = DataReceiver::new(0, capacity);
+            self.receiver = data_receiver(0, capacity);
             self.subflows[0].rx = MappingReceiver::new(mapping_config(false, capacity));
             self.anchor_plain_tcp(0, 1);
         }
