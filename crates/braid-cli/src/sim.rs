@@ -31,6 +31,11 @@ pub fn run(file: &Path, options: Options) -> Result<()> {
         writeln!(out, "{}", result.report.to_json())?;
     } else {
         write_table(&mut out, &result.report, options.pcap.as_deref())?;
+        let mptcp = braid_sim::report::text::mptcp(&result.report);
+        if !mptcp.is_empty() {
+            writeln!(out)?;
+            write!(out, "{mptcp}")?;
+        }
     }
     out.flush()?;
     Ok(())
