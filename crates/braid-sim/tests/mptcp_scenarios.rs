@@ -428,3 +428,36 @@ fn two_paths_without_receive_autotuning_complete() {
     assert_eq!(r.outcome, Outcome::Completed);
     assert_eq!(only(&r).upload.integrity, Integrity::Intact);
 }
+
+/// The two-path example with a NAT on the cellular path: the client's 10.0.2.1 and
+/// its ports become 192.0.2.1 and others on the way to the server.
+fn behind_nat() -> Scenario {
+    let text = std::fs::read_to_string(example()).unwrap();
+    let text = text.replace(
+        "queue = \"300KB\"",
+        "queue = \"300KB\"\nmiddlebox = [{ type = \"nat\", inside = \"10.0.2.1\", outside = \"192.0.2.1\", ports = [40000, 40999] }]",
+    );
+    let text = text.replace(
+        "  { to = \"10.0.2.0/24\", interface = \"cell\" },",
+        "  { to = \"10.0.2.0/24\", interface = \"cell\" },\n  { to = \"192.0.2.0/24\", interface = \"cell\" },",
+    );
+    Scenario::from_toml(&text).unwrap()
+}
+
+#[test]
+fn rfc8684_s3_2_a_join_through_a_nat_works_the_token_names_the_connection() {
+    let r = run(&behind_nat());
+    let c = only(&r);
+    assert_eq!(c.upload.integrity, Integrity::Intact);
+    assert_eq!(r.outcome, Outcome::Completed);
+    let server = side(c, false).mptcp.as_ref().unwrap();
+    assert_eq!(server.counters.joins_accepted, 1);
+    // The server knows the join by the NAT's address; the address id the client
+    // gave (1) still names the path.
+    let join = &server.subflows[1];
+    let remote: SocketAddr = join.remote.parse().unwrap();
+    assert_eq!(remote.ip().to_string(), "192.0.2.1");
+    assert!((40000..=40999).contains(&remote.port()), "{remote}");
+    assert_eq!(join.remote_id, 1);
+    assert!(join.bytes_received > 4_000_000, "{join:?}");
+}
