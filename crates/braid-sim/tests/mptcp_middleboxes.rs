@@ -14,14 +14,19 @@ use braid_sim::middlebox::{
     PayloadRewriter, Rewrite, SegmentCoalescer, SegmentSplitter, Select, SeqRewriter, StripMptcp,
     Tap, Which,
 };
-use braid_sim::report::{ConnectionReport, Integrity};
+use braid_sim::report::{ConnectionReport, Integrity, Report};
 use braid_sim::scenario::{Built, Scenario};
 use braid_sim::{LinkId, Simulator};
 
 /// Request/response both ways over one lossy path, so that retransmissions cross the
 /// middleboxes too.
 fn scenario() -> Scenario {
-    Scenario::from_toml(
+    scenario_with("")
+}
+
+/// The scenario with extra TOML at its end (an `[mptcp]` table, say).
+fn scenario_with(extra: &str) -> Scenario {
+    Scenario::from_toml(&format!(
         r#"
         duration = "60s"
         [tcp]
@@ -42,9 +47,10 @@ fn scenario() -> Scenario {
         [[connection]]
         client = "client"
         server = "server"
-        app = { type = "request_response", request = "300KB", response = "700KB", count = 3 }
-        "#,
-    )
+        app = {{ type = "request_response", request = "300KB", response = "700KB", count = 3 }}
+        {extra}
+        "#
+    ))
     .unwrap()
 }
 
@@ -80,7 +86,15 @@ fn tap(wire: Rc<RefCell<Wire>>) -> impl braid_sim::Middlebox {
 /// Runs the scenario with `setup` adding middleboxes to the forward and reverse
 /// links; taps after them record what arrives.
 fn run_with(setup: impl FnOnce(&mut Simulator, LinkId, LinkId)) -> (ConnectionReport, Wire, Built) {
-    let mut built = scenario().build(1);
+    let (report, wire, built) = run_scenario(scenario(), setup);
+    (report.connections[0].clone(), wire, built)
+}
+
+fn run_scenario(
+    scenario: Scenario,
+    setup: impl FnOnce(&mut Simulator, LinkId, LinkId),
+) -> (Report, Wire, Built) {
+    let mut built = scenario.build(1);
     let (fwd, rev) = (built.links[0].0, built.links[1].0);
     setup(&mut built.sim, fwd, rev);
     let wire = Rc::new(RefCell::new(Wire::default()));
@@ -89,7 +103,7 @@ fn run_with(setup: impl FnOnce(&mut Simulator, LinkId, LinkId)) -> (ConnectionRe
     let outcome = built.run(Duration::from_secs(60), true);
     let report = built.report("test", outcome, &[]);
     let w = *wire.borrow();
-    (report.connections[0].clone(), w, built)
+    (report, w, built)
 }
 
 fn assert_intact(c: &ConnectionReport) {
@@ -191,4 +205,28 @@ fn rfc8684_s3_3_1_without_checksums_a_rewritten_payload_goes_undetected() {
     assert_eq!(c.upload.bytes_delivered, 900_000);
     assert_ne!(c.upload.integrity, Integrity::Intact);
     assert_eq!(c.download.integrity, Integrity::Intact);
+}
+
+#[test]
+fn rfc8684_s3_7_with_checksums_a_rewritten_payload_is_caught_and_the_stream_stays_intact() {
+    // One path: the receiver's checksum fails, it sends MP_FAIL, the sender re-sends
+    // from the failed mapping behind an infinite mapping, and both go on as TCP.
+    let checksums = scenario_with("[mptcp]\nchecksums = true");
+    let (report, wire, _) = run_scenario(checksums, |sim, fwd, _| {
+        let rewrite = PayloadRewriter::new(
+            Select::NthDataSegment(20),
+            Rewrite::Xor {
+                offset: 10,
+                mask: 0xff,
+            },
+        );
+        sim.add_middlebox(fwd, rewrite.times(1))
+    });
+    assert_intact(&report.connections[0]);
+    assert!(wire.plain > 0, "plain TCP after the failure: {wire:?}");
+    let server = report.connections[0].server.as_ref().unwrap();
+    let m = server.mptcp.as_ref().unwrap();
+    assert_eq!(m.counters.checksum_failures, 1);
+    assert_eq!(m.counters.mp_fail_sent, 1);
+    assert_eq!(m.counters.infinite_mappings_received, 1);
 }
