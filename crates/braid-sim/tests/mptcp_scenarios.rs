@@ -461,3 +461,31 @@ fn rfc8684_s3_2_a_join_through_a_nat_works_the_token_names_the_connection() {
     assert_eq!(join.remote_id, 1);
     assert!(join.bytes_received > 4_000_000, "{join:?}");
 }
+
+#[test]
+fn rfc8684_s3_7_a_checksum_failure_on_one_of_two_subflows_resets_it_and_the_other_carries_on() {
+    let text = std::fs::read_to_string(example()).unwrap();
+    let text = text.replace("checksums = false", "checksums = true").replace(
+        "queue = \"300KB\"",
+        "queue = \"300KB\"\nmiddlebox = [{ type = \"payload_rewrite\", segment = 200, times = 1, direction = \"forward\" }]",
+    );
+    let r = run(&Scenario::from_toml(&text).unwrap());
+    let c = only(&r);
+    assert_eq!(c.upload.integrity, Integrity::Intact);
+    assert_eq!(c.upload.bytes_delivered, 40_000_000);
+    let server = side(c, false).mptcp.as_ref().unwrap();
+    assert_eq!(server.counters.checksum_failures, 1);
+    assert_eq!(
+        server.counters.mp_fail_sent, 0,
+        "no MP_FAIL with another subflow"
+    );
+    let client = side(c, true).mptcp.as_ref().unwrap();
+    assert_eq!(client.counters.mp_tcprst_received, 1);
+    assert_eq!(
+        client.subflows[1].peer_reset_reason.as_deref(),
+        Some("MiddleboxInterference"),
+        "{:?}",
+        client.subflows[1]
+    );
+    assert!(client.counters.reinjected_bytes > 0);
+}
