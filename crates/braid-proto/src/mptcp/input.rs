@@ -167,8 +167,8 @@ impl MptcpConnection {
                         };
                     }
                     None => {
-                        // §3.2: "If the HMAC is not valid ... the subflow is closed
-                        // with a TCP RST"; no MP_JOIN at all is the same failure.
+                        // §3.2: a SYN-ACK whose HMAC does not verify ends the subflow
+                        // with a RST; no MP_JOIN at all is the same failure.
                         self.stats.bad_join_hmacs += 1;
                         let id = self.subflows[i].id;
                         self.reset_subflow(id, MpTcpRstReason::MptcpSpecific);
