@@ -552,3 +552,40 @@ fn rfc8684_s3_2_joins_beyond_the_subflow_limit_are_refused_with_mp_tcprst() {
     );
     assert_eq!(pair.endpoints[1].stats().joins_refused, 1);
 }
+
+#[test]
+fn rfc8684_s3_1_a_listener_makes_no_mptcp_state_until_the_third_ack_echoes_its_key() {
+    let mut pair = Pair::new(EndpointConfig::default(), Duration::from_millis(10));
+    let hold = std::rc::Rc::new(std::cell::Cell::new(true));
+    let holding = hold.clone();
+    // The client's packets after its SYN are lost while `hold` is set.
+    pair.drop = Box::new(move |from, n, _| from == 0 && n > 0 && holding.get());
+    pair.endpoints[1].listen(addr(SERVER)).unwrap();
+    let client = pair.endpoints[0]
+        .connect(pair.now, addr(CLIENT), addr(SERVER))
+        .unwrap();
+    pair.run_until(Instant::ZERO + Duration::from_millis(50), |_| false);
+    let half_open: Vec<_> = pair.endpoints[1].connection_ids().collect();
+    assert_eq!(half_open.len(), 1);
+    let server = pair.endpoints[1].connection(half_open[0]).unwrap();
+    assert!(!server.is_mptcp(), "half-open: a TCP connection only");
+    // The client's SYN-ACK carried the key: it is MPTCP already.
+    assert!(mptcp(
+        Phase::Established,
+        pair.endpoints[0].connection(client)
+    ));
+    hold.set(false);
+    let mut buf = [0u8; 16];
+    pair.run_until(Instant::ZERO + Duration::from_secs(5), |p| {
+        p.endpoints[0].connection_mut(client).unwrap().write(b"hi");
+        if let Some(s) = p.accepted() {
+            p.endpoints[1].connection_mut(s).unwrap().read(&mut buf);
+        }
+        p.accepted().is_some()
+    });
+    let server = pair.accepted().unwrap();
+    assert!(mptcp(
+        Phase::Established,
+        pair.endpoints[1].connection(server)
+    ));
+}

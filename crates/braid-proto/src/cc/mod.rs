@@ -1,18 +1,27 @@
 //! Congestion control: one controller per connection, seeing all of its subflows.
 //!
 //! A plain TCP connection is a connection of one subflow. Uncoupled algorithms
-//! (NewReno, CUBIC) keep independent state per subflow and ignore the others; coupled
-//! ones (LIA, OLIA, BALIA, in the scheduling issue) read across subflows. The TCP
-//! engine calls the controller at the events below and sends no more than
-//! [`CongestionControl::cwnd`] bytes beyond what it believes is in the network.
+//! ([`NewReno`], [`Cubic`]) keep independent state per subflow and ignore the others;
+//! coupled ones ([`Lia`] of RFC 6356, [`Olia`], [`Balia`]) read the windows and RTTs of
+//! all of a connection's subflows, so that an MPTCP connection takes no more than one
+//! TCP at a bottleneck its subflows share. With one subflow, the coupled ones are
+//! NewReno. The TCP engine calls the controller at the events below and sends no more
+//! than [`CongestionControl::cwnd`] bytes beyond what it believes is in the network.
 
 use crate::time::{Duration, Instant};
 
+mod balia;
+mod coupled;
 mod cubic;
+mod lia;
 mod new_reno;
+mod olia;
 
+pub use balia::Balia;
 pub use cubic::{Cubic, CubicConfig};
+pub use lia::Lia;
 pub use new_reno::{initial_window, NewReno};
+pub use olia::Olia;
 
 /// Identifies a subflow to its connection's controller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

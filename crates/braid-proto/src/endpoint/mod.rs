@@ -39,12 +39,21 @@ use crate::wire::tcp_option::TcpOption;
 use crate::wire::{ip_protocol, IpRepr, TcpFlags, TcpRepr};
 use emit::emit_control;
 
-/// Which congestion controller new connections get.
+/// Which congestion controller new connections get: one per connection, shared by
+/// all of an MPTCP connection's subflows (see [`crate::cc`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CcAlgorithm {
+    /// RFC 5681 / RFC 6582 Reno per subflow, uncoupled.
     NewReno,
+    /// RFC 9438 CUBIC per subflow, uncoupled.
     #[default]
     Cubic,
+    /// RFC 6356 Linked Increases: coupled, fair to TCP at a shared bottleneck.
+    Lia,
+    /// OLIA (Khalili et al.): coupled, Pareto-optimal variant of LIA.
+    Olia,
+    /// BALIA (Peng et al.): coupled, balances TCP-friendliness and responsiveness.
+    Balia,
 }
 
 impl CcAlgorithm {
@@ -52,6 +61,9 @@ impl CcAlgorithm {
         match self {
             CcAlgorithm::NewReno => Box::new(NewReno::new()),
             CcAlgorithm::Cubic => Box::new(Cubic::new()),
+            CcAlgorithm::Lia => Box::new(crate::cc::Lia::new()),
+            CcAlgorithm::Olia => Box::new(crate::cc::Olia::new()),
+            CcAlgorithm::Balia => Box::new(crate::cc::Balia::new()),
         }
     }
 }
@@ -129,6 +141,11 @@ pub struct EndpointStats {
     pub joins_refused: u64,
     /// SYNs with an MP_CAPABLE of another version, answered as plain TCP.
     pub mptcp_version_fallbacks: u64,
+    /// Connections whose SYN offered MPTCP but whose third ACK did not echo our key:
+    /// plain TCP (RFC 8684 §3.1).
+    pub mptcp_third_ack_fallbacks: u64,
+    /// Passive opens left as TCP because our key's token was taken meanwhile.
+    pub mptcp_token_collisions: u64,
 }
 
 #[derive(Debug)]
@@ -140,6 +157,9 @@ struct Listener {
 #[derive(Debug)]
 struct Slot {
     conn: Connection,
+    /// A half-open connection whose SYN offered MPTCP: the key our SYN-ACK carries.
+    /// Nothing else of MPTCP exists until the third ACK echoes it (RFC 8684 §3.1).
+    offer: Option<mptcp::PassiveOffer>,
     cc: Box<dyn CongestionControl>,
     /// The listener that accepted it, while it is half-open or unaccepted.
     listener: Option<SocketAddr>,
@@ -312,6 +332,7 @@ impl Endpoint {
             id,
             Slot {
                 conn,
+                offer: None,
                 cc,
                 listener,
                 established,
@@ -448,6 +469,7 @@ impl Endpoint {
             if verdict == SegmentVerdict::Reset {
                 self.queue_reset(dst, src, &seg, None);
             }
+            self.finish_passive_open(now, id, &seg, repr.options);
             self.after_activity(now, id);
             return;
         }
@@ -524,28 +546,23 @@ impl Endpoint {
             SubflowId(0),
             now,
         );
-        let conn = match offer {
-            mptcp::CapableOffer::V1 { checksums } if mptcp => {
-                let id = ConnectionId(self.next_id);
-                let Ok(key) = self.tokens.new_key(&mut self.rng, id) else {
-                    self.stats.connection_limit_drops += 1;
-                    return;
-                };
-                Connection::Mptcp(Box::new(crate::mptcp::MptcpConnection::accept(
-                    self.config.mptcp.clone(),
-                    key,
-                    tcp,
-                    checksums,
-                    u64::from(seg.window),
-                )))
-            }
-            _ => Connection::Tcp(tcp),
+        let offer = match offer {
+            mptcp::CapableOffer::V1 { checksums } if mptcp => Some(mptcp::PassiveOffer {
+                key: self.rng.next_u64(),
+                // RFC 8684 §3.1: checksums if either side asks; our SYN-ACK says so.
+                checksums: checksums || self.config.mptcp.checksums,
+                syn_window: u64::from(seg.window),
+            }),
+            _ => None,
         };
         self.listeners
             .get_mut(&listener)
             .expect("found above")
             .half_open += 1;
-        self.insert(conn, cc, Some(listener), false);
+        let id = self.insert(Connection::Tcp(tcp), cc, Some(listener), false);
+        if let Some(slot) = self.connections.get_mut(&id) {
+            slot.offer = offer;
+        }
     }
 
     /// RFC 9293 §3.10.7.1: a segment for no connection gets RST, never a RST.
@@ -748,6 +765,9 @@ fn poll_range(
                 if let Some(seg) = conn.poll_transmit(now, slot.cc.as_mut()) {
                     options.clear();
                     seg.options.to_options(options);
+                    if let (Some(offer), true) = (&slot.offer, seg.flags.syn()) {
+                        options.push(offer.syn_ack_option());
+                    }
                     return Some((id, emit_segment(buf, src, dst, &seg, options)));
                 }
             }

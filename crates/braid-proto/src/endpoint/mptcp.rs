@@ -10,7 +10,8 @@ use crate::seq::SeqNum;
 use crate::tcp::{SegmentIn, TcpConnection};
 use crate::time::Instant;
 use crate::wire::mptcp::{
-    MpCapableVariant, MpJoin, MpTcpRst, MpTcpRstFlags, MpTcpRstReason, MptcpOption,
+    MpCapable, MpCapableFlags, MpCapableVariant, MpJoin, MpTcpRst, MpTcpRstFlags, MpTcpRstReason,
+    MptcpOption,
 };
 use crate::wire::tcp_option::{mptcp_options, TcpOption};
 
@@ -38,6 +39,32 @@ pub(super) fn capable_syn(options: &[u8]) -> CapableOffer {
         }
     }
     CapableOffer::None
+}
+
+/// What a listener remembers of a SYN that offered MPTCP, in the half-open TCP
+/// connection: the key its SYN-ACK announced. The MPTCP connection (and its token)
+/// is made only when the third ACK echoes the key (RFC 8684 §3.1), so a SYN flood
+/// costs no more than for TCP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct PassiveOffer {
+    pub key: u64,
+    pub checksums: bool,
+    pub syn_window: u64,
+}
+
+impl PassiveOffer {
+    pub(super) fn syn_ack_option(&self) -> TcpOption<'static> {
+        let mut flags = MpCapableFlags::HMAC_SHA256;
+        if self.checksums {
+            flags |= MpCapableFlags::CHECKSUM_REQUIRED;
+        }
+        TcpOption::Mptcp(MptcpOption::MpCapable(MpCapable {
+            flags: MpCapableFlags(flags),
+            variant: MpCapableVariant::SynAck {
+                sender_key: self.key,
+            },
+        }))
+    }
 }
 
 /// An MP_JOIN SYN's fields.
@@ -74,6 +101,65 @@ pub(super) fn tcprst(reason: MpTcpRstReason) -> TcpOption<'static> {
 }
 
 impl Endpoint {
+    /// The third ACK of a connection whose SYN offered MPTCP: if it echoes our key
+    /// (MP_CAPABLE with both keys), the MPTCP connection is made now, around the TCP
+    /// connection, and handles the segment's options and data; otherwise the
+    /// connection stays plain TCP (§3.1: a third ACK without MP_CAPABLE falls back).
+    pub(super) fn finish_passive_open(
+        &mut self,
+        now: Instant,
+        id: ConnectionId,
+        seg: &SegmentIn<'_>,
+        options: &[u8],
+    ) {
+        let Some(slot) = self.connections.get_mut(&id) else {
+            return;
+        };
+        let (Some(offer), Connection::Tcp(tcp)) = (slot.offer, &slot.conn) else {
+            return;
+        };
+        if !tcp.state().is_synchronized() {
+            if tcp.state() == crate::tcp::TcpState::Closed {
+                slot.offer = None;
+            }
+            return;
+        }
+        slot.offer = None;
+        let echoed = mptcp_options(options).any(|o| match o {
+            MptcpOption::MpCapable(c) => matches!(
+                c.variant,
+                MpCapableVariant::Ack { receiver_key, .. }
+                    | MpCapableVariant::AckWithData { receiver_key, .. }
+                    if receiver_key == offer.key
+            ),
+            _ => false,
+        });
+        if !echoed {
+            self.stats.mptcp_third_ack_fallbacks += 1;
+            return;
+        }
+        let Some(key) = self.tokens.register_key(offer.key, id) else {
+            // Another connection of ours has this key's token: joins could not be
+            // told apart, so this one stays TCP.
+            self.stats.mptcp_token_collisions += 1;
+            return;
+        };
+        let mut slot = self.connections.remove(&id).expect("found above");
+        let Connection::Tcp(tcp) = slot.conn else {
+            unreachable!("checked above");
+        };
+        let mut conn = crate::mptcp::MptcpConnection::accept(
+            self.config.mptcp.clone(),
+            key,
+            tcp,
+            offer.checksums,
+            offer.syn_window,
+        );
+        conn.complete_passive_open(now, seg, options);
+        slot.conn = Connection::Mptcp(Box::new(conn));
+        self.connections.insert(id, slot);
+    }
+
     /// RFC 8684 §3.2: a SYN with MP_JOIN names its connection by token. Unknown
     /// tokens and connections that take no more subflows get RST with MP_TCPRST.
     pub(super) fn on_join_syn(

@@ -128,7 +128,8 @@ pub struct MptcpConnection {
     pub(super) subflows_closing: bool,
     pub(super) closed: Option<CloseReason>,
     pub(super) stats: MptcpStats,
-    /// Scratch space for moving subflow bytes to the data level.
+    /// Scratch space for moving subflow bytes to the data level, allocated on first
+    /// use.
     pub(super) scratch: Vec<u8>,
     pub(super) sched_scratch: Vec<crate::sched::SubflowInfo>,
     /// The subflow `poll_transmit` asks first, for fairness between subflows.
@@ -207,7 +208,7 @@ impl MptcpConnection {
             subflows_closing: false,
             closed: None,
             stats: MptcpStats::default(),
-            scratch: vec![0; 64 * 1024],
+            scratch: Vec::new(),
             sched_scratch: Vec::new(),
             tx_cursor: 0,
             readable_reported: 0,

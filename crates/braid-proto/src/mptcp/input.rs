@@ -90,6 +90,16 @@ impl MptcpConnection {
         }
     }
 
+    /// The endpoint made this connection on the third ACK of its first subflow
+    /// (whose TCP already took the segment): the segment's MPTCP options and data are
+    /// handled as if the connection had existed since the SYN.
+    pub fn complete_passive_open(&mut self, now: Instant, seg: &SegmentIn<'_>, options: &[u8]) {
+        self.on_third_ack(now, 0, options);
+        self.on_signals(now, 0, seg, options);
+        self.drain(0, seg, options);
+        self.after_activity(now);
+    }
+
     /// MP_FASTCLOSE and MP_TCPRST ride on RSTs.
     fn on_reset_options(&mut self, i: usize, options: &[u8]) {
         for option in mptcp_options(options) {
@@ -444,6 +454,9 @@ impl MptcpConnection {
     /// Moves the subflow's in-order bytes to the data level.
     fn drain(&mut self, i: usize, seg: &SegmentIn<'_>, options: &[u8]) {
         let mut scratch = std::mem::take(&mut self.scratch);
+        if scratch.is_empty() {
+            scratch.resize(64 * 1024, 0);
+        }
         let mut outcome = DeliveryOutcome::default();
         {
             let s = &mut self.subflows[i];

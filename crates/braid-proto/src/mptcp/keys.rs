@@ -64,6 +64,23 @@ impl<T: Copy> TokenTable<T> {
         Err(KeyError::Exhausted(self.by_token.len()))
     }
 
+    /// Registers a key drawn earlier (a listener's, announced in its SYN-ACK before
+    /// the connection existed) for `owner`; `None` if its token is taken or the
+    /// table is full.
+    pub fn register_key(&mut self, key: u64, owner: T) -> Option<LocalKey> {
+        if self.by_token.len() >= self.limit {
+            return None;
+        }
+        let KeyDerived { token, idsn } = KeyDerived::new(key);
+        match self.by_token.entry(token) {
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(owner);
+                Some(LocalKey { key, token, idsn })
+            }
+            std::collections::hash_map::Entry::Occupied(_) => None,
+        }
+    }
+
     /// The connection an MP_JOIN SYN's token names (RFC 8684 §3.2), if any.
     pub fn lookup(&self, token: u32) -> Option<T> {
         self.by_token.get(&token).copied()
