@@ -589,3 +589,24 @@ fn rfc8684_s3_1_a_listener_makes_no_mptcp_state_until_the_third_ack_echoes_its_k
         pair.endpoints[1].connection(server)
     ));
 }
+
+#[test]
+fn every_scheduler_moves_data_intact_over_two_subflows() {
+    for kind in ["lowest-rtt", "blest", "ecf", "redundant", "round-robin"] {
+        let mut client_config = with_endpoints(&["10.0.0.3,subflow"]);
+        client_config.mptcp.scheduler = kind.parse().unwrap();
+        let mut pair = Pair::with_configs(
+            client_config,
+            EndpointConfig::default(),
+            Duration::from_millis(10),
+        );
+        pair.rate = 5_000_000;
+        pair.endpoints[1].listen(addr(SERVER)).unwrap();
+        let client = pair.endpoints[0]
+            .connect(pair.now, addr(CLIENT), addr(SERVER))
+            .unwrap();
+        let up = pattern(2_000_000, 12);
+        let x = exchange(&mut pair, client, &up, &[]);
+        assert!(x.server_received == up, "{kind}: upload differs");
+    }
+}

@@ -1,6 +1,7 @@
 //! Settings of MPTCP connections.
 
 use crate::pm::PmConfig;
+use crate::sched::SchedulerKind;
 
 /// How an endpoint speaks MPTCP.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +20,8 @@ pub struct MptcpConfig {
     /// costs; each costs a DSS.
     pub max_mapping: u16,
     pub path_manager: PmConfig,
+    /// Which scheduler new connections get.
+    pub scheduler: SchedulerKind,
 }
 
 impl Default for MptcpConfig {
@@ -29,6 +32,7 @@ impl Default for MptcpConfig {
             max_subflows: 8,
             max_mapping: 16 * 1024,
             path_manager: PmConfig::default(),
+            scheduler: SchedulerKind::default(),
         }
     }
 }

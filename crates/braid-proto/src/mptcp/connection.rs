@@ -22,7 +22,7 @@ use crate::mptcp::keys::LocalKey;
 use crate::mptcp::mapping::{MappingConfig, MappingReceiver};
 use crate::mptcp::subflow::{Handshake, Subflow};
 use crate::pm::{PathManager, Role};
-use crate::sched::{LowestRtt, Scheduler};
+use crate::sched::Scheduler;
 use crate::tcp::{CloseReason, TcpConnection, TcpEvent, TcpState, TcpStats};
 use crate::time::Instant;
 use crate::wire::mptcp::{AddAddr, MpTcpRstReason, RemoveAddr};
@@ -194,7 +194,7 @@ impl MptcpConnection {
             sender: DataSender::new(local_key.idsn, send_capacity, initial_window),
             // Replaced once the peer's key, and so its IDSN, is known.
             receiver: data_receiver(0, recv_capacity),
-            scheduler: Box::new(LowestRtt),
+            scheduler: config.scheduler.build(),
             pm,
             requests: VecDeque::new(),
             signals: VecDeque::new(),

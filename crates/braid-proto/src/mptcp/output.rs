@@ -6,7 +6,7 @@ use crate::crypto;
 use crate::endpoint::emit_segment;
 use crate::mptcp::connection::{MptcpConnection, Phase, Signal};
 use crate::mptcp::subflow::{Handshake, Subflow, TxMapping};
-use crate::sched::SubflowInfo;
+use crate::sched::{SchedContext, SubflowInfo};
 use crate::tcp::SegmentOut;
 use crate::time::Instant;
 use crate::wire::mptcp::{
@@ -147,61 +147,90 @@ impl MptcpConnection {
                     room: cwnd
                         .saturating_sub(in_use)
                         .min(s.tcp.send_capacity() as u64),
+                    cwnd,
+                    in_flight: in_use,
+                    mss: s.tcp.effective_mss(),
                     backup: s.backup || s.peer_backup,
                     usable,
                 });
             }
-            let Some(id) = self.scheduler.pick(&infos) else {
+            let ctx = SchedContext {
+                waiting: self
+                    .written_dsn_end()
+                    .wrapping_sub(self.sender.data_nxt())
+                    .saturating_add(self.sender.reinject_pending()),
+                send_window: self
+                    .sender
+                    .window_edge()
+                    .saturating_sub(self.sender.data_una()),
+            };
+            let Some(id) = self.scheduler.pick(&infos, &ctx) else {
                 break;
             };
             let Some(i) = self.index_of(id) else {
                 break;
             };
             let room = infos[i].room;
-            let s = &mut self.subflows[i];
-            let mss = u64::from(s.tcp.effective_mss());
+            let mss = u64::from(self.subflows[i].tcp.effective_mss());
             // Whole segments, so that mappings end where segments do: a sliver of
             // window still gets a segment's worth, and a mapping of several segments
             // survives a middlebox that coalesces a few of them (§3.3.1).
             let whole = |n: u64| (n / mss).max(1) * mss;
             let max = whole(room.max(MIN_CHUNK_SEGMENTS * mss))
                 .min(whole(u64::from(self.config.max_mapping)))
-                .min(s.tcp.send_capacity() as u64) as usize;
+                .min(self.subflows[i].tcp.send_capacity() as u64) as usize;
             let Some((dsn, len)) = self.sender.next_chunk(max, usize::MAX) else {
                 break;
             };
-            let (a, b) = self.sender.bytes(dsn, len);
-            let offset = s.tx_end();
-            let written = s.tcp.write(a) + s.tcp.write(b);
-            debug_assert_eq!(written, len, "room was checked");
-            let len = written as u16;
             let infinite = std::mem::take(&mut self.infinite_mapping_due);
-            let mapping = TxMapping {
-                offset,
-                len,
-                dsn,
-                checksum: None,
-                infinite,
-            };
-            // §3.7: an infinite mapping's checksum field is present but zero.
-            let checksum = self.checksums.then(|| {
-                if infinite {
-                    0
-                } else {
-                    crypto::dss_checksum(dsn, mapping.ssn(), len, [a, b])
+            self.map_chunk(i, dsn, len, infinite);
+            if self.scheduler.redundant() && !infinite {
+                // The same bytes on every other usable subflow with room: the first
+                // copy to arrive is used, the others are duplicates at data level.
+                for (j, info) in infos.iter().enumerate() {
+                    let fits = self.subflows[j].tcp.send_capacity() >= len;
+                    if j != i && info.usable && info.room > 0 && fits {
+                        self.map_chunk(j, dsn, len, false);
+                    }
                 }
-            });
-            s.tx.push_back(TxMapping {
-                checksum,
-                ..mapping
-            });
-            s.tcp.mark_segment_boundary();
+            }
             if infinite {
                 // Everything from it on is plain TCP on this subflow.
                 self.fall_back();
             }
         }
         self.sched_scratch = infos;
+    }
+
+    /// Writes DSNs `dsn..dsn + len` into subflow `i`'s send buffer as one mapping,
+    /// ending a segment where it ends.
+    fn map_chunk(&mut self, i: usize, dsn: u64, len: usize, infinite: bool) {
+        let (a, b) = self.sender.bytes(dsn, len);
+        let s = &mut self.subflows[i];
+        let offset = s.tx_end();
+        let written = s.tcp.write(a) + s.tcp.write(b);
+        debug_assert_eq!(written, len, "room was checked");
+        let len = written as u16;
+        let mapping = TxMapping {
+            offset,
+            len,
+            dsn,
+            checksum: None,
+            infinite,
+        };
+        // §3.7: an infinite mapping's checksum field is present but zero.
+        let checksum = self.checksums.then(|| {
+            if infinite {
+                0
+            } else {
+                crypto::dss_checksum(dsn, mapping.ssn(), len, [a, b])
+            }
+        });
+        s.tx.push_back(TxMapping {
+            checksum,
+            ..mapping
+        });
+        s.tcp.mark_segment_boundary();
     }
 
     /// The DSN just past the last byte the application wrote.

@@ -1,9 +1,22 @@
 //! Schedulers: which subflow carries the next data.
 //!
-//! A scheduler sees a snapshot of the connection's subflows and names the one that
-//! gets the next chunk of data, or none when no subflow may take data now. It decides
+//! A scheduler sees a snapshot of the connection's subflows and of the data waiting,
+//! and names the subflow that gets the next chunk, or none when the chunk should
+//! wait (no room anywhere, or a faster subflow will soon have room). It decides
 //! nothing else: the MPTCP connection sizes the chunk (the chosen subflow's free
-//! congestion window) and maps it.
+//! congestion window, in whole segments) and maps it. A redundant scheduler also has
+//! the connection copy each chunk onto every other usable subflow with room.
+//!
+//! Backup semantics (RFC 8684 §3.3.8) are common to all: backup subflows carry data
+//! only while no regular subflow is usable.
+
+mod blest;
+mod ecf;
+mod kind;
+
+pub use blest::Blest;
+pub use ecf::Ecf;
+pub use kind::{SchedulerKind, SchedulerKindError};
 
 use crate::cc::SubflowId;
 use crate::time::Duration;
@@ -17,6 +30,12 @@ pub struct SubflowInfo {
     /// Bytes the subflow may still take now: congestion window less the bytes it has
     /// in flight or queued.
     pub room: u64,
+    /// Congestion window, bytes.
+    pub cwnd: u64,
+    /// Bytes in flight (RFC 6675 pipe) plus written and not yet sent.
+    pub in_flight: u64,
+    /// Payload bytes per segment.
+    pub mss: u32,
     /// Backup, by our choice or at the peer's request (RFC 8684 §3.3.8): used only
     /// when no regular subflow can carry data.
     pub backup: bool,
@@ -24,9 +43,39 @@ pub struct SubflowInfo {
     pub usable: bool,
 }
 
+/// The connection-level facts a scheduler may weigh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SchedContext {
+    /// Bytes written by the application and not yet mapped onto any subflow.
+    pub waiting: u64,
+    /// The peer's connection-level receive window still open to new data.
+    pub send_window: u64,
+}
+
 /// Picks the subflow for the next chunk of data.
 pub trait Scheduler: std::fmt::Debug + Send {
-    fn pick(&mut self, subflows: &[SubflowInfo]) -> Option<SubflowId>;
+    fn pick(&mut self, subflows: &[SubflowInfo], ctx: &SchedContext) -> Option<SubflowId>;
+
+    /// Every chunk also goes on each other usable subflow with room.
+    fn redundant(&self) -> bool {
+        false
+    }
+
+    fn name(&self) -> &'static str;
+}
+
+/// The subflows that may carry data now: the regular usable ones, or the usable
+/// backups when no regular one is usable (RFC 8684 §3.3.8).
+pub fn candidates(subflows: &[SubflowInfo]) -> impl Iterator<Item = &SubflowInfo> {
+    let any_regular = subflows.iter().any(|s| s.usable && !s.backup);
+    subflows
+        .iter()
+        .filter(move |s| s.usable && s.backup != any_regular)
+}
+
+/// Orders subflows by smoothed RTT, unmeasured ones last.
+fn rtt_key(s: &SubflowInfo) -> (bool, Option<Duration>, u32) {
+    (s.srtt.is_none(), s.srtt, s.id.0)
 }
 
 /// Linux's default: the usable subflow with the lowest smoothed RTT that has room,
@@ -36,53 +85,65 @@ pub trait Scheduler: std::fmt::Debug + Send {
 pub struct LowestRtt;
 
 impl Scheduler for LowestRtt {
-    fn pick(&mut self, subflows: &[SubflowInfo]) -> Option<SubflowId> {
-        let any_regular = subflows.iter().any(|s| s.usable && !s.backup);
-        subflows
-            .iter()
-            .filter(|s| s.usable && s.backup != any_regular && s.room > 0)
-            .min_by_key(|s| (s.srtt.is_none(), s.srtt, s.id.0))
+    fn pick(&mut self, subflows: &[SubflowInfo], _: &SchedContext) -> Option<SubflowId> {
+        candidates(subflows)
+            .filter(|s| s.room > 0)
+            .min_by_key(|s| rtt_key(s))
             .map(|s| s.id)
+    }
+
+    fn name(&self) -> &'static str {
+        "lowest-rtt"
+    }
+}
+
+/// Each subflow in turn, skipping those without room.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RoundRobin {
+    last: Option<SubflowId>,
+}
+
+impl Scheduler for RoundRobin {
+    fn pick(&mut self, subflows: &[SubflowInfo], _: &SchedContext) -> Option<SubflowId> {
+        let ready: Vec<SubflowId> = candidates(subflows)
+            .filter(|s| s.room > 0)
+            .map(|s| s.id)
+            .collect();
+        let next = match self.last {
+            Some(last) => ready
+                .iter()
+                .copied()
+                .find(|id| id.0 > last.0)
+                .or_else(|| ready.first().copied()),
+            None => ready.first().copied(),
+        }?;
+        self.last = Some(next);
+        Some(next)
+    }
+
+    fn name(&self) -> &'static str {
+        "round-robin"
+    }
+}
+
+/// Every chunk on every usable subflow (the lowest-RTT one first): the fastest copy
+/// wins, for latency at the cost of capacity.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Redundant;
+
+impl Scheduler for Redundant {
+    fn pick(&mut self, subflows: &[SubflowInfo], ctx: &SchedContext) -> Option<SubflowId> {
+        LowestRtt.pick(subflows, ctx)
+    }
+
+    fn redundant(&self) -> bool {
+        true
+    }
+
+    fn name(&self) -> &'static str {
+        "redundant"
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn info(id: u32, rtt_ms: Option<u64>, room: u64, backup: bool) -> SubflowInfo {
-        SubflowInfo {
-            id: SubflowId(id),
-            srtt: rtt_ms.map(Duration::from_millis),
-            room,
-            backup,
-            usable: true,
-        }
-    }
-
-    #[test]
-    fn lowest_rtt_with_room_wins_and_unmeasured_rank_last() {
-        let mut s = LowestRtt;
-        let subflows = [
-            info(0, Some(30), 1000, false),
-            info(1, Some(10), 1000, false),
-            info(2, None, 1000, false),
-        ];
-        assert_eq!(s.pick(&subflows), Some(SubflowId(1)));
-        let full = [info(0, Some(30), 1000, false), info(1, Some(10), 0, false)];
-        assert_eq!(s.pick(&full), Some(SubflowId(0)));
-        let unmeasured = [info(2, None, 10, false), info(3, None, 10, false)];
-        assert_eq!(s.pick(&unmeasured), Some(SubflowId(2)));
-    }
-
-    #[test]
-    fn rfc8684_s3_3_8_backups_only_when_no_regular_subflow_is_usable() {
-        let mut s = LowestRtt;
-        // A faster backup is not used while a regular subflow exists, even a full one.
-        let subflows = [info(0, Some(50), 0, false), info(1, Some(5), 1000, true)];
-        assert_eq!(s.pick(&subflows), None);
-        let mut failed = subflows;
-        failed[0].usable = false;
-        assert_eq!(s.pick(&failed), Some(SubflowId(1)));
-    }
-}
+mod tests;
