@@ -286,6 +286,54 @@ impl Stack {
             .collect()
     }
 
+    /// Runs `f` on the core's endpoint, under the stack's lock: for what the handles
+    /// do not show, such as an MPTCP connection's phase, counters and subflows
+    /// (`endpoint.connection(id)?.as_mptcp()`). The driver waits while `f` runs: keep
+    /// it short.
+    pub fn inspect<R>(&self, f: impl FnOnce(&Endpoint) -> R) -> R {
+        f(&self.shared.lock().endpoint)
+    }
+
+    /// Local address `addr` went away (its interface went down, say): MPTCP
+    /// connections announce its removal (REMOVE_ADDR) and reset the subflows that use
+    /// it, moving their data to the others, and the path manager stops using it. The
+    /// TUN device still takes packets for it: braid keeps owning the address.
+    pub fn remove_local_address(&self, addr: IpAddr) -> io::Result<()> {
+        self.with_local_address(addr, |endpoint, now| {
+            endpoint.remove_local_address(now, addr)
+        })
+    }
+
+    /// Makes local address `addr` a backup path (`backup`) or a regular one: MPTCP
+    /// connections tell the peer with MP_PRIO on the subflows that use it (RFC 8684
+    /// §3.3.8), and the path manager's endpoint for it takes the flag.
+    pub fn set_address_backup(&self, addr: IpAddr, backup: bool) -> io::Result<()> {
+        self.with_local_address(addr, |endpoint, now| {
+            endpoint.set_address_backup(now, addr, backup)
+        })
+    }
+
+    /// Calls `f` on the endpoint for one of the stack's addresses, then wakes the
+    /// driver for the packets that may be owed.
+    fn with_local_address(
+        &self,
+        addr: IpAddr,
+        f: impl FnOnce(&mut Endpoint, braid_proto::time::Instant),
+    ) -> io::Result<()> {
+        if !self.shared.addrs.contains(&addr) {
+            return Err(Error::NotLocal(addr).into());
+        }
+        let mut st = self.shared.lock();
+        if let Some(e) = stopped_error(&st.stopped) {
+            return Err(e);
+        }
+        let now = self.shared.clock.now();
+        f(&mut st.endpoint, now);
+        drop(st);
+        self.shared.wake_driver();
+        Ok(())
+    }
+
     /// The endpoint's counters and the runtime's.
     pub fn stats(&self) -> (EndpointStats, RuntimeStats) {
         let st = self.shared.lock();
