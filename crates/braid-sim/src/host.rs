@@ -1220,7 +1220,8 @@ fn register_subflows(
     }
 }
 
-fn prefix_matches(prefix: IpAddr, len: u8, addr: IpAddr) -> bool {
+/// Whether `addr` is in `prefix/len` (false across IP versions).
+pub(crate) fn prefix_matches(prefix: IpAddr, len: u8, addr: IpAddr) -> bool {
     let (p, a, bits): (u128, u128, u8) = match (prefix, addr) {
         (IpAddr::V4(p), IpAddr::V4(a)) => (u32::from(p).into(), u32::from(a).into(), 32),
         (IpAddr::V6(p), IpAddr::V6(a)) => (u128::from(p), u128::from(a), 128),

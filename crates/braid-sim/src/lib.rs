@@ -13,9 +13,11 @@
 //!
 //! On top of the core: [`host::Host`], a node running a braid-proto `Endpoint` with
 //! [`apps`] (bulk transfer, sink, echo, request/response, scripted) on its
-//! connections; [`report`], the metrics of a run (goodput, throughput over time per
-//! connection and subflow, retransmissions, RTOs, the longest delivery stall); and
-//! [`scenario`], which reads all of it from a TOML file (format below) and runs it.
+//! connections; [`router::Router`], a node that forwards by destination so that
+//! paths can share a link; [`report`], the metrics of a run (goodput, throughput over
+//! time per connection and subflow, retransmissions, RTOs, the longest delivery
+//! stall); and [`scenario`], which reads all of it from a TOML file (format below) and
+//! runs it.
 //! `examples/scenarios/mptcp-two-paths.toml` is MPTCP over Wi-Fi and cellular.
 //! `braid sim FILE` is the command-line front end.
 //!
@@ -52,7 +54,7 @@
 //! bin = "100ms"             # width of every throughput bin; default 100ms
 //!
 //! [tcp]                     # TCP settings of every host (each optional)
-//! cc = "cubic"              # "cubic" or "newreno"
+//! cc = "cubic"              # "cubic", "newreno" ("reno"); coupled: "lia", "olia", "balia"
 //! mss = 1460                # default: what fits the smallest MTU of the host's links
 //! send_buffer = "4MiB"
 //! recv_buffer = "6MiB"
@@ -99,6 +101,12 @@
 //! name = "wan"
 //! addresses = ["10.0.1.2", "fd00::2"]
 //!
+//! [[router]]                # forwards by destination; owns no addresses
+//! name = "r1"               # host and router names are one namespace
+//! interfaces = ["lan", "wan"]            # numbered 0, 1, ... in this order
+//! route = [{ to = "10.0.1.0/24", interface = "lan" },   # longest prefix wins
+//!          { to = "default", interface = 1 }]
+//!
 //! [[link]]
 //! name = "path1"            # default link0, link1, ...
 //! between = ["client:eth0", "server"]   # both directions; or from = ..., to = ...
@@ -134,12 +142,29 @@
 //! server_app = { type = "sink", verify = "pattern" } # default: the usual peer of `app`
 //! ```
 //!
-//! Link ends name an interface: a host with one interface, `"host:interface"` (name or
-//! number), or an address. Each interface has at most one link leaving it, and a
-//! connection needs a link each way between the interfaces of its two addresses (links
-//! join hosts directly; there are no routers yet). Without `client_port`, the client's
-//! source address is the one its routes give, or its only address of the server's IP
-//! version.
+//! Link ends name an interface: a host or router with one interface,
+//! `"name:interface"` (name or number), or an address of a host. Each interface has at
+//! most one link leaving it. A connection needs a path each way, from the interface of
+//! each of its two addresses to the other host: a link straight to it, or a link to a
+//! router whose routes lead on to it; the file is rejected otherwise, with what goes
+//! wrong on the way (no link, no route, a loop, the wrong host). Without
+//! `client_port`, the client's source address is the one its routes give, or its only
+//! address of the server's IP version.
+//!
+//! Routers (see [`router`]) are how paths meet: links of several hosts, or of several
+//! interfaces of one MPTCP host, end at a router, and the one link leaving it towards
+//! the server is a bottleneck they share, queue included. A router forwards each
+//! packet at once by the longest of its `route` prefixes that matches the destination,
+//! decrements the TTL or hop limit, and drops (and counts) what it cannot route. Its
+//! link ends appear under its name in the report and in capture names.
+//!
+//! `cc` picks the congestion controller (see `braid_proto::cc`): `"cubic"` (RFC 9438,
+//! the default) and `"newreno"` (RFC 5681) run independently on each subflow, so an
+//! MPTCP connection with n subflows through one bottleneck takes about n TCP shares;
+//! `"lia"` (RFC 6356), `"olia"` and `"balia"` couple the subflows of a connection so
+//! that together they take about one. With one subflow (plain TCP), the coupled
+//! controllers behave as `"newreno"`. `examples/scenarios/shared-bottleneck.toml`
+//! puts an MPTCP connection and a TCP connection through one bottleneck.
 //!
 //! Applications (`type`), with the server's default when `server_app` is left out:
 //!
@@ -219,6 +244,7 @@ pub mod nodes;
 pub mod pcap;
 pub mod report;
 pub mod rng;
+pub mod router;
 pub mod scenario;
 pub mod sim;
 

@@ -53,6 +53,7 @@ use crate::link::{DownPolicy, GilbertElliott, LinkChange, LinkConfig, Reorder};
 use crate::pcap::DEFAULT_SNAPLEN;
 use crate::report::{Collect, Outcome, Report};
 use crate::rng::domain;
+use crate::router::Router;
 use crate::sim::{LinkId, NodeId, SimConfig, Simulator};
 use schema::{InterfaceRef, LinkParams};
 use units::Toggle;
@@ -150,7 +151,17 @@ pub struct HostPlan {
     pub endpoint: EndpointConfig,
 }
 
-/// One direction of a link: from (host, interface) to (host, interface).
+/// A router of a validated scenario (see [`crate::router`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouterPlan {
+    pub name: String,
+    /// Interface names; links attach to their numbers.
+    pub interfaces: Vec<String>,
+    pub routes: Vec<RoutePlan>,
+}
+
+/// One direction of a link: from (node, interface) to (node, interface). Nodes are
+/// numbered hosts first, then routers: node `hosts.len() + i` is router `i`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LinkPlan {
     /// The link's name (shared by both directions of a duplex link).
@@ -192,6 +203,7 @@ pub struct Scenario {
     /// Width of the bins of every throughput series.
     pub bin: Duration,
     pub hosts: Vec<HostPlan>,
+    pub routers: Vec<RouterPlan>,
     pub links: Vec<LinkPlan>,
     pub connections: Vec<ConnectionPlan>,
 }
@@ -230,6 +242,8 @@ pub struct Built {
     pub sim: Simulator,
     /// Node of each host, in scenario order.
     pub hosts: Vec<NodeId>,
+    /// Node of each router, in scenario order, with its name.
+    pub routers: Vec<(NodeId, String)>,
     /// Each link direction, in scenario order, with the link's name.
     pub links: Vec<(LinkId, String)>,
     /// The capture file name of each link direction.
@@ -312,13 +326,29 @@ impl Scenario {
             );
         }
         let hosts: Vec<NodeId> = hosts.into_iter().map(|h| sim.add_node(h)).collect();
+        let routers: Vec<(NodeId, String)> = self
+            .routers
+            .iter()
+            .map(|r| {
+                let mut router = Router::new(r.name.clone(), r.interfaces.len());
+                for route in &r.routes {
+                    router.add_route(route.prefix, route.len, route.iface);
+                }
+                (sim.add_node(router), r.name.clone())
+            })
+            .collect();
+        let nodes: Vec<NodeId> = hosts
+            .iter()
+            .copied()
+            .chain(routers.iter().map(|r| r.0))
+            .collect();
         let mut links = Vec::new();
         let mut pcap_names = Vec::new();
         let mut shared = middlebox::SharedStages::default();
         for l in &self.links {
             let id = sim.add_link(
-                (hosts[l.from.0], l.from.1),
-                (hosts[l.to.0], l.to.1),
+                (nodes[l.from.0], l.from.1),
+                (nodes[l.to.0], l.to.1),
                 l.config.clone(),
             );
             for m in &l.middleboxes {
@@ -330,15 +360,26 @@ impl Scenario {
             links.push((id, l.name.clone()));
             pcap_names.push(format!(
                 "{}.{}-{}.pcap",
-                l.name, self.hosts[l.from.0].name, self.hosts[l.to.0].name
+                l.name,
+                self.node_name(l.from.0),
+                self.node_name(l.to.0)
             ));
         }
         Built {
             sim,
             hosts,
+            routers,
             links,
             pcap_names,
             seed,
+        }
+    }
+
+    /// The name of node `node` of a [`LinkPlan`]: a host, or a router after them.
+    pub fn node_name(&self, node: usize) -> &str {
+        match self.hosts.get(node) {
+            Some(h) => &h.name,
+            None => &self.routers[node - self.hosts.len()].name,
         }
     }
 
@@ -454,7 +495,7 @@ impl Built {
 
     /// The report of the run so far.
     pub fn report(&self, scenario: &str, outcome: Outcome, pcaps: &[Option<String>]) -> Report {
-        Report::collect(
+        let mut report = Report::collect(
             &self.sim,
             &Collect {
                 scenario,
@@ -464,7 +505,17 @@ impl Built {
                 links: &self.links,
                 pcaps,
             },
-        )
+        );
+        // Link ends at routers are named after them (the report knows only hosts).
+        for (l, &(id, _)) in report.links.iter_mut().zip(&self.links) {
+            let ((from, _), (to, _)) = self.sim.link_ends(id);
+            for (end, node) in [(&mut l.from, from), (&mut l.to, to)] {
+                if let Some((_, name)) = self.routers.iter().find(|r| r.0 == node) {
+                    end.clone_from(name);
+                }
+            }
+        }
+        report
     }
 }
 
@@ -482,8 +533,8 @@ fn one_line(s: &str) -> String {
 
 // ---- validation ----
 
-/// Where a link end or a connection end points: a host and perhaps one of its
-/// interfaces or addresses.
+/// Where a link end or a connection end points: a node (a host, or a router after
+/// the hosts) and perhaps one of its interfaces or addresses.
 #[derive(Debug, Clone, Copy)]
 struct Place {
     host: usize,
@@ -491,18 +542,22 @@ struct Place {
     address: Option<IpAddr>,
 }
 
+/// The names of hosts and routers, their interfaces and addresses.
 struct Names<'a> {
     hosts: &'a [HostPlan],
+    routers: &'a [RouterPlan],
     by_name: BTreeMap<&'a str, usize>,
     by_address: BTreeMap<IpAddr, (usize, usize)>,
 }
 
 impl<'a> Names<'a> {
-    fn new(hosts: &'a [HostPlan]) -> Self {
+    fn new(hosts: &'a [HostPlan], routers: &'a [RouterPlan]) -> Self {
         let by_name = hosts
             .iter()
+            .map(|h| h.name.as_str())
+            .chain(routers.iter().map(|r| r.name.as_str()))
             .enumerate()
-            .map(|(i, h)| (h.name.as_str(), i))
+            .map(|(i, name)| (name, i))
             .collect();
         let mut by_address = BTreeMap::new();
         for (h, host) in hosts.iter().enumerate() {
@@ -514,12 +569,44 @@ impl<'a> Names<'a> {
         }
         Names {
             hosts,
+            routers,
             by_name,
             by_address,
         }
     }
 
-    /// "host", "host:interface" (name or number) or an address.
+    fn is_router(&self, node: usize) -> bool {
+        node >= self.hosts.len()
+    }
+
+    fn name(&self, node: usize) -> &'a str {
+        match self.hosts.get(node) {
+            Some(h) => &h.name,
+            None => &self.routers[node - self.hosts.len()].name,
+        }
+    }
+
+    fn kind(&self, node: usize) -> &'static str {
+        if self.is_router(node) {
+            "router"
+        } else {
+            "host"
+        }
+    }
+
+    fn interface_names(&self, node: usize) -> Vec<&'a str> {
+        match self.hosts.get(node) {
+            Some(h) => h.interfaces.iter().map(|i| i.name.as_str()).collect(),
+            None => self.routers[node - self.hosts.len()]
+                .interfaces
+                .iter()
+                .map(String::as_str)
+                .collect(),
+        }
+    }
+
+    /// "host", "host:interface" (name or number), the same for a router, or an
+    /// address (of a host).
     fn place(&self, field: &str, spec: &str) -> Result<Place, ScenarioError> {
         if let Ok(a) = spec.parse::<IpAddr>() {
             let &(host, iface) = self
@@ -537,31 +624,39 @@ impl<'a> Names<'a> {
             None => (spec, None),
         };
         let &host = self.by_name.get(host_name).ok_or_else(|| {
-            let known: Vec<&str> = self.by_name.keys().copied().collect();
-            invalid(
-                field,
+            let list = |names: Vec<&str>| {
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
+            };
+            let hosts = list(self.hosts.iter().map(|h| h.name.as_str()).collect());
+            let message = if self.routers.is_empty() {
+                format!("no host named \"{host_name}\" (hosts: {hosts})")
+            } else {
+                let routers = list(self.routers.iter().map(|r| r.name.as_str()).collect());
                 format!(
-                    "no host named \"{host_name}\" (hosts: {})",
-                    if known.is_empty() {
-                        "none".to_string()
-                    } else {
-                        known.join(", ")
-                    }
-                ),
-            )
+                    "no host or router named \"{host_name}\" (hosts: {hosts}; routers: {routers})"
+                )
+            };
+            invalid(field, message)
         })?;
-        let interfaces = &self.hosts[host].interfaces;
+        let interfaces = self.interface_names(host);
         let iface = match iface_name {
             None => None,
             Some(n) => Some(
                 interfaces
                     .iter()
-                    .position(|i| i.name == n)
+                    .position(|&i| i == n)
                     .or_else(|| n.parse::<usize>().ok().filter(|&i| i < interfaces.len()))
                     .ok_or_else(|| {
                         invalid(
                             field,
-                            format!("host \"{host_name}\" has no interface \"{n}\""),
+                            format!(
+                                "{} \"{host_name}\" has no interface \"{n}\"",
+                                self.kind(host)
+                            ),
                         )
                     })?,
             ),
@@ -576,23 +671,39 @@ impl<'a> Names<'a> {
     /// A place that must be one interface (a link end).
     fn interface(&self, field: &str, spec: &str) -> Result<(usize, usize), ScenarioError> {
         let p = self.place(field, spec)?;
+        let interfaces = self.interface_names(p.host);
         match p.iface {
             Some(i) => Ok((p.host, i)),
-            None if self.hosts[p.host].interfaces.len() == 1 => Ok((p.host, 0)),
+            None if interfaces.len() == 1 => Ok((p.host, 0)),
             None => Err(invalid(
                 field,
                 format!(
-                    "host \"{spec}\" has {} interfaces: name one (\"{spec}:{}\")",
-                    self.hosts[p.host].interfaces.len(),
-                    self.hosts[p.host].interfaces[0].name
+                    "{} \"{spec}\" has {} interfaces: name one (\"{spec}:{}\")",
+                    self.kind(p.host),
+                    interfaces.len(),
+                    interfaces[0]
                 ),
             )),
         }
     }
 
-    fn iface_label(&self, (host, iface): (usize, usize)) -> String {
-        let h = &self.hosts[host];
-        format!("{}:{}", h.name, h.interfaces[iface].name)
+    fn iface_label(&self, (node, iface): (usize, usize)) -> String {
+        format!("{}:{}", self.name(node), self.interface_names(node)[iface])
+    }
+
+    /// A place that must be a host (a connection end).
+    fn host_place(&self, field: &str, spec: &str) -> Result<Place, ScenarioError> {
+        let p = self.place(field, spec)?;
+        if self.is_router(p.host) {
+            return Err(invalid(
+                field,
+                format!(
+                    "\"{}\" is a router: connections run between hosts",
+                    self.name(p.host)
+                ),
+            ));
+        }
+        Ok(p)
     }
 }
 
@@ -643,8 +754,9 @@ fn validate(file: schema::File) -> Result<Scenario, ScenarioError> {
     mptcp_config(&global_mptcp, "mptcp", &[])?;
 
     let (mut hosts, explicit_mss) = validate_hosts(&file.host, &global_tcp, &global_mptcp)?;
-    let links = validate_links(&file.link, &hosts, duration)?;
-    let connections = validate_connections(&file.connection, &hosts, &links, duration)?;
+    let routers = validate_routers(&file.router, &hosts)?;
+    let links = validate_links(&file.link, &hosts, &routers, duration)?;
+    let connections = validate_connections(&file.connection, &hosts, &routers, &links, duration)?;
 
     // The MSS a host advertises, unless set: what fits the smallest MTU of its links.
     for (h, host) in hosts.iter_mut().enumerate() {
@@ -676,9 +788,92 @@ fn validate(file: schema::File) -> Result<Scenario, ScenarioError> {
         stop_when_finished: file.stop != Some(schema::Stop::Deadline),
         bin,
         hosts,
+        routers,
         links,
         connections,
     })
+}
+
+/// The routers: names unique among hosts and routers, interfaces, routes.
+fn validate_routers(
+    file_routers: &[schema::Router],
+    hosts: &[HostPlan],
+) -> Result<Vec<RouterPlan>, ScenarioError> {
+    let mut routers: Vec<RouterPlan> = Vec::new();
+    for (r, router) in file_routers.iter().enumerate() {
+        let field = format!("router[{r}]");
+        check_name(&format!("{field}.name"), &router.name)?;
+        let taken = hosts.iter().any(|h| h.name == router.name)
+            || routers.iter().any(|x| x.name == router.name);
+        if taken {
+            return Err(invalid(
+                format!("{field}.name"),
+                format!("another host or router is named \"{}\"", router.name),
+            ));
+        }
+        if router.interfaces.is_empty() {
+            return Err(invalid(
+                format!("{field}.interfaces"),
+                "a router needs interfaces: `interfaces = [\"a\", \"b\"]`",
+            ));
+        }
+        for (i, name) in router.interfaces.iter().enumerate() {
+            let ifield = format!("{field}.interfaces[{i}]");
+            check_name(&ifield, name)?;
+            if router.interfaces[..i].contains(name) {
+                return Err(invalid(
+                    ifield,
+                    format!(
+                        "router \"{}\" already has an interface \"{name}\"",
+                        router.name
+                    ),
+                ));
+            }
+        }
+        if router.route.is_empty() {
+            return Err(invalid(
+                format!("{field}.route"),
+                "a router needs routes: `route = [{ to = \"10.0.1.0/24\", interface = \"a\" }]`",
+            ));
+        }
+        let mut routes = Vec::new();
+        for (k, route) in router.route.iter().enumerate() {
+            let rfield = format!("{field}.route[{k}]");
+            let iface =
+                match &route.interface {
+                    InterfaceRef::Index(i) if *i < router.interfaces.len() => *i,
+                    InterfaceRef::Name(n) => router
+                        .interfaces
+                        .iter()
+                        .position(|x| x == n)
+                        .ok_or_else(|| {
+                            invalid(
+                                format!("{rfield}.interface"),
+                                format!("router \"{}\" has no interface \"{n}\"", router.name),
+                            )
+                        })?,
+                    InterfaceRef::Index(i) => {
+                        return Err(invalid(
+                            format!("{rfield}.interface"),
+                            format!(
+                                "router \"{}\" has no interface {i} (it has {})",
+                                router.name,
+                                router.interfaces.len()
+                            ),
+                        ))
+                    }
+                };
+            for (prefix, len) in parse_prefix(&format!("{rfield}.to"), &route.to)? {
+                routes.push(RoutePlan { prefix, len, iface });
+            }
+        }
+        routers.push(RouterPlan {
+            name: router.name.clone(),
+            interfaces: router.interfaces.clone(),
+            routes,
+        });
+    }
+    Ok(routers)
 }
 
 /// The hosts, and for each whether its MSS was set.
@@ -842,9 +1037,10 @@ fn validate_hosts(
 fn validate_links(
     file_links: &[schema::Link],
     hosts: &[HostPlan],
+    routers: &[RouterPlan],
     duration: Duration,
 ) -> Result<Vec<LinkPlan>, ScenarioError> {
-    let names = Names::new(hosts);
+    let names = Names::new(hosts, routers);
     let mut links: Vec<LinkPlan> = Vec::new();
     let mut leaving: BTreeMap<(usize, usize), String> = BTreeMap::new();
     let mut link_names: Vec<String> = Vec::new();
@@ -903,7 +1099,12 @@ fn validate_links(
                 ))
             }
         }
-        let addresses_of = |(h, i): (usize, usize)| hosts[h].interfaces[i].addresses.clone();
+        // A router's interfaces have no addresses.
+        let addresses_of = |(h, i): (usize, usize)| {
+            hosts
+                .get(h)
+                .map_or_else(Vec::new, |h| h.interfaces[i].addresses.clone())
+        };
         let facts = middlebox::LinkFacts {
             duplex: link.between.is_some(),
             end_addresses: [addresses_of(directions[0].0), addresses_of(directions[0].1)].concat(),
@@ -914,7 +1115,11 @@ fn validate_links(
             if from.0 == to.0 {
                 return Err(invalid(
                     &field,
-                    format!("both ends are on host \"{}\"", hosts[from.0].name),
+                    format!(
+                        "both ends are on {} \"{}\"",
+                        names.kind(from.0),
+                        names.name(from.0)
+                    ),
                 ));
             }
             if let Some(other) = leaving.insert(from, name.clone()) {
@@ -984,10 +1189,11 @@ fn validate_links(
 fn validate_connections(
     file_connections: &[schema::Connection],
     hosts: &[HostPlan],
+    routers: &[RouterPlan],
     links: &[LinkPlan],
     duration: Duration,
 ) -> Result<Vec<ConnectionPlan>, ScenarioError> {
-    let names = Names::new(hosts);
+    let names = Names::new(hosts, routers);
     let mut connections: Vec<ConnectionPlan> = Vec::new();
     let mut listeners: BTreeMap<(usize, SocketAddr), (usize, AppSpec)> = BTreeMap::new();
     for (c, conn) in file_connections.iter().enumerate() {
@@ -1010,8 +1216,8 @@ fn validate_connections(
                 "must not be 0 (leave it out for an ephemeral port)",
             ));
         }
-        let server = names.place(&format!("{field}.server"), &conn.server)?;
-        let client = names.place(&format!("{field}.client"), &conn.client)?;
+        let server = names.host_place(&format!("{field}.server"), &conn.server)?;
+        let client = names.host_place(&format!("{field}.client"), &conn.client)?;
         if server.host == client.host {
             return Err(invalid(
                 &field,
@@ -1030,7 +1236,8 @@ fn validate_connections(
             client,
             server_ip,
         )?;
-        // Links join hosts directly: the two addresses' interfaces need a link each way.
+        // A path each way: from the interface of each address, by links and routers,
+        // to the other host.
         let client_iface = hosts[client.host]
             .interfaces
             .iter()
@@ -1041,22 +1248,19 @@ fn validate_connections(
             .iter()
             .position(|i| i.addresses.contains(&server_ip))
             .expect("picked from the host");
-        for (from, to) in [
-            ((client.host, client_iface), (server.host, server_iface)),
-            ((server.host, server_iface), (client.host, client_iface)),
+        for (from, to, dst) in [
+            (
+                (client.host, client_iface),
+                (server.host, server_iface),
+                server_ip,
+            ),
+            (
+                (server.host, server_iface),
+                (client.host, client_iface),
+                client_ip,
+            ),
         ] {
-            if !links.iter().any(|l| l.from == from && l.to == to) {
-                return Err(invalid(
-                    &field,
-                    format!(
-                        "no link from {} to {}: add one (`between = [\"{}\", \"{}\"]`)",
-                        names.iface_label(from),
-                        names.iface_label(to),
-                        names.iface_label(from),
-                        names.iface_label(to)
-                    ),
-                ));
-            }
+            trace(&names, links, from, to, dst).map_err(|m| invalid(&field, m))?;
         }
         let start = conn.start.map_or(Duration::ZERO, |d| d.0);
         if start > duration {
@@ -1117,6 +1321,71 @@ fn validate_connections(
     }
 
     Ok(connections)
+}
+
+/// Follows packets to `dst` from interface `from`: over the link leaving it, and on
+/// through routers by their routes, until they reach a host. `Ok` if that host is
+/// `to`'s (on any of its interfaces: hosts take packets for any of their addresses);
+/// else what goes wrong on the way.
+fn trace(
+    names: &Names<'_>,
+    links: &[LinkPlan],
+    from: (usize, usize),
+    to: (usize, usize),
+    dst: IpAddr,
+) -> Result<(), String> {
+    let no_link = || {
+        let (a, b) = (names.iface_label(from), names.iface_label(to));
+        format!("no link from {a} to {b}: add one (`between = [\"{a}\", \"{b}\"]`)")
+    };
+    let mut at = from;
+    let mut hops = Vec::new();
+    loop {
+        let Some(link) = links.iter().find(|l| l.from == at) else {
+            return Err(if hops.is_empty() {
+                no_link()
+            } else {
+                format!("no link leaves {}", names.iface_label(at))
+            });
+        };
+        let node = link.to.0;
+        if node == to.0 {
+            return Ok(());
+        }
+        if !names.is_router(node) {
+            return Err(if hops.is_empty() {
+                no_link()
+            } else {
+                format!(
+                    "packets to {dst} from {} reach host \"{}\" (through router {})",
+                    names.iface_label(from),
+                    names.name(node),
+                    hops.join(", ")
+                )
+            });
+        }
+        let router = &names.routers[node - names.hosts.len()];
+        if hops.contains(&router.name) {
+            hops.push(router.name.clone());
+            return Err(format!(
+                "packets to {dst} from {} loop: router {}",
+                names.iface_label(from),
+                hops.join(" -> ")
+            ));
+        }
+        hops.push(router.name.clone());
+        let out = router
+            .routes
+            .iter()
+            .filter(|r| crate::host::prefix_matches(r.prefix, r.len, dst))
+            .fold(None::<&RoutePlan>, |best, r| match best {
+                Some(b) if b.len >= r.len => Some(b),
+                _ => Some(r),
+            })
+            .map(|r| r.iface)
+            .ok_or_else(|| format!("router \"{}\" has no route to {dst}", router.name))?;
+        at = (node, out);
+    }
 }
 
 fn parse_prefix(field: &str, s: &str) -> Result<Vec<(IpAddr, u8)>, ScenarioError> {
@@ -1407,6 +1676,9 @@ fn endpoint_config(
         e.congestion_control = match cc {
             schema::Cc::Cubic => CcAlgorithm::Cubic,
             schema::Cc::Newreno => CcAlgorithm::NewReno,
+            schema::Cc::Lia => CcAlgorithm::Lia,
+            schema::Cc::Olia => CcAlgorithm::Olia,
+            schema::Cc::Balia => CcAlgorithm::Balia,
         };
     }
     let c = &mut e.tcp;

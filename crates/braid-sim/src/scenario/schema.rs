@@ -20,6 +20,8 @@ pub struct File {
     #[serde(default)]
     pub host: Vec<Host>,
     #[serde(default)]
+    pub router: Vec<Router>,
+    #[serde(default)]
     pub link: Vec<Link>,
     #[serde(default)]
     pub connection: Vec<Connection>,
@@ -40,6 +42,10 @@ pub enum Cc {
     Cubic,
     #[serde(alias = "new_reno", alias = "reno")]
     Newreno,
+    /// RFC 6356 coupled ("Linked Increases").
+    Lia,
+    Olia,
+    Balia,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -124,6 +130,17 @@ pub struct Host {
     pub routing: Option<Routing>,
     pub tcp: Option<Tcp>,
     pub mptcp: Option<Mptcp>,
+}
+
+/// A `[[router]]`: named interfaces and routes, no addresses.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Router {
+    pub name: String,
+    /// Interface names, numbered from 0 in this order.
+    pub interfaces: Vec<String>,
+    #[serde(default)]
+    pub route: Vec<Route>,
 }
 
 #[derive(Debug, Deserialize)]
