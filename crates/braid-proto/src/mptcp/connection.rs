@@ -139,6 +139,8 @@ pub struct MptcpConnection {
     /// A write found the send buffer full: [`TcpEvent::Writable`] is owed once
     /// acknowledgments make room.
     pub(super) write_blocked: bool,
+    /// Subflows that ended, to be taken out of the congestion controller.
+    pub(super) cc_removals: Vec<SubflowId>,
     /// The data-level retransmission timer (§3.3.6): when DATA_ACK stops moving,
     /// the oldest unacknowledged data goes out again, with a new mapping.
     pub(super) data_rto_at: Option<Instant>,
@@ -213,6 +215,7 @@ impl MptcpConnection {
             tx_cursor: 0,
             readable_reported: 0,
             write_blocked: false,
+            cc_removals: Vec::new(),
             data_rto_at: None,
             data_rto_backoff: 0,
             data_una_seen: 0,
@@ -712,6 +715,14 @@ impl MptcpConnection {
         }
     }
 
+    /// Takes subflows that ended out of the (shared) congestion controller, so that
+    /// coupled algorithms stop counting them.
+    pub(super) fn release_ended_subflows(&mut self, cc: &mut dyn CongestionControl) {
+        for id in self.cc_removals.drain(..) {
+            cc.remove_subflow(id);
+        }
+    }
+
     /// Time of the next timer of the path manager or any subflow.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let subflows = self.subflows.iter().filter_map(|s| s.tcp.poll_timeout());
@@ -735,6 +746,7 @@ impl MptcpConnection {
             self.on_data_rto(now);
         }
         self.after_activity(now);
+        self.release_ended_subflows(cc);
     }
 }
 

@@ -68,6 +68,7 @@ impl MptcpConnection {
             }
         }
         self.after_activity(now);
+        self.release_ended_subflows(cc);
         verdict
     }
 

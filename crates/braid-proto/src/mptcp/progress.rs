@@ -48,6 +48,7 @@ impl MptcpConnection {
             let ended = s.tcp.state() == TcpState::Closed && !s.ended;
             if ended {
                 s.ended = true;
+                self.cc_removals.push(s.id);
                 let failed = s.tcp.close_reason() != Some(CloseReason::Finished);
                 let (local, remote) = (s.tcp.local(), s.tcp.remote());
                 self.pm.on_subflow_closed(local, remote, failed);
