@@ -708,10 +708,7 @@ impl MptcpConnection {
             .map(|m| (m.dsn, u64::from(m.len)))
             .collect();
         for (dsn, len) in pending {
-            match self.sender.reinject(dsn, len) {
-                Ok(n) => self.stats.reinjected_bytes += n,
-                Err(_) => break,
-            }
+            self.stats.reinjected_bytes += self.sender.reinject(dsn, len);
         }
     }
 

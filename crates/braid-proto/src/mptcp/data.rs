@@ -43,9 +43,6 @@ pub enum DataError {
     /// A DATA_FIN below data already received.
     #[error("DATA_FIN at DSN {fin_dsn:#x} below data received up to DSN {received_end:#x}")]
     FinBeforeData { fin_dsn: u64, received_end: u64 },
-    /// The reinjection queue already holds its maximum of ranges.
-    #[error("reinjection queue full ({max} ranges)")]
-    ReinjectLimit { max: usize },
 }
 
 /// Counters of what a [`DataReceiver`] dropped.
@@ -272,7 +269,7 @@ impl DataSender {
 
     /// Sets the cap on ranges queued for reinjection.
     pub fn set_max_reinject_ranges(&mut self, max: usize) {
-        self.max_reinject_ranges = max;
+        self.max_reinject_ranges = max.max(1);
     }
 
     pub fn max_reinject_ranges(&self) -> usize {
@@ -343,29 +340,34 @@ impl DataSender {
     /// Queues DSNs `dsn..dsn + len` to be sent again, e.g. on another subflow when the
     /// one that carried them failed. Only data handed out and not yet acknowledged is
     /// queued; the rest is ignored. Returns the bytes queued.
-    pub fn reinject(&mut self, dsn: u64, len: u64) -> Result<u64, DataError> {
+    pub fn reinject(&mut self, dsn: u64, len: u64) -> u64 {
         let offset = dsn.wrapping_sub(self.base);
         if offset >= BEFORE_START {
-            return Ok(0);
+            return 0;
         }
         let start = offset.max(self.una);
         let end = offset.saturating_add(len).min(self.next);
         if start >= end {
-            return Ok(0);
+            return 0;
         }
         if let Some(last) = self.reinject.back_mut() {
             if last.1 == start {
                 last.1 = end;
-                return Ok(end - start);
+                return end - start;
             }
         }
         if self.reinject.len() >= self.max_reinject_ranges {
-            return Err(DataError::ReinjectLimit {
-                max: self.max_reinject_ranges,
-            });
+            // Full: widen the newest range to cover this one too rather than drop
+            // it. Bytes in between go out again (the peer discards duplicates);
+            // none is left to the data-level timer.
+            let last = self.reinject.back_mut().expect("the limit is at least 1");
+            let before = last.1 - last.0;
+            last.0 = last.0.min(start);
+            last.1 = last.1.max(end);
+            return (last.1 - last.0).saturating_sub(before);
         }
         self.reinject.push_back((start, end));
-        Ok(end - start)
+        end - start
     }
 
     /// Bytes queued for reinjection.

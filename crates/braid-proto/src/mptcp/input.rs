@@ -565,9 +565,7 @@ impl MptcpConnection {
         if self.alone(i) {
             self.stats.fallback_checksum += 1;
             let end = self.sender.data_nxt();
-            if let Ok(n) = self.sender.reinject(dsn, end.wrapping_sub(dsn)) {
-                self.stats.reinjected_bytes += n;
-            }
+            self.stats.reinjected_bytes += self.sender.reinject(dsn, end.wrapping_sub(dsn));
             self.infinite_mapping_due = true;
         } else {
             let id = self.subflows[i].id;

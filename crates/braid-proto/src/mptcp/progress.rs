@@ -103,10 +103,8 @@ impl MptcpConnection {
     pub(super) fn on_data_rto(&mut self, now: Instant) {
         let una = self.sender.data_una();
         let len = u64::from(self.config.max_mapping);
-        if let Ok(n) = self.sender.reinject(una, len) {
-            self.stats.reinjected_bytes += n;
-            self.stats.data_level_timeouts += 1;
-        }
+        self.stats.reinjected_bytes += self.sender.reinject(una, len);
+        self.stats.data_level_timeouts += 1;
         self.data_rto_backoff += 1;
         self.data_rto_at = Some(now + self.data_rto());
     }
