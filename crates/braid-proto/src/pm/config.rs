@@ -19,14 +19,44 @@ pub const MAX_LIMIT: u8 = 8;
 /// The most local endpoints a configuration may hold (Linux's `MPTCP_PM_ADDR_MAX`).
 pub const MAX_ENDPOINTS: usize = MAX_LIMIT as usize;
 
-/// braid's default ADD_ADDR retransmission interval.
+/// braid's default ADD_ADDR retransmission interval, and the ceiling of the RTT-based
+/// one.
 ///
 /// Linux's `net.mptcp.add_addr_timeout` defaults to 120 s (TCP_RTO_MAX); recent kernels
-/// treat it as a ceiling under an RTT-based timeout. The path manager sees no RTT, so
-/// braid uses RFC 6298's initial RTO of 1 s, TCP's timeout before any RTT sample: a
-/// lost ADD_ADDR then delays the extra paths by a second instead of two minutes, and a
-/// needless resend costs one option on one ACK (the peer treats it as a duplicate).
+/// treat it as a ceiling over the subflows' RTO. Before any RTT sample braid uses RFC
+/// 6298's initial RTO of 1 s, TCP's timeout before any sample: a lost ADD_ADDR then
+/// delays the extra paths by a second instead of two minutes, and a needless resend
+/// costs one option on one ACK (the peer treats it as a duplicate). With samples
+/// ([`PathManager::on_rtt_sample`](super::PathManager::on_rtt_sample)) the interval is
+/// [`ADD_ADDR_RTT_FACTOR`] × RTT, at least [`MIN_ADD_ADDR_TIMEOUT`], at most this.
 pub const DEFAULT_ADD_ADDR_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The RTT-based ADD_ADDR resend interval is this many smoothed RTTs (then bounded by
+/// [`MIN_ADD_ADDR_TIMEOUT`] and `add_addr_timeout`).
+///
+/// The echo comes back one RTT after the ADD_ADDR leaves, on an ACK the peer sends at
+/// once, so anything well above one RTT only waits on queueing. Three is RFC 6298's
+/// RTO after the first sample (SRTT + 4 × RTTVAR with RTTVAR = RTT / 2), the bound
+/// Linux's own ADD_ADDR timer now follows (the subflows' RTO); two would resend
+/// needlessly whenever a bulk transfer's queue inflates the RTT, the very moment an
+/// address tends to be announced.
+pub const ADD_ADDR_RTT_FACTOR: u64 = 3;
+
+/// The shortest RTT-based ADD_ADDR resend interval: Linux's TCP_RTO_MIN (200 ms), so
+/// that on a LAN delayed ACKs and scheduling jitter do not trigger resends.
+pub const MIN_ADD_ADDR_TIMEOUT: Duration = Duration::from_millis(200);
+
+/// How long after a failure a subflow is first re-created (doubled after each failed
+/// re-creation, up to [`DEFAULT_RECREATE_MAX_DELAY`]).
+pub const DEFAULT_RECREATE_DELAY: Duration = Duration::from_secs(1);
+
+/// The longest wait between re-creations of a failed subflow.
+pub const DEFAULT_RECREATE_MAX_DELAY: Duration = Duration::from_secs(60);
+
+/// Re-creations of a failed subflow, without one getting established, before giving
+/// up: with the default delays 1, 2, 4, 8, 16, 32, 60 and 60 s, about three minutes
+/// of outage bridged.
+pub const DEFAULT_RECREATE_ATTEMPTS: u8 = 8;
 
 /// Linux's default `net.mptcp.add_addr_timeout`.
 pub const LINUX_ADD_ADDR_TIMEOUT: Duration = Duration::from_secs(120);
@@ -109,6 +139,44 @@ pub struct PmConfig {
     /// Resends of an unechoed ADD_ADDR before moving on to the next.
     /// Default [`DEFAULT_ADD_ADDR_RETRANSMISSIONS`].
     pub add_addr_retransmissions: u8,
+    /// Who decides: the built-in policy (default) or a program through events and
+    /// commands.
+    pub mode: PmMode,
+    /// Re-create a subflow we opened (or a client's initial one) that failed (reset or
+    /// timed out), to the same addresses with the same ids, after a backoff. Linux's
+    /// in-kernel path manager does not; default true, false in
+    /// [`linux_defaults`](Self::linux_defaults). Only in [`PmMode::Kernel`].
+    pub recreate_failed: bool,
+    /// Wait before the first re-creation, doubled after each that fails too. Default
+    /// [`DEFAULT_RECREATE_DELAY`]; must not be zero.
+    pub recreate_delay: Duration,
+    /// Longest wait between re-creations. Default [`DEFAULT_RECREATE_MAX_DELAY`].
+    pub recreate_max_delay: Duration,
+    /// Re-creations of one subflow without success before giving up (0: none). An
+    /// established re-creation starts the count again. Default
+    /// [`DEFAULT_RECREATE_ATTEMPTS`].
+    pub recreate_attempts: u8,
+}
+
+/// Who decides which subflows and addresses a connection uses.
+///
+/// Events ([`PathManager::poll_event`](super::PathManager::poll_event)) and commands
+/// ([`PathManager::open_subflow`](super::PathManager::open_subflow) and the others)
+/// work in both modes; the mode says whether the built-in policy acts too.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum PmMode {
+    /// The built-in policy, after Linux's in-kernel path manager: endpoints and limits
+    /// decide. Commands add to it, within the same limits.
+    #[default]
+    Kernel,
+    /// A program decides, as with Linux's userspace path manager (mptcpd over the
+    /// `mptcp_pm` netlink family): nothing is opened, announced, re-created or
+    /// withdrawn unless commanded. The protocol's own duties remain: ADD_ADDR is
+    /// resent until echoed, subflows to addresses the peer removes are closed, and
+    /// the peer's joins are taken while `limits.subflows` allows (they cannot wait
+    /// for a program's answer). Commanded subflows are bounded by [`MAX_LIMIT`] only,
+    /// not by `limits`.
+    Userspace,
 }
 
 impl Default for PmConfig {
@@ -119,12 +187,19 @@ impl Default for PmConfig {
             join_announced: true,
             add_addr_timeout: DEFAULT_ADD_ADDR_TIMEOUT,
             add_addr_retransmissions: DEFAULT_ADD_ADDR_RETRANSMISSIONS,
+            mode: PmMode::Kernel,
+            recreate_failed: true,
+            recreate_delay: DEFAULT_RECREATE_DELAY,
+            recreate_max_delay: DEFAULT_RECREATE_MAX_DELAY,
+            recreate_attempts: DEFAULT_RECREATE_ATTEMPTS,
         }
     }
 }
 
 impl PmConfig {
-    /// Linux's in-kernel defaults: limits 2 and 0, ADD_ADDR resent every 120 s.
+    /// Linux's in-kernel defaults: limits 2 and 0, ADD_ADDR resent every 120 s (at
+    /// most; sooner with RTT samples, as in recent kernels), failed subflows left
+    /// closed.
     pub fn linux_defaults() -> Self {
         PmConfig {
             endpoints: Vec::new(),
@@ -132,6 +207,11 @@ impl PmConfig {
             join_announced: false,
             add_addr_timeout: LINUX_ADD_ADDR_TIMEOUT,
             add_addr_retransmissions: DEFAULT_ADD_ADDR_RETRANSMISSIONS,
+            mode: PmMode::Kernel,
+            recreate_failed: false,
+            recreate_delay: DEFAULT_RECREATE_DELAY,
+            recreate_max_delay: DEFAULT_RECREATE_MAX_DELAY,
+            recreate_attempts: DEFAULT_RECREATE_ATTEMPTS,
         }
     }
 
@@ -144,6 +224,15 @@ impl PmConfig {
             if value > MAX_LIMIT {
                 return Err(PmConfigError::LimitTooHigh { limit, value });
             }
+        }
+        if self.recreate_delay == Duration::ZERO {
+            return Err(PmConfigError::ZeroRecreateDelay);
+        }
+        if self.recreate_delay > self.recreate_max_delay {
+            return Err(PmConfigError::RecreateDelayAboveMax {
+                delay: self.recreate_delay,
+                max: self.recreate_max_delay,
+            });
         }
         if self.endpoints.len() > MAX_ENDPOINTS {
             return Err(PmConfigError::TooManyEndpoints {
@@ -256,6 +345,10 @@ pub enum PmConfigError {
         "endpoint address {addr} is unspecified or multicast: use a unicast address of this host"
     )]
     UnusableAddress { addr: IpAddr },
+    #[error("recreate_delay is zero, which would re-open a failed subflow at once, again and again: give at least a few milliseconds (default 1s), or set recreate_failed = false")]
+    ZeroRecreateDelay,
+    #[error("recreate_delay {delay} is above recreate_max_delay {max}: raise the maximum or lower the delay")]
+    RecreateDelayAboveMax { delay: Duration, max: Duration },
 }
 
 fn show_addr(addr: &IpAddr, port: &Option<u16>) -> String {

@@ -10,17 +10,36 @@
 //! Subflows we asked to close stay in the table, uncounted, until their closing is
 //! reported, so that a late report is not taken for a newer subflow between the same
 //! addresses.
+//!
+//! A fourth table holds re-creations of failed subflows: one per pair of local and
+//! peer address, waiting out its backoff, waiting for a place under the limit, or
+//! re-created and waiting to be established (which clears it). Removing either
+//! address removes it.
+//!
+//! Two timers run on the `Instant`s handed in: ADD_ADDR resends (each due a resend
+//! interval after the last transmission, the interval following the latest RTT
+//! sample) and re-creations. Calls that carry no time (a subflow closing, an echo)
+//! leave work "due now": [`PathManager::poll_timeout`] then reports the latest time
+//! seen, and the next `handle_timeout` starts the backoff or sends the announcement.
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 
-use super::config::{lowest_free_id, PmConfig, PmEndpoint, MAX_ENDPOINTS, MAX_LIMIT};
-use crate::time::Instant;
+use super::config::{
+    lowest_free_id, PmConfig, PmEndpoint, PmMode, ADD_ADDR_RTT_FACTOR, MAX_ENDPOINTS, MAX_LIMIT,
+    MIN_ADD_ADDR_TIMEOUT,
+};
+use super::events::{PmEvent, MAX_EVENTS};
+use crate::time::{Duration, Instant};
 
 /// Subflows kept after we asked for them to be closed, waiting for the report of
 /// their closing: more than the limits allow at once, so only a caller that never
 /// reports closings makes the oldest fall out.
 const MAX_CLOSING_SUBFLOWS: usize = 4 * MAX_LIMIT as usize;
+
+/// Re-creations remembered at once: more than there are subflows under the limits,
+/// so only failures of many different pairs in a row make the oldest fall out.
+const MAX_RETRIES: usize = 4 * MAX_LIMIT as usize;
 
 /// Which side of the connection we are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -75,41 +94,52 @@ pub enum SubflowSelector {
     },
 }
 
-/// One MPTCP connection's path manager: events in, [`PmAction`]s out.
+/// One MPTCP connection's path manager: events in, [`PmAction`]s and [`PmEvent`]s
+/// out.
 #[derive(Debug, Clone)]
 pub struct PathManager {
-    config: PmConfig,
+    pub(super) config: PmConfig,
     role: Role,
-    initial_local: SocketAddr,
+    pub(super) initial_local: SocketAddr,
     initial_remote: SocketAddr,
-    established: bool,
-    locals: Vec<LocalEndpoint>,
-    remotes: Vec<RemoteAddress>,
-    subflows: Vec<TrackedSubflow>,
+    pub(super) established: bool,
+    /// The initial subflow's address went away (`remove_local_address`, or
+    /// `remove_address(0)`): nothing is opened from it any more.
+    pub(super) initial_local_removed: bool,
+    pub(super) locals: Vec<LocalEndpoint>,
+    pub(super) remotes: Vec<RemoteAddress>,
+    pub(super) subflows: Vec<TrackedSubflow>,
+    pub(super) retries: Vec<Retry>,
     /// The latest time handed in: what `poll_timeout` reports when work is due now.
     latest_now: Instant,
     /// The next announcement may go, but the event that allowed it carried no time;
     /// `handle_timeout` sends it.
     announce_due: bool,
+    /// The latest smoothed RTT handed in (`on_rtt_sample`).
+    rtt: Option<Duration>,
     failed_subflows: u64,
-    actions: VecDeque<PmAction>,
+    recreated_subflows: u64,
+    pub(super) actions: VecDeque<PmAction>,
+    events: VecDeque<PmEvent>,
+    dropped_events: u64,
 }
 
 #[derive(Debug, Clone)]
-struct LocalEndpoint {
-    endpoint: PmEndpoint,
+pub(super) struct LocalEndpoint {
+    pub(super) endpoint: PmEndpoint,
     /// The `subflow` rule has used this endpoint. Linux never uses an endpoint twice
-    /// per connection, so a failed subflow is not recreated.
+    /// per connection; a failed subflow comes back through a re-creation instead.
     subflow_used: bool,
-    announcement: Announcement,
+    pub(super) announcement: Announcement,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Announcement {
+pub(super) enum Announcement {
     NotYet,
-    /// Sent and not echoed; resent at `resend_at` (never when the timeout is zero).
+    /// Sent and not echoed; resent a resend interval after `sent_at` (never when
+    /// `add_addr_timeout` is zero).
     Outstanding {
-        resend_at: Option<Instant>,
+        sent_at: Instant,
         resends: u8,
     },
     Echoed,
@@ -118,51 +148,89 @@ enum Announcement {
 }
 
 impl Announcement {
-    fn was_sent(self) -> bool {
+    pub(super) fn was_sent(self) -> bool {
         self != Announcement::NotYet
     }
 }
 
 #[derive(Debug, Clone, Copy)]
-struct RemoteAddress {
-    id: u8,
+pub(super) struct RemoteAddress {
+    pub(super) id: u8,
     /// With the port resolved: an ADD_ADDR without one means the initial port.
-    addr: SocketAddr,
+    pub(super) addr: SocketAddr,
     /// Subflows towards it were considered (on receipt, or at establishment).
     join_considered: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
-struct TrackedSubflow {
+pub(super) struct TrackedSubflow {
     /// Port 0 until a subflow we asked for is established.
-    local: SocketAddr,
-    remote: SocketAddr,
-    local_id: u8,
-    remote_id: u8,
-    established: bool,
+    pub(super) local: SocketAddr,
+    pub(super) remote: SocketAddr,
+    pub(super) local_id: u8,
+    pub(super) remote_id: u8,
+    pub(super) established: bool,
     /// The MP_CAPABLE subflow: not counted against `limits.subflows`.
-    initial: bool,
+    pub(super) initial: bool,
+    /// We asked for it (policy, command or re-creation), rather than the peer.
+    pub(super) ours: bool,
+    /// The backup flag it was opened with, or last set (MP_PRIO).
+    pub(super) backup: bool,
     /// We asked for it to be closed: not counted, and no longer a path.
-    closing: bool,
+    pub(super) closing: bool,
 }
 
 impl TrackedSubflow {
-    fn is_live(&self) -> bool {
+    pub(super) fn is_live(&self) -> bool {
         !self.closing
     }
 
     /// A live subflow that counts against `limits.subflows`.
-    fn is_extra(&self) -> bool {
+    pub(super) fn is_extra(&self) -> bool {
         !self.initial && !self.closing
     }
+}
+
+/// A failed subflow to open again, between the same addresses with the same ids.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Retry {
+    /// Port 0: any free port, as for every subflow we open.
+    pub(super) local: SocketAddr,
+    pub(super) remote: SocketAddr,
+    pub(super) local_id: u8,
+    pub(super) remote_id: u8,
+    pub(super) backup: bool,
+    /// Re-creations made since the pair was last established.
+    attempts: u8,
+    state: RetryState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RetryState {
+    /// The subflow failed during a call without time: the next `handle_timeout`
+    /// starts the wait.
+    Arming {
+        delay: Duration,
+    },
+    Waiting {
+        until: Instant,
+    },
+    /// Due, but the limit left no place: re-created when one frees.
+    Blocked,
+    /// Re-created; waiting for it to be established or to fail.
+    Reopened,
 }
 
 impl PathManager {
     /// A path manager for a connection between `initial_local` and `initial_remote`.
     ///
     /// `config` should have passed [`PmConfig::validate`]; here, limits above the
-    /// maximum are lowered to it, endpoints without an id get one, and endpoints that
-    /// are invalid, repeat an id or address, or come after the eighth are left out.
+    /// maximum are lowered to it, a zero `recreate_delay` is taken as 1 ms and a
+    /// smaller `recreate_max_delay` as `recreate_delay`, endpoints without an id get
+    /// one, and endpoints that are invalid, repeat an id or address, or come after the
+    /// eighth are left out. In [`PmMode::Userspace`] the endpoints only give ids and
+    /// backup flags to our addresses; their `signal`, `subflow` and `fullmesh` flags
+    /// are not acted on.
     pub fn new(
         config: PmConfig,
         role: Role,
@@ -172,6 +240,8 @@ impl PathManager {
         let mut config = config;
         config.limits.subflows = config.limits.subflows.min(MAX_LIMIT);
         config.limits.add_addr_accepted = config.limits.add_addr_accepted.min(MAX_LIMIT);
+        config.recreate_delay = config.recreate_delay.max(Duration::from_millis(1));
+        config.recreate_max_delay = config.recreate_max_delay.max(config.recreate_delay);
         let endpoints = std::mem::take(&mut config.endpoints);
         let mut manager = PathManager {
             config,
@@ -179,6 +249,7 @@ impl PathManager {
             initial_local,
             initial_remote,
             established: false,
+            initial_local_removed: false,
             locals: Vec::new(),
             remotes: vec![RemoteAddress {
                 id: 0,
@@ -192,12 +263,19 @@ impl PathManager {
                 remote_id: 0,
                 established: true,
                 initial: true,
+                ours: role == Role::Client,
+                backup: false,
                 closing: false,
             }],
+            retries: Vec::new(),
             latest_now: Instant::ZERO,
             announce_due: false,
+            rtt: None,
             failed_subflows: 0,
+            recreated_subflows: 0,
             actions: VecDeque::new(),
+            events: VecDeque::new(),
+            dropped_events: 0,
         };
         for endpoint in endpoints {
             manager.insert_endpoint(endpoint);
@@ -213,6 +291,17 @@ impl PathManager {
             return;
         }
         self.established = true;
+        self.emit(PmEvent::Established {
+            local: self.initial_local,
+            remote: self.initial_remote,
+        });
+        if !self.is_kernel() {
+            return;
+        }
+        let initial_backup = self.backup_of(self.initial_local.ip());
+        for subflow in self.subflows.iter_mut().filter(|s| s.initial) {
+            subflow.backup = initial_backup;
+        }
         // Linux (`mptcp_mpc_endpoint_setup`): the endpoint of the initial subflow's
         // address is in use already, and its backup flag goes out as MP_PRIO.
         if let Some(local) = self
@@ -233,16 +322,30 @@ impl PathManager {
     /// The peer announced an address (ADD_ADDR, HMAC verified). Echoing it is the
     /// connection's job and happens whatever is decided here (RFC 8684 §3.4.1: every
     /// ADD_ADDR is acknowledged by an echo; Linux echoes even those it ignores).
-    pub fn on_add_addr(&mut self, now: Instant, id: u8, addr: IpAddr, port: Option<u16>) {
+    ///
+    /// Reported as [`PmEvent::AddressAnnounced`] unless it repeats an address
+    /// remembered under the same id (a resend). Remembered within the limits
+    /// ([`PmMode::Kernel`]) or up to [`MAX_LIMIT`] addresses ([`PmMode::Userspace`],
+    /// where nothing is joined unless commanded).
+    pub fn on_add_addr(&mut self, now: Instant, id: u8, ip: IpAddr, port: Option<u16>) {
         self.note_time(now);
         // RFC 8684 §3.4.1: a port left out means the port of the initial subflow.
-        let addr = SocketAddr::new(addr, port.unwrap_or(self.initial_remote.port()));
+        let addr = SocketAddr::new(ip, port.unwrap_or(self.initial_remote.port()));
         // Id 0 is the peer's initial address, which we know already; Linux ignores an
         // id 0 announcing anything else.
         if id == 0 {
             return;
         }
-        // A resent announcement, or a second id for an address we have: nothing new.
+        if self
+            .remotes
+            .iter()
+            .any(|r| r.id == id && same_socket(r.addr, addr))
+        {
+            return;
+        }
+        self.emit(PmEvent::AddressAnnounced { id, addr: ip, port });
+        // A second address for an id we have, or a second id for an address we
+        // have: nothing new.
         if self
             .remotes
             .iter()
@@ -250,10 +353,14 @@ impl PathManager {
         {
             return;
         }
-        // Linux accepts announcements only while both limits leave room.
-        if self.accepted_addresses() >= usize::from(self.config.limits.add_addr_accepted)
-            || self.config.limits.subflows == 0
-        {
+        let room = if self.is_kernel() {
+            // Linux accepts announcements only while both limits leave room.
+            self.accepted_addresses() < usize::from(self.config.limits.add_addr_accepted)
+                && self.config.limits.subflows > 0
+        } else {
+            self.accepted_addresses() < usize::from(MAX_LIMIT)
+        };
+        if !room {
             return;
         }
         self.remotes.push(RemoteAddress {
@@ -268,6 +375,8 @@ impl PathManager {
     /// announcement go (from the next `handle_timeout`, as this call carries no time).
     /// The caller checks that the echo names the address announced under `id`
     /// ([`announced_address`](Self::announced_address)).
+    ///
+    /// The first echo of each announcement is reported as [`PmEvent::AnnounceEchoed`].
     pub fn on_add_addr_echo(&mut self, id: u8) {
         let Some(local) = self
             .locals
@@ -276,26 +385,35 @@ impl PathManager {
         else {
             return;
         };
-        let was_outstanding = matches!(local.announcement, Announcement::Outstanding { .. });
+        let before = local.announcement;
         local.announcement = Announcement::Echoed;
-        if was_outstanding {
+        if before != Announcement::Echoed {
+            self.emit(PmEvent::AnnounceEchoed { id });
+        }
+        if matches!(before, Announcement::Outstanding { .. }) {
             self.progress(None);
         }
     }
 
     /// The peer removed addresses (REMOVE_ADDR): close the subflows to them, forget
-    /// them, and free their places in `limits.add_addr_accepted`. Id 0 removes the
-    /// peer's initial address.
+    /// them (re-creations towards them included), and free their places in
+    /// `limits.add_addr_accepted`. Id 0 removes the peer's initial address. In both
+    /// modes (RFC 8684 §3.4.2: subflows using a removed address are closed); each id
+    /// is reported once as [`PmEvent::AddressRemoved`].
     pub fn on_remove_addr(&mut self, ids: &[u8]) {
         let mut closed = Vec::new();
+        let mut seen = Vec::new();
         for &id in ids {
-            if closed.contains(&id) {
+            if seen.contains(&id) {
                 continue;
             }
+            seen.push(id);
+            self.emit(PmEvent::AddressRemoved { id });
             if self.mark_closing(|s| s.remote_id == id) {
                 closed.push(id);
             }
             self.remotes.retain(|r| r.id != id);
+            self.retries.retain(|r| r.remote_id != id);
         }
         if !closed.is_empty() {
             self.actions.push_back(PmAction::CloseSubflows {
@@ -305,7 +423,9 @@ impl PathManager {
         self.progress(None);
     }
 
-    /// A subflow finished its MP_JOIN handshake, ours or the peer's.
+    /// A subflow finished its MP_JOIN handshake, ours or the peer's: reported as
+    /// [`PmEvent::SubflowEstablished`] (unless we asked for it to close), and a
+    /// re-creation of the pair has succeeded (its backoff starts again).
     pub fn on_subflow_established(
         &mut self,
         local: SocketAddr,
@@ -316,12 +436,33 @@ impl PathManager {
         if let Some(index) = self.find_subflow(local, remote) {
             // Ours, now with its port (kept while closing, for the closing report).
             let ours = &mut self.subflows[index];
+            let was_established = ours.established;
             ours.local = local;
-            if !ours.closing {
-                ours.local_id = local_id;
-                ours.remote_id = remote_id;
-            }
             ours.established = true;
+            let ours = *ours;
+            if ours.closing {
+                // Asked to close before the connection had opened it, so the request
+                // found nothing: now it can be named.
+                if !was_established {
+                    self.actions.push_back(PmAction::CloseSubflows {
+                        which: SubflowSelector::Exact { local, remote },
+                    });
+                }
+                return;
+            }
+            let tracked = &mut self.subflows[index];
+            tracked.local_id = local_id;
+            tracked.remote_id = remote_id;
+            self.forget_retry(local.ip(), remote);
+            if !was_established {
+                self.emit(PmEvent::SubflowEstablished {
+                    local,
+                    remote,
+                    local_id,
+                    remote_id,
+                    backup: ours.backup,
+                });
+            }
             return;
         }
         // The peer's join. `may_accept_join` should have kept us within the limit; if
@@ -332,6 +473,7 @@ impl PathManager {
             });
             return;
         }
+        let backup = self.backup_of(local.ip());
         self.subflows.push(TrackedSubflow {
             local,
             remote,
@@ -339,24 +481,48 @@ impl PathManager {
             remote_id,
             established: true,
             initial: false,
+            ours: false,
+            backup,
             closing: false,
+        });
+        self.emit(PmEvent::SubflowEstablished {
+            local,
+            remote,
+            local_id,
+            remote_id,
+            backup,
         });
     }
 
-    /// A subflow closed (`failed`: reset or timed out rather than closed in order).
-    /// Its place is free again, which lets endpoints the limit held back open theirs
-    /// (Linux's `mptcp_pm_subflow_check_next`); the same subflow is not reopened.
+    /// A subflow closed (`failed`: reset or timed out rather than closed in order),
+    /// reported as [`PmEvent::SubflowClosed`]. Its place is free again, which lets
+    /// endpoints the limit held back open theirs (Linux's
+    /// `mptcp_pm_subflow_check_next`). With `recreate_failed` ([`PmMode::Kernel`]), a
+    /// failed subflow we opened, or a client's initial one, is opened again after a
+    /// backoff (see [`PmConfig::recreate_delay`]); a subflow we asked to close never.
     pub fn on_subflow_closed(&mut self, local: SocketAddr, remote: SocketAddr, failed: bool) {
         let Some(index) = self.find_subflow(local, remote) else {
             return;
         };
         let closed = self.subflows.remove(index);
+        self.emit(PmEvent::SubflowClosed {
+            local,
+            remote,
+            failed,
+        });
         if closed.closing {
             // Its place was freed when we asked for it to close.
             return;
         }
         if failed {
             self.failed_subflows += 1;
+            if self.may_recreate(&closed) {
+                self.schedule_retry(&closed);
+            } else {
+                self.forget_retry(closed.local.ip(), closed.remote);
+            }
+        } else {
+            self.forget_retry(closed.local.ip(), closed.remote);
         }
         self.progress(None);
     }
@@ -371,10 +537,17 @@ impl PathManager {
     /// A local address appeared (or was configured at run time, like `ip mptcp
     /// endpoint add` on a live connection). Id 0 gets the lowest free id. Ignored if
     /// the endpoint is invalid, its address and port are already an endpoint, or
-    /// there are [`MAX_ENDPOINTS`] already.
+    /// there are [`MAX_ENDPOINTS`] already; otherwise reported as
+    /// [`PmEvent::LocalAddressAdded`], and in [`PmMode::Userspace`] only recorded.
     pub fn add_local_address(&mut self, now: Instant, endpoint: PmEndpoint) {
         self.note_time(now);
-        if self.insert_endpoint(endpoint) {
+        if let Some(index) = self.insert_endpoint(endpoint) {
+            let endpoint = self.locals[index].endpoint;
+            self.emit(PmEvent::LocalAddressAdded {
+                id: self.wire_id(&endpoint),
+                addr: endpoint.addr,
+                port: endpoint.port,
+            });
             self.progress(Some(now));
         }
     }
@@ -382,8 +555,38 @@ impl PathManager {
     /// A local address went away. Our ids on it that the peer knows (announced, or
     /// used by subflows) go out in REMOVE_ADDR, then its subflows close; id 0 when it
     /// is the initial subflow's address (Linux: `mptcp_nl_remove_subflow_and_signal_addr`
-    /// and `mptcp_nl_remove_id_zero_address`). Freed places go to other endpoints.
+    /// and `mptcp_nl_remove_id_zero_address`). Freed places go to other endpoints;
+    /// nothing is re-created from the address. Each of our ids on it is reported as
+    /// [`PmEvent::LocalAddressRemoved`]; in [`PmMode::Userspace`] that is all (the
+    /// program withdraws it with [`remove_address`](Self::remove_address)).
     pub fn remove_local_address(&mut self, addr: IpAddr) {
+        let mut removed: Vec<u8> = Vec::new();
+        for local in self
+            .locals
+            .iter()
+            .filter(|l| same_ip(l.endpoint.addr, addr))
+        {
+            let id = self.wire_id(&local.endpoint);
+            if !removed.contains(&id) {
+                removed.push(id);
+            }
+        }
+        if same_ip(addr, self.initial_local.ip())
+            && !self.initial_local_removed
+            && !removed.contains(&0)
+        {
+            removed.push(0);
+        }
+        for &id in &removed {
+            self.emit(PmEvent::LocalAddressRemoved { id, addr });
+        }
+        if !self.is_kernel() {
+            return;
+        }
+        if same_ip(addr, self.initial_local.ip()) {
+            self.initial_local_removed = true;
+        }
+        self.retries.retain(|r| !same_ip(r.local.ip(), addr));
         let has_subflows = self
             .subflows
             .iter()
@@ -415,20 +618,26 @@ impl PathManager {
     }
 
     /// Marks subflows from `addr` as backup or not (MP_PRIO), like `ip mptcp endpoint
-    /// change ADDR backup|nobackup`; the endpoint's flag applies to later subflows.
+    /// change ADDR backup|nobackup`; the endpoint's flag applies to later subflows
+    /// (re-creations included). A command as much as a hook: the same in both modes.
     pub fn set_backup(&mut self, addr: IpAddr, backup: bool) {
         for local in self.locals.iter_mut() {
             if same_ip(local.endpoint.addr, addr) {
                 local.endpoint.flags.backup = backup;
             }
         }
+        for retry in self.retries.iter_mut() {
+            if same_ip(retry.local.ip(), addr) {
+                retry.backup = backup;
+            }
+        }
         let mut local_ids: Vec<u8> = Vec::new();
-        for subflow in &self.subflows {
-            if subflow.is_live()
-                && same_ip(subflow.local.ip(), addr)
-                && !local_ids.contains(&subflow.local_id)
-            {
-                local_ids.push(subflow.local_id);
+        for subflow in self.subflows.iter_mut() {
+            if subflow.is_live() && same_ip(subflow.local.ip(), addr) {
+                subflow.backup = backup;
+                if !local_ids.contains(&subflow.local_id) {
+                    local_ids.push(subflow.local_id);
+                }
             }
         }
         for local_id in local_ids {
@@ -442,55 +651,111 @@ impl PathManager {
         self.actions.pop_front()
     }
 
-    /// When `handle_timeout` must next be called: an ADD_ADDR resend, or (an instant
-    /// already reached) an announcement that became due during a call without time.
+    /// The next event, oldest first. Events are queued in both modes, at most
+    /// [`MAX_EVENTS`] of them: when full, the oldest is dropped and counted
+    /// ([`dropped_events`](Self::dropped_events)).
+    pub fn poll_event(&mut self) -> Option<PmEvent> {
+        self.events.pop_front()
+    }
+
+    /// Events dropped because nobody polled them in time.
+    pub fn dropped_events(&self) -> u64 {
+        self.dropped_events
+    }
+
+    /// A smoothed RTT of the connection (the first subflow's): ADD_ADDR resends then
+    /// wait [`ADD_ADDR_RTT_FACTOR`] × `rtt`, at least [`MIN_ADD_ADDR_TIMEOUT`] and at
+    /// most `add_addr_timeout`, instead of `add_addr_timeout`. The latest sample
+    /// counts, for announcements already outstanding too.
+    pub fn on_rtt_sample(&mut self, rtt: Duration) {
+        self.rtt = Some(rtt);
+    }
+
+    /// How long an unechoed ADD_ADDR waits before it is resent; `None` when
+    /// `add_addr_timeout` is zero (each is sent once).
+    pub fn add_addr_resend_timeout(&self) -> Option<Duration> {
+        let ceiling = self.config.add_addr_timeout;
+        if ceiling == Duration::ZERO {
+            return None;
+        }
+        Some(match self.rtt {
+            Some(rtt) => rtt
+                .saturating_mul(ADD_ADDR_RTT_FACTOR)
+                .max(MIN_ADD_ADDR_TIMEOUT)
+                .min(ceiling),
+            None => ceiling,
+        })
+    }
+
+    /// When `handle_timeout` must next be called: an ADD_ADDR resend or a
+    /// re-creation, or (an instant already reached) work that became due during a
+    /// call without time.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.announce_due {
+        let arming = self
+            .retries
+            .iter()
+            .any(|r| matches!(r.state, RetryState::Arming { .. }));
+        if self.announce_due || arming {
             return Some(self.latest_now);
         }
-        self.locals.iter().find_map(|l| match l.announcement {
-            Announcement::Outstanding { resend_at, .. } => resend_at,
+        let timeout = self.add_addr_resend_timeout();
+        let resends = self.locals.iter().filter_map(|l| match l.announcement {
+            Announcement::Outstanding { sent_at, .. } => timeout.map(|t| sent_at + t),
             _ => None,
-        })
+        });
+        let retries = self.retries.iter().filter_map(|r| match r.state {
+            RetryState::Waiting { until } => Some(until),
+            _ => None,
+        });
+        resends.chain(retries).min()
     }
 
     /// Resends an unechoed ADD_ADDR whose time has come, or gives up on it after
     /// `add_addr_retransmissions` resends and announces the next address (as Linux's
-    /// `mptcp_pm_add_timer` does once `ADD_ADDR_RETRANS_MAX` is reached).
+    /// `mptcp_pm_add_timer` does once `ADD_ADDR_RETRANS_MAX` is reached); starts the
+    /// backoff of subflows that failed since the last call, and re-creates those
+    /// whose wait is over.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.note_time(now);
-        let timeout = self.config.add_addr_timeout;
         let max_resends = self.config.add_addr_retransmissions;
-        for local in self.locals.iter_mut() {
-            let Announcement::Outstanding {
-                resend_at: Some(resend_at),
-                resends,
-            } = local.announcement
-            else {
-                continue;
-            };
-            if resend_at > now {
-                continue;
-            }
-            // RFC 8684 §3.4.1: ADD_ADDR travels unreliably (on ACKs), hence the
-            // echo; without it the announcement is sent again.
-            let mut resends = resends;
-            if resends < max_resends {
-                self.actions.push_back(PmAction::Announce {
-                    id: local.endpoint.id,
-                    addr: local.endpoint.addr,
-                    port: local.endpoint.port,
-                });
-                resends += 1;
-            }
-            local.announcement = if resends >= max_resends {
-                Announcement::Unanswered
-            } else {
-                Announcement::Outstanding {
-                    resend_at: Some(now + timeout),
-                    resends,
+        let mut unanswered = Vec::new();
+        if let Some(timeout) = self.add_addr_resend_timeout() {
+            for local in self.locals.iter_mut() {
+                let Announcement::Outstanding { sent_at, resends } = local.announcement else {
+                    continue;
+                };
+                if sent_at + timeout > now {
+                    continue;
                 }
-            };
+                // RFC 8684 §3.4.1: ADD_ADDR travels unreliably (on ACKs), hence the
+                // echo; without it the announcement is sent again.
+                let mut resends = resends;
+                if resends < max_resends {
+                    self.actions.push_back(PmAction::Announce {
+                        id: local.endpoint.id,
+                        addr: local.endpoint.addr,
+                        port: local.endpoint.port,
+                    });
+                    resends += 1;
+                }
+                local.announcement = if resends >= max_resends {
+                    unanswered.push(local.endpoint.id);
+                    Announcement::Unanswered
+                } else {
+                    Announcement::Outstanding {
+                        sent_at: now,
+                        resends,
+                    }
+                };
+            }
+        }
+        for id in unanswered {
+            self.emit(PmEvent::AnnounceUnanswered { id });
+        }
+        for retry in self.retries.iter_mut() {
+            if let RetryState::Arming { delay } = retry.state {
+                retry.state = RetryState::Waiting { until: now + delay };
+            }
         }
         self.progress(Some(now));
     }
@@ -542,6 +807,22 @@ impl PathManager {
         self.failed_subflows
     }
 
+    /// Failed subflows opened again (each re-creation counts).
+    pub fn recreated_subflows(&self) -> u64 {
+        self.recreated_subflows
+    }
+
+    /// Failed subflows waiting to be re-created, or re-created and not yet
+    /// established: (local address with port 0, peer address).
+    pub fn pending_recreations(&self) -> impl Iterator<Item = (SocketAddr, SocketAddr)> + '_ {
+        self.retries.iter().map(|r| (r.local, r.remote))
+    }
+
+    /// The mode the path manager runs in.
+    pub fn mode(&self) -> PmMode {
+        self.config.mode
+    }
+
     /// The endpoints in use, with the ids they were given.
     pub fn local_endpoints(&self) -> impl Iterator<Item = &PmEndpoint> {
         self.locals.iter().map(|l| &l.endpoint)
@@ -549,12 +830,25 @@ impl PathManager {
 
     // ---------------------------------------------------------------- internals
 
-    fn note_time(&mut self, now: Instant) {
+    pub(super) fn note_time(&mut self, now: Instant) {
         self.latest_now = self.latest_now.max(now);
     }
 
-    /// Adds an endpoint if it fits; true if added.
-    fn insert_endpoint(&mut self, endpoint: PmEndpoint) -> bool {
+    pub(super) fn is_kernel(&self) -> bool {
+        self.config.mode == PmMode::Kernel
+    }
+
+    /// Queues an event, dropping the oldest when the queue is full.
+    pub(super) fn emit(&mut self, event: PmEvent) {
+        if self.events.len() >= MAX_EVENTS {
+            self.events.pop_front();
+            self.dropped_events += 1;
+        }
+        self.events.push_back(event);
+    }
+
+    /// Adds an endpoint if it fits; its index if added.
+    pub(super) fn insert_endpoint(&mut self, endpoint: PmEndpoint) -> Option<usize> {
         let mut endpoint = endpoint;
         if endpoint.validate().is_err()
             || self.locals.len() >= MAX_ENDPOINTS
@@ -563,26 +857,25 @@ impl PathManager {
                 .iter()
                 .any(|l| l.endpoint.same_address(&endpoint))
         {
-            return false;
+            return None;
         }
         if endpoint.id == 0 || self.locals.iter().any(|l| l.endpoint.id == endpoint.id) {
-            match lowest_free_id(self.locals.iter().map(|l| l.endpoint.id)) {
-                Some(id) => endpoint.id = id,
-                None => return false,
-            }
+            endpoint.id = lowest_free_id(self.locals.iter().map(|l| l.endpoint.id))?;
         }
         self.locals.push(LocalEndpoint {
             endpoint,
             subflow_used: false,
             announcement: Announcement::NotYet,
         });
-        true
+        Some(self.locals.len() - 1)
     }
 
     /// Does whatever the current state allows, in Linux's order
-    /// (`mptcp_pm_create_subflow_or_signal_addr`): announce, then open subflows.
-    fn progress(&mut self, now: Option<Instant>) {
-        if !self.established {
+    /// (`mptcp_pm_create_subflow_or_signal_addr`): announce, then open subflows;
+    /// then re-create failed subflows whose wait is over, in the places left. Only the
+    /// built-in policy ([`PmMode::Kernel`]) acts.
+    pub(super) fn progress(&mut self, now: Option<Instant>) {
+        if !self.established || !self.is_kernel() {
             return;
         }
         self.announce_next(now);
@@ -590,6 +883,161 @@ impl PathManager {
             self.open_endpoint_subflows();
         }
         self.join_announced_addresses();
+        self.reopen_due_retries();
+    }
+
+    /// Whether a failed subflow is opened again: the policy's option, for subflows
+    /// we opened (a server's initial subflow goes to the client's ephemeral port,
+    /// where nobody listens for joins, so only a client's), between addresses still
+    /// in use.
+    fn may_recreate(&self, closed: &TrackedSubflow) -> bool {
+        self.is_kernel()
+            && self.established
+            && self.config.recreate_failed
+            && self.config.recreate_attempts > 0
+            && closed.ours
+            && self.local_usable(closed.local.ip())
+            && self.remote_known(closed.remote_id, closed.remote)
+    }
+
+    /// Starts (or continues) the backoff of a failed subflow's pair: the wait doubles
+    /// with each re-creation that failed, and after `recreate_attempts` of them the
+    /// pair is given up.
+    fn schedule_retry(&mut self, closed: &TrackedSubflow) {
+        let ip = closed.local.ip();
+        let index = self.retry_index(ip, closed.remote);
+        let attempts = index.map_or(0, |i| self.retries[i].attempts);
+        if let Some(i) = index {
+            self.retries.remove(i);
+        }
+        if attempts >= self.config.recreate_attempts {
+            return;
+        }
+        let factor = 1u64.checked_shl(u32::from(attempts)).unwrap_or(u64::MAX);
+        let delay = self
+            .config
+            .recreate_delay
+            .saturating_mul(factor)
+            .min(self.config.recreate_max_delay);
+        if self.retries.len() >= MAX_RETRIES {
+            self.retries.remove(0);
+        }
+        self.retries.push(Retry {
+            local: SocketAddr::new(ip, 0),
+            remote: closed.remote,
+            local_id: closed.local_id,
+            remote_id: closed.remote_id,
+            backup: closed.backup,
+            attempts,
+            state: RetryState::Arming { delay },
+        });
+    }
+
+    fn retry_index(&self, local: IpAddr, remote: SocketAddr) -> Option<usize> {
+        self.retries
+            .iter()
+            .position(|r| same_ip(r.local.ip(), local) && same_socket(r.remote, remote))
+    }
+
+    /// The pair is established, closed in order or given up: no re-creation, and the
+    /// next failure starts the backoff afresh.
+    pub(super) fn forget_retry(&mut self, local: IpAddr, remote: SocketAddr) {
+        if let Some(i) = self.retry_index(local, remote) {
+            self.retries.remove(i);
+        }
+    }
+
+    /// Re-creates the failed subflows whose wait is over (by the latest time seen),
+    /// while the limit leaves places; those without a place wait for one. A pair that
+    /// has a subflow again, or whose addresses went away, is dropped.
+    fn reopen_due_retries(&mut self) {
+        let mut i = 0;
+        while i < self.retries.len() {
+            let retry = self.retries[i];
+            let due = match retry.state {
+                RetryState::Waiting { until } => until <= self.latest_now,
+                RetryState::Blocked => true,
+                RetryState::Arming { .. } | RetryState::Reopened => false,
+            };
+            if !due {
+                i += 1;
+                continue;
+            }
+            if self.pair_is_live(retry.local.ip(), retry.remote)
+                || !self.local_usable(retry.local.ip())
+                || !self.remote_known(retry.remote_id, retry.remote)
+                || !same_family(retry.local.ip(), retry.remote.ip())
+            {
+                self.retries.remove(i);
+                continue;
+            }
+            if self.room_for_subflows() == 0 {
+                self.retries[i].state = RetryState::Blocked;
+                i += 1;
+                continue;
+            }
+            self.retries[i].attempts = retry.attempts.saturating_add(1);
+            self.retries[i].state = RetryState::Reopened;
+            self.recreated_subflows += 1;
+            self.push_open(
+                retry.local,
+                retry.remote,
+                retry.local_id,
+                retry.remote_id,
+                retry.backup,
+            );
+            i += 1;
+        }
+    }
+
+    /// Is `ip` one of our addresses: the initial subflow's (until removed) or an
+    /// endpoint's?
+    pub(super) fn local_usable(&self, ip: IpAddr) -> bool {
+        (same_ip(ip, self.initial_local.ip()) && !self.initial_local_removed)
+            || self.locals.iter().any(|l| same_ip(l.endpoint.addr, ip))
+    }
+
+    /// Does the peer still have `addr` under `id`?
+    fn remote_known(&self, id: u8, addr: SocketAddr) -> bool {
+        self.remotes
+            .iter()
+            .any(|r| r.id == id && same_socket(r.addr, addr))
+    }
+
+    /// Is there a live subflow from `local` to `remote` (pending ones included)?
+    pub(super) fn pair_is_live(&self, local: IpAddr, remote: SocketAddr) -> bool {
+        self.subflows
+            .iter()
+            .any(|s| s.is_live() && same_ip(s.local.ip(), local) && same_socket(s.remote, remote))
+    }
+
+    /// Tracks a subflow we ask for, counted against the limits, and asks for it.
+    pub(super) fn push_open(
+        &mut self,
+        local: SocketAddr,
+        remote: SocketAddr,
+        local_id: u8,
+        remote_id: u8,
+        backup: bool,
+    ) {
+        self.subflows.push(TrackedSubflow {
+            local,
+            remote,
+            local_id,
+            remote_id,
+            established: false,
+            initial: false,
+            ours: true,
+            backup,
+            closing: false,
+        });
+        self.actions.push_back(PmAction::OpenSubflow {
+            local,
+            remote,
+            local_id,
+            remote_id,
+            backup,
+        });
     }
 
     /// Announces the next `signal` endpoint if none is awaiting its echo. Linux sends
@@ -614,10 +1062,14 @@ impl PathManager {
             self.announce_due = true;
             return;
         };
-        let timeout = self.config.add_addr_timeout;
+        self.send_announcement(index, now);
+    }
+
+    /// Sends the announcement of `locals[index]` and starts its resend timer.
+    pub(super) fn send_announcement(&mut self, index: usize, now: Instant) {
         let local = &mut self.locals[index];
         local.announcement = Announcement::Outstanding {
-            resend_at: (timeout.as_micros() > 0).then(|| now + timeout),
+            sent_at: now,
             resends: 0,
         };
         self.actions.push_back(PmAction::Announce {
@@ -680,7 +1132,7 @@ impl PathManager {
                     (SocketAddr::new(e.addr, 0), self.wire_id(e), e.flags.backup)
                 })
                 .collect();
-            if sources.is_empty() && self.config.join_announced {
+            if sources.is_empty() && self.config.join_announced && !self.initial_local_removed {
                 let ip = self.initial_local.ip();
                 sources.push((SocketAddr::new(ip, 0), 0, self.backup_of(ip)));
             }
@@ -695,30 +1147,11 @@ impl PathManager {
     fn try_open(&mut self, source: SocketAddr, local_id: u8, remote: RemoteAddress, backup: bool) {
         if self.room_for_subflows() == 0
             || !same_family(source.ip(), remote.addr.ip())
-            || self.subflows.iter().any(|s| {
-                s.is_live()
-                    && same_ip(s.local.ip(), source.ip())
-                    && same_socket(s.remote, remote.addr)
-            })
+            || self.pair_is_live(source.ip(), remote.addr)
         {
             return;
         }
-        self.subflows.push(TrackedSubflow {
-            local: source,
-            remote: remote.addr,
-            local_id,
-            remote_id: remote.id,
-            established: false,
-            initial: false,
-            closing: false,
-        });
-        self.actions.push_back(PmAction::OpenSubflow {
-            local: source,
-            remote: remote.addr,
-            local_id,
-            remote_id: remote.id,
-            backup,
-        });
+        self.push_open(source, remote.addr, local_id, remote.id, backup);
     }
 
     fn room_for_subflows(&self) -> usize {
@@ -728,7 +1161,7 @@ impl PathManager {
     /// A subflow by its addresses. One we asked for has local port 0 until it is
     /// established; among several candidates the exact match wins, then the older
     /// (closing) one, whose report is due first.
-    fn find_subflow(&self, local: SocketAddr, remote: SocketAddr) -> Option<usize> {
+    pub(super) fn find_subflow(&self, local: SocketAddr, remote: SocketAddr) -> Option<usize> {
         let exact =
             |s: &TrackedSubflow| same_socket(s.local, local) && same_socket(s.remote, remote);
         let unported = |s: &TrackedSubflow| {
@@ -749,7 +1182,7 @@ impl PathManager {
     }
 
     /// Marks the live subflows `select` picks as closing; true if there were any.
-    fn mark_closing(&mut self, select: impl Fn(&TrackedSubflow) -> bool) -> bool {
+    pub(super) fn mark_closing(&mut self, select: impl Fn(&TrackedSubflow) -> bool) -> bool {
         let mut any = false;
         for subflow in self.subflows.iter_mut() {
             if subflow.is_live() && select(subflow) {
@@ -757,6 +1190,13 @@ impl PathManager {
                 any = true;
             }
         }
+        self.trim_closing();
+        any
+    }
+
+    /// Keeps at most [`MAX_CLOSING_SUBFLOWS`] subflows waiting for their closing
+    /// report.
+    pub(super) fn trim_closing(&mut self) {
         let closing = self.subflows.iter().filter(|s| s.closing).count();
         if closing > MAX_CLOSING_SUBFLOWS {
             // The oldest closing subflows come first in the table.
@@ -767,11 +1207,10 @@ impl PathManager {
                 !drop
             });
         }
-        any
     }
 
     /// The endpoint on the initial subflow's address (Linux's `mpc_endpoint_id`).
-    fn is_initial_local(&self, endpoint: &PmEndpoint) -> bool {
+    pub(super) fn is_initial_local(&self, endpoint: &PmEndpoint) -> bool {
         same_ip(endpoint.addr, self.initial_local.ip())
             && endpoint
                 .port
@@ -779,7 +1218,7 @@ impl PathManager {
     }
 
     /// The id the peer knows an endpoint by: 0 on the initial subflow's address.
-    fn wire_id(&self, endpoint: &PmEndpoint) -> u8 {
+    pub(super) fn wire_id(&self, endpoint: &PmEndpoint) -> u8 {
         if self.is_initial_local(endpoint) {
             0
         } else {
@@ -787,7 +1226,7 @@ impl PathManager {
         }
     }
 
-    fn backup_of(&self, addr: IpAddr) -> bool {
+    pub(super) fn backup_of(&self, addr: IpAddr) -> bool {
         self.locals
             .iter()
             .any(|l| same_ip(l.endpoint.addr, addr) && l.endpoint.flags.backup)
@@ -796,15 +1235,15 @@ impl PathManager {
 
 /// Addresses compared with IPv4-mapped IPv6 as IPv4, as Linux's
 /// `mptcp_addresses_equal` does.
-fn same_ip(a: IpAddr, b: IpAddr) -> bool {
+pub(super) fn same_ip(a: IpAddr, b: IpAddr) -> bool {
     a.to_canonical() == b.to_canonical()
 }
 
-fn same_socket(a: SocketAddr, b: SocketAddr) -> bool {
+pub(super) fn same_socket(a: SocketAddr, b: SocketAddr) -> bool {
     same_ip(a.ip(), b.ip()) && a.port() == b.port()
 }
 
 /// A subflow needs both ends in one family (Linux's `mptcp_pm_addr_families_match`).
-fn same_family(a: IpAddr, b: IpAddr) -> bool {
+pub(super) fn same_family(a: IpAddr, b: IpAddr) -> bool {
     a.to_canonical().is_ipv4() == b.to_canonical().is_ipv4()
 }

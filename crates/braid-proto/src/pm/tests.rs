@@ -7,27 +7,27 @@ use std::net::{IpAddr, SocketAddr};
 use super::*;
 use crate::time::{Duration, Instant};
 
-const CLIENT: &str = "10.0.1.1:40000";
-const SERVER: &str = "10.0.1.2:8080";
+pub(super) const CLIENT: &str = "10.0.1.1:40000";
+pub(super) const SERVER: &str = "10.0.1.2:8080";
 
-fn ip(text: &str) -> IpAddr {
+pub(super) fn ip(text: &str) -> IpAddr {
     text.parse().unwrap()
 }
 
-fn sock(text: &str) -> SocketAddr {
+pub(super) fn sock(text: &str) -> SocketAddr {
     text.parse().unwrap()
 }
 
-fn at(millis: u64) -> Instant {
+pub(super) fn at(millis: u64) -> Instant {
     Instant::from_millis(millis)
 }
 
-fn endpoint(text: &str) -> PmEndpoint {
+pub(super) fn endpoint(text: &str) -> PmEndpoint {
     text.parse().unwrap()
 }
 
 /// braid's defaults with these endpoints, ids assigned in order.
-fn config(endpoints: &[&str]) -> PmConfig {
+pub(super) fn config(endpoints: &[&str]) -> PmConfig {
     let mut config = PmConfig {
         endpoints: endpoints.iter().map(|e| endpoint(e)).collect(),
         ..PmConfig::default()
@@ -36,7 +36,7 @@ fn config(endpoints: &[&str]) -> PmConfig {
     config
 }
 
-fn with_limits(mut config: PmConfig, subflows: u8, add_addr_accepted: u8) -> PmConfig {
+pub(super) fn with_limits(mut config: PmConfig, subflows: u8, add_addr_accepted: u8) -> PmConfig {
     config.limits = PmLimits {
         subflows,
         add_addr_accepted,
@@ -44,25 +44,31 @@ fn with_limits(mut config: PmConfig, subflows: u8, add_addr_accepted: u8) -> PmC
     config
 }
 
-fn client(config: PmConfig) -> PathManager {
+pub(super) fn client(config: PmConfig) -> PathManager {
     PathManager::new(config, Role::Client, sock(CLIENT), sock(SERVER))
 }
 
-fn server(config: PmConfig) -> PathManager {
+pub(super) fn server(config: PmConfig) -> PathManager {
     PathManager::new(config, Role::Server, sock(SERVER), sock(CLIENT))
 }
 
-fn established_client(config: PmConfig) -> PathManager {
+pub(super) fn established_client(config: PmConfig) -> PathManager {
     let mut pm = client(config);
     pm.on_established(at(0));
     pm
 }
 
-fn drain(pm: &mut PathManager) -> Vec<PmAction> {
+pub(super) fn drain(pm: &mut PathManager) -> Vec<PmAction> {
     std::iter::from_fn(|| pm.poll_action()).collect()
 }
 
-fn open(local: &str, remote: &str, local_id: u8, remote_id: u8, backup: bool) -> PmAction {
+pub(super) fn open(
+    local: &str,
+    remote: &str,
+    local_id: u8,
+    remote_id: u8,
+    backup: bool,
+) -> PmAction {
     PmAction::OpenSubflow {
         local: sock(local),
         remote: sock(remote),
@@ -72,7 +78,7 @@ fn open(local: &str, remote: &str, local_id: u8, remote_id: u8, backup: bool) ->
     }
 }
 
-fn announce(id: u8, addr: &str, port: Option<u16>) -> PmAction {
+pub(super) fn announce(id: u8, addr: &str, port: Option<u16>) -> PmAction {
     PmAction::Announce {
         id,
         addr: ip(addr),
@@ -92,6 +98,11 @@ fn default_config_is_linux_but_accepting_announcements() {
     assert_eq!(config.add_addr_timeout, Duration::from_secs(1));
     assert_eq!(config.add_addr_retransmissions, 3);
     assert_eq!(PmLimits::default(), config.limits);
+    assert_eq!(config.mode, PmMode::Kernel);
+    assert!(config.recreate_failed);
+    assert_eq!(config.recreate_delay, Duration::from_secs(1));
+    assert_eq!(config.recreate_max_delay, Duration::from_secs(60));
+    assert_eq!(config.recreate_attempts, 8);
     assert_eq!(config.validate(), Ok(()));
 }
 
@@ -104,7 +115,40 @@ fn linux_defaults_match_the_kernel() {
     assert!(!config.join_announced);
     assert_eq!(config.add_addr_timeout, Duration::from_secs(120));
     assert_eq!(config.add_addr_retransmissions, 3);
+    assert_eq!(config.mode, PmMode::Kernel);
+    assert!(!config.recreate_failed);
     assert_eq!(config.validate(), Ok(()));
+}
+
+#[test]
+fn validate_rejects_a_zero_or_inverted_recreate_backoff() {
+    let zero = PmConfig {
+        recreate_delay: Duration::ZERO,
+        ..PmConfig::default()
+    };
+    let error = zero.validate().unwrap_err();
+    assert_eq!(error, PmConfigError::ZeroRecreateDelay);
+    assert!(
+        error.to_string().contains("recreate_failed = false"),
+        "{error}"
+    );
+    let inverted = PmConfig {
+        recreate_delay: Duration::from_secs(10),
+        recreate_max_delay: Duration::from_secs(5),
+        ..PmConfig::default()
+    };
+    let error = inverted.validate().unwrap_err();
+    assert_eq!(
+        error,
+        PmConfigError::RecreateDelayAboveMax {
+            delay: Duration::from_secs(10),
+            max: Duration::from_secs(5)
+        }
+    );
+    assert!(
+        error.to_string().contains("10.000s") && error.to_string().contains("5.000s"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -655,6 +699,85 @@ fn zero_retransmissions_moves_on_after_one_timeout() {
     assert_eq!(drain(&mut pm), [announce(2, "10.0.3.2", None)]);
 }
 
+#[test]
+fn rtt_samples_set_the_resend_interval_to_three_rtts() {
+    let mut pm = server(config(&["10.0.2.2,signal"]));
+    assert_eq!(pm.add_addr_resend_timeout(), Some(Duration::from_secs(1)));
+    pm.on_rtt_sample(Duration::from_millis(100));
+    assert_eq!(
+        pm.add_addr_resend_timeout(),
+        Some(Duration::from_millis(300))
+    );
+    pm.on_established(at(0));
+    assert_eq!(drain(&mut pm), [announce(1, "10.0.2.2", None)]);
+    assert_eq!(pm.poll_timeout(), Some(at(300)));
+    pm.handle_timeout(at(299));
+    assert!(drain(&mut pm).is_empty());
+    pm.handle_timeout(at(300));
+    assert_eq!(drain(&mut pm), [announce(1, "10.0.2.2", None)]);
+    // Each resend waits a full interval from the last transmission.
+    assert_eq!(pm.poll_timeout(), Some(at(600)));
+}
+
+#[test]
+fn the_rtt_based_interval_has_a_floor_and_a_ceiling() {
+    let mut pm = server(config(&["10.0.2.2,signal"]));
+    // A LAN: 3 x 1 ms is below TCP_RTO_MIN.
+    pm.on_rtt_sample(Duration::from_millis(1));
+    assert_eq!(pm.add_addr_resend_timeout(), Some(MIN_ADD_ADDR_TIMEOUT));
+    // A satellite link: 3 x 600 ms is above add_addr_timeout, the ceiling.
+    pm.on_rtt_sample(Duration::from_millis(600));
+    assert_eq!(pm.add_addr_resend_timeout(), Some(Duration::from_secs(1)));
+    pm.on_rtt_sample(Duration::ZERO);
+    assert_eq!(pm.add_addr_resend_timeout(), Some(MIN_ADD_ADDR_TIMEOUT));
+    // A ceiling below the floor wins.
+    let mut low = config(&["10.0.2.2,signal"]);
+    low.add_addr_timeout = Duration::from_millis(50);
+    let mut pm = server(low);
+    pm.on_rtt_sample(Duration::from_millis(10));
+    assert_eq!(
+        pm.add_addr_resend_timeout(),
+        Some(Duration::from_millis(50))
+    );
+    // Zero still means "send once".
+    let mut once = config(&["10.0.2.2,signal"]);
+    once.add_addr_timeout = Duration::ZERO;
+    let mut pm = server(once);
+    pm.on_rtt_sample(Duration::from_millis(10));
+    assert_eq!(pm.add_addr_resend_timeout(), None);
+    pm.on_established(at(0));
+    drain(&mut pm);
+    assert_eq!(pm.poll_timeout(), None);
+}
+
+#[test]
+fn linux_defaults_resend_after_three_rtts_not_120_seconds() {
+    // Recent kernels (pm.c, mptcp_adjust_add_addr_timeout): the subflows' RTO under
+    // the add_addr_timeout ceiling.
+    let mut config = PmConfig::linux_defaults();
+    config.endpoints = vec![endpoint("10.0.2.2,signal,id=1")];
+    let mut pm = server(config);
+    pm.on_rtt_sample(Duration::from_millis(100));
+    pm.on_established(at(500));
+    drain(&mut pm);
+    assert_eq!(pm.poll_timeout(), Some(at(800)));
+}
+
+#[test]
+fn a_sample_after_sending_moves_the_pending_resend() {
+    let mut pm = server(config(&["10.0.2.2,signal"]));
+    pm.on_established(at(0));
+    drain(&mut pm);
+    assert_eq!(pm.poll_timeout(), Some(at(1000)));
+    pm.on_rtt_sample(Duration::from_millis(80));
+    assert_eq!(pm.poll_timeout(), Some(at(240)));
+    pm.handle_timeout(at(240));
+    assert_eq!(drain(&mut pm), [announce(1, "10.0.2.2", None)]);
+    // The RTT grew under load: the next resend waits longer.
+    pm.on_rtt_sample(Duration::from_millis(200));
+    assert_eq!(pm.poll_timeout(), Some(at(840)));
+}
+
 // ------------------------------------------------------------------ peer's ADD_ADDR
 
 #[test]
@@ -991,11 +1114,17 @@ fn a_freed_place_goes_to_an_endpoint_the_limit_held_back() {
 // ------------------------------------------------------------------ subflow lifecycle
 
 #[test]
-fn failed_subflows_are_not_recreated_but_free_their_place() {
-    let mut pm = established_client(config(&["10.0.2.1,subflow"]));
+fn without_recreate_failed_subflows_are_not_reopened_but_free_their_place() {
+    // Linux's in-kernel path manager uses an endpoint once per connection.
+    let mut config = config(&["10.0.2.1,subflow"]);
+    config.recreate_failed = false;
+    let mut pm = established_client(config);
     assert_eq!(drain(&mut pm).len(), 1);
     assert_eq!(pm.extra_subflows(), 1);
     pm.on_subflow_closed(sock("10.0.2.1:0"), sock(SERVER), true);
+    assert!(drain(&mut pm).is_empty());
+    assert_eq!(pm.poll_timeout(), None);
+    pm.handle_timeout(at(1_000_000));
     assert!(drain(&mut pm).is_empty());
     assert_eq!(pm.extra_subflows(), 0);
     assert_eq!(pm.failed_subflows(), 1);
