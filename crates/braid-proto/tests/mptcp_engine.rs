@@ -610,3 +610,62 @@ fn every_scheduler_moves_data_intact_over_two_subflows() {
         assert!(x.server_received == up, "{kind}: upload differs");
     }
 }
+
+#[test]
+fn a_userspace_path_manager_reports_events_and_opens_subflows_on_command() {
+    let mut client_config = with_endpoints(&["10.0.0.3,subflow"]);
+    client_config.mptcp.path_manager.mode = braid_proto::pm::PmMode::Userspace;
+    let mut pair = Pair::with_configs(
+        client_config,
+        EndpointConfig::default(),
+        Duration::from_millis(10),
+    );
+    pair.endpoints[1].listen(addr(SERVER)).unwrap();
+    let client = pair.endpoints[0]
+        .connect(pair.now, addr(CLIENT), addr(SERVER))
+        .unwrap();
+    let mut events = Vec::new();
+    pair.run_until(Instant::ZERO + Duration::from_secs(1), |p| {
+        p.endpoints[0].connection_mut(client).unwrap().write(b"x");
+        while let Some((_, e)) = p.endpoints[0].poll_pm_event() {
+            events.push(e);
+        }
+        false
+    });
+    // The endpoint alone opens nothing in userspace mode; the program saw it happen.
+    let m = pair.endpoints[0]
+        .connection(client)
+        .unwrap()
+        .as_mptcp()
+        .unwrap();
+    assert_eq!(m.subflows().count(), 1);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, braid_proto::pm::PmEvent::Established { .. })),
+        "{events:?}"
+    );
+    let now = pair.now;
+    let opened = pair.endpoints[0].pm_command(now, client, |pm| {
+        pm.open_subflow(addr("10.0.0.3:0"), addr(SERVER), 1, 0, false)
+    });
+    assert_eq!(opened, Some(Ok(())));
+    pair.run_until(pair.now + Duration::from_secs(1), |p| {
+        while let Some((_, e)) = p.endpoints[0].poll_pm_event() {
+            events.push(e);
+        }
+        false
+    });
+    let m = pair.endpoints[0]
+        .connection(client)
+        .unwrap()
+        .as_mptcp()
+        .unwrap();
+    assert_eq!(m.subflows().count(), 2);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, braid_proto::pm::PmEvent::SubflowEstablished { .. })),
+        "{events:?}"
+    );
+}

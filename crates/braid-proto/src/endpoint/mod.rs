@@ -284,8 +284,17 @@ impl Endpoint {
             .tokens
             .new_key(&mut self.rng, id)
             .map_err(|_| EndpointError::TooManyConnections(self.config.max_connections))?;
-        let conn = crate::mptcp::MptcpConnection::connect(self.config.mptcp.clone(), key, tcp);
+        let conn = crate::mptcp::MptcpConnection::connect(self.mptcp_config(), key, tcp);
         Ok(self.insert(Connection::Mptcp(Box::new(conn)), cc, None, true))
+    }
+
+    /// MPTCP settings for a new connection, the starting window filled in.
+    pub(super) fn mptcp_config(&self) -> MptcpConfig {
+        let mut config = self.config.mptcp.clone();
+        config
+            .initial_window
+            .get_or_insert(self.config.tcp.initial_recv_buffer);
+        config
     }
 
     /// TCP settings of a connection or subflow: MPTCP ones keep room for the DSS.
@@ -426,6 +435,34 @@ impl Endpoint {
             }
             self.after_activity(now, id);
         }
+    }
+
+    /// The next path manager event of any MPTCP connection (see
+    /// [`crate::pm::PmEvent`]), for programs that make path decisions themselves.
+    pub fn poll_pm_event(&mut self) -> Option<(ConnectionId, crate::pm::PmEvent)> {
+        self.connections
+            .iter_mut()
+            .find_map(|(&id, slot)| match &mut slot.conn {
+                Connection::Mptcp(c) => c.poll_pm_event().map(|e| (id, e)),
+                Connection::Tcp(_) => None,
+            })
+    }
+
+    /// Runs a path manager command on MPTCP connection `id` (see
+    /// [`crate::pm::PathManager`]: `open_subflow`, `announce`, `remove_address`,
+    /// `close_subflow`, `set_backup_id`); `None` if it is not an MPTCP connection.
+    pub fn pm_command<R>(
+        &mut self,
+        now: Instant,
+        id: ConnectionId,
+        command: impl FnOnce(&mut crate::pm::PathManager) -> R,
+    ) -> Option<R> {
+        let result = match self.connections.get_mut(&id).map(|s| &mut s.conn) {
+            Some(Connection::Mptcp(c)) => c.pm_command(now, command),
+            _ => return None,
+        };
+        self.after_activity(now, id);
+        Some(result)
     }
 
     /// Takes one IP packet from the network.

@@ -149,7 +149,7 @@ impl Endpoint {
             unreachable!("checked above");
         };
         let mut conn = crate::mptcp::MptcpConnection::accept(
-            self.config.mptcp.clone(),
+            self.mptcp_config(),
             key,
             tcp,
             offer.checksums,
@@ -222,15 +222,18 @@ impl Endpoint {
         }
         for request in requests {
             let ip = request.local.ip();
-            if ip.is_ipv4() != request.remote.is_ipv4() {
-                continue;
-            }
             let port = match request.local.port() {
                 0 => self.ephemeral_port(ip),
                 port => port,
             };
             let local = SocketAddr::new(ip, port);
-            if self.by_tuple.contains_key(&(local, request.remote)) {
+            let family_mismatch = ip.is_ipv4() != request.remote.is_ipv4();
+            if family_mismatch || self.by_tuple.contains_key(&(local, request.remote)) {
+                if let Some(Connection::Mptcp(conn)) =
+                    self.connections.get_mut(&id).map(|s| &mut s.conn)
+                {
+                    conn.subflow_request_failed(&request);
+                }
                 continue;
             }
             let (iss, ts_offset) = (SeqNum(self.rng.next_u32()), self.rng.next_u32());

@@ -22,6 +22,10 @@ pub struct MptcpConfig {
     pub path_manager: PmConfig,
     /// Which scheduler new connections get.
     pub scheduler: SchedulerKind,
+    /// The connection-level receive window to start from; auto-tuning grows it
+    /// towards RTT_max × the data rate (twice that, like Linux's dynamic right-sizing),
+    /// up to the receive buffer. `None`: the TCP settings' `initial_recv_buffer`.
+    pub initial_window: Option<usize>,
 }
 
 impl Default for MptcpConfig {
@@ -33,6 +37,7 @@ impl Default for MptcpConfig {
             max_mapping: 16 * 1024,
             path_manager: PmConfig::default(),
             scheduler: SchedulerKind::default(),
+            initial_window: None,
         }
     }
 }

@@ -139,6 +139,10 @@ pub struct MptcpConnection {
     /// A write found the send buffer full: [`TcpEvent::Writable`] is owed once
     /// acknowledgments make room.
     pub(super) write_blocked: bool,
+    /// Receive auto-tuning: the window we let the peer use, and the measurement
+    /// interval in progress (start, DATA_ACK then).
+    pub(super) rcv_target: u64,
+    pub(super) rcv_sample: Option<(Instant, u64)>,
     /// Subflows that ended, to be taken out of the congestion controller.
     pub(super) cc_removals: Vec<SubflowId>,
     /// The data-level retransmission timer (§3.3.6): when DATA_ACK stops moving,
@@ -216,6 +220,11 @@ impl MptcpConnection {
             readable_reported: 0,
             write_blocked: false,
             cc_removals: Vec::new(),
+            rcv_target: config
+                .initial_window
+                .unwrap_or(recv_capacity)
+                .min(recv_capacity) as u64,
+            rcv_sample: None,
             data_rto_at: None,
             data_rto_backoff: 0,
             data_una_seen: 0,
@@ -458,8 +467,11 @@ impl MptcpConnection {
     pub(super) fn update_window_limits(&mut self) {
         // In fallback too: the subflow hands its bytes to the data level at once, so
         // its own buffer is always empty and only the data level's space counts.
+        // The window as if the buffer were only as large as the auto-tuned target.
+        let unused = (self.receiver.capacity() as u64).saturating_sub(self.rcv_target);
+        let window = self.receiver.window().saturating_sub(unused);
         let limit = match self.phase {
-            Phase::Established | Phase::Fallback => Some(self.receiver.window()),
+            Phase::Established | Phase::Fallback => Some(window),
             Phase::Handshake => None,
         };
         for s in &mut self.subflows {
@@ -609,6 +621,32 @@ impl MptcpConnection {
         self.run_path_manager(now);
     }
 
+    /// The next event of the path manager (subflows up and down, addresses announced
+    /// and removed...), for a program that makes path decisions itself.
+    pub fn poll_pm_event(&mut self) -> Option<crate::pm::PmEvent> {
+        self.pm.poll_event()
+    }
+
+    /// Runs a command on the path manager (open a subflow, announce an address...;
+    /// in `PmMode::Userspace` nothing happens otherwise) and carries out what it
+    /// decided.
+    pub fn pm_command<R>(
+        &mut self,
+        now: Instant,
+        command: impl FnOnce(&mut PathManager) -> R,
+    ) -> R {
+        let result = command(&mut self.pm);
+        self.run_path_manager(now);
+        result
+    }
+
+    /// A subflow request the endpoint could not open (no free port, address family,
+    /// 4-tuple in use): the path manager stops counting it.
+    pub fn subflow_request_failed(&mut self, request: &SubflowRequest) {
+        self.pm
+            .on_subflow_closed(request.local, request.remote, true);
+    }
+
     /// Path manager actions, carried out.
     pub(super) fn run_path_manager(&mut self, now: Instant) {
         use crate::pm::{PmAction, SubflowSelector};
@@ -629,6 +667,9 @@ impl MptcpConnection {
                             remote_id,
                             backup,
                         });
+                    } else {
+                        // Not opened: the path manager must not count it as pending.
+                        self.pm.on_subflow_closed(local, remote, true);
                     }
                 }
                 PmAction::Announce { id, addr, port } => {

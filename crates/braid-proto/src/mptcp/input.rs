@@ -111,6 +111,7 @@ impl MptcpConnection {
                 MptcpOption::MpTcpRst(r) => {
                     self.stats.mp_tcprst_received += 1;
                     self.subflows[i].peer_reset_reason = Some(r.reason);
+                    self.subflows[i].peer_reset_transient = r.flags.transient();
                 }
                 _ => {}
             }

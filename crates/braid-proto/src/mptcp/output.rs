@@ -124,10 +124,29 @@ impl MptcpConnection {
         if self.phase == Phase::Handshake || self.closed.is_some() {
             return;
         }
+        let nagle = self.subflows.first().is_some_and(|s| s.tcp.config().nagle);
         let mut infos = std::mem::take(&mut self.sched_scratch);
         for _ in 0..MAX_CHUNKS_PER_POLL {
-            if self.sender.reinject_pending() == 0
-                && self.sender.data_nxt() == self.written_dsn_end()
+            let new_bytes = self.written_dsn_end().wrapping_sub(self.sender.data_nxt());
+            if self.sender.reinject_pending() == 0 && new_bytes == 0 {
+                break;
+            }
+            // Nagle at the data level (RFC 9293 §3.7.4): less than a segment of new
+            // data waits while data is unacknowledged, unless the application closed.
+            // Each chunk becomes its own mapping and segment, so the subflows' Nagle
+            // cannot gather small writes.
+            let mss = self
+                .subflows
+                .iter()
+                .map(|s| u64::from(s.tcp.effective_mss()))
+                .min()
+                .unwrap_or(536);
+            let in_flight = self.sender.data_una() != self.sender.data_nxt();
+            if nagle
+                && self.sender.reinject_pending() == 0
+                && new_bytes < mss
+                && in_flight
+                && self.sender.data_fin_dsn().is_none()
             {
                 break;
             }

@@ -17,6 +17,11 @@ impl MptcpConnection {
             s.prune_tx(data_una);
         }
         self.arm_data_rto(now);
+        self.autotune_receive(now);
+        if let Some(rtt) = self.subflows.first().and_then(|s| s.tcp.srtt()) {
+            // ADD_ADDR resends follow the path's RTT.
+            self.pm.on_rtt_sample(rtt);
+        }
         self.run_path_manager(now);
         if !self.signals.is_empty() || self.mp_fail_due.is_some() {
             // A signal the last pure ACK had no room for.
@@ -49,7 +54,11 @@ impl MptcpConnection {
             if ended {
                 s.ended = true;
                 self.cc_removals.push(s.id);
-                let failed = s.tcp.close_reason() != Some(CloseReason::Finished);
+                // A subflow the peer refused with MP_TCPRST is not retried unless it
+                // said the error is transient (RFC 8684 §3.6, the T flag); any other
+                // failure (reset without reason, timeout) may be.
+                let refused = s.peer_reset_reason.is_some() && !s.peer_reset_transient;
+                let failed = s.tcp.close_reason() != Some(CloseReason::Finished) && !refused;
                 let (local, remote) = (s.tcp.local(), s.tcp.remote());
                 self.pm.on_subflow_closed(local, remote, failed);
             }
@@ -62,6 +71,45 @@ impl MptcpConnection {
                 self.reinject_from(i);
             }
         }
+    }
+
+    /// Receive-window auto-tuning across subflows (after Linux's dynamic
+    /// right-sizing): every RTT of the slowest usable subflow, the window grows to
+    /// twice what arrived in order during it, plus some segments, never shrinking and
+    /// never past the buffer. Twice RTT_max × the rate keeps every path busy while
+    /// the slow one's data is still on its way.
+    fn autotune_receive(&mut self, now: Instant) {
+        if self.phase == Phase::Handshake {
+            return;
+        }
+        let Some(rtt_max) = self
+            .subflows
+            .iter()
+            .filter(|s| s.is_usable())
+            .filter_map(|s| s.tcp.srtt())
+            .max()
+        else {
+            return;
+        };
+        let ack = self.receiver.data_ack();
+        let Some((start, ack_then)) = self.rcv_sample else {
+            self.rcv_sample = Some((now, ack));
+            return;
+        };
+        if now < start + rtt_max {
+            return;
+        }
+        let delivered = ack.wrapping_sub(ack_then);
+        let mss = self
+            .subflows
+            .first()
+            .map_or(1460, |s| u64::from(s.tcp.effective_mss()));
+        let wanted = 2 * delivered + 16 * mss;
+        let capacity = self.receiver.capacity() as u64;
+        if wanted > self.rcv_target {
+            self.rcv_target = wanted.min(capacity);
+        }
+        self.rcv_sample = Some((now, ack));
     }
 
     /// Keeps the data-level retransmission timer running while data is

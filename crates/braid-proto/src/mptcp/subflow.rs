@@ -86,6 +86,8 @@ pub struct Subflow {
     pub reset_reason: Option<MpTcpRstReason>,
     /// Why the peer reset it.
     pub peer_reset_reason: Option<MpTcpRstReason>,
+    /// The peer's MP_TCPRST had the T flag: the error is temporary, try again later.
+    pub peer_reset_transient: bool,
     /// Its end was handled (data reinjected, path manager told).
     pub ended: bool,
     /// Reported to the application as established.
@@ -117,6 +119,7 @@ impl Subflow {
             acked_seen: 0,
             reset_reason: None,
             peer_reset_reason: None,
+            peer_reset_transient: false,
             ended: false,
             announced: false,
         }
