@@ -669,3 +669,45 @@ fn a_userspace_path_manager_reports_events_and_opens_subflows_on_command() {
         "{events:?}"
     );
 }
+
+#[test]
+fn rfc8684_s3_7_after_fallback_a_close_on_an_idle_connection_still_sends_the_fin() {
+    let mut plain = EndpointConfig::default();
+    plain.mptcp.enabled = false;
+    let mut pair = Pair::with_configs(EndpointConfig::default(), plain, Duration::from_millis(5));
+    pair.endpoints[1].listen(addr(SERVER)).unwrap();
+    let client = pair.endpoints[0]
+        .connect(pair.now, addr(CLIENT), addr(SERVER))
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    let mut written = false;
+    // Everything is sent and acknowledged; the connection goes quiet.
+    pair.run_until(Instant::ZERO + Duration::from_secs(2), |p| {
+        let c = p.endpoints[0].connection_mut(client).unwrap();
+        if !written && c.write(b"request") == 7 {
+            written = true;
+        }
+        if let Some(s) = p.accepted() {
+            read_all(
+                p.endpoints[1].connection_mut(s).unwrap(),
+                &mut buf,
+                &mut got,
+            );
+        }
+        false
+    });
+    assert_eq!(got, b"request");
+    pair.endpoints[0].connection_mut(client).unwrap().close();
+    let server = pair.accepted().unwrap();
+    pair.run_until(pair.now + Duration::from_secs(2), |p| {
+        p.endpoints[1].connection(server).unwrap().is_read_closed()
+    });
+    assert!(
+        pair.endpoints[1]
+            .connection(server)
+            .unwrap()
+            .is_read_closed(),
+        "the FIN arrived"
+    );
+}

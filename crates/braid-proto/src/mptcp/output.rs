@@ -51,6 +51,13 @@ impl MptcpConnection {
     ) -> Option<usize> {
         self.schedule(cc);
         self.update_window_limits();
+        if self.phase == Phase::Fallback && self.sender.data_fin_ready() {
+            // Plain TCP: the application's close is the subflow's FIN, even when
+            // nothing else happens on the connection any more.
+            if let Some(s) = self.subflows.first_mut() {
+                s.tcp.close();
+            }
+        }
         if self.phase == Phase::Established
             && self.data_fin_sent_at.is_none()
             && self.sender.data_fin_ready()
