@@ -22,6 +22,12 @@ pub struct MptcpConfig {
     pub path_manager: PmConfig,
     /// Which scheduler new connections get.
     pub scheduler: SchedulerKind,
+    /// Auto-tune the connection-level receive window (below). Off, the whole receive
+    /// buffer is offered from the start. Off by default for now: with it on, a
+    /// coupled controller (LIA/OLIA/BALIA) took 66-70% of a shared bottleneck
+    /// against one TCP flow instead of about 50% (crates/braid-sim/tests/coupled_cc.rs),
+    /// which is not understood yet.
+    pub receive_autotune: bool,
     /// The connection-level receive window to start from; auto-tuning grows it
     /// towards RTT_max × the data rate (twice that, like Linux's dynamic right-sizing),
     /// up to the receive buffer. `None`: the TCP settings' `initial_recv_buffer`.
@@ -38,6 +44,7 @@ impl Default for MptcpConfig {
             path_manager: PmConfig::default(),
             scheduler: SchedulerKind::default(),
             initial_window: None,
+            receive_autotune: false,
         }
     }
 }

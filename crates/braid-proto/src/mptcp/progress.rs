@@ -79,6 +79,10 @@ impl MptcpConnection {
     /// never past the buffer. Twice RTT_max × the rate keeps every path busy while
     /// the slow one's data is still on its way.
     fn autotune_receive(&mut self, now: Instant) {
+        if !self.config.receive_autotune {
+            self.rcv_target = self.receiver.capacity() as u64;
+            return;
+        }
         if self.phase == Phase::Handshake {
             return;
         }
