@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use braid_cli::bench;
 use clap::{Parser, Subcommand};
 
 mod connect;
@@ -41,6 +42,30 @@ enum Command {
         /// Everything as one JSON document, the simulator's full report included.
         #[arg(long)]
         json: bool,
+    },
+    /// Measure aggregation, handover and fairness on the simulator, against the targets.
+    ///
+    /// Runs deterministic simulations (fixed seeds; no privileges, no network) and
+    /// prints one table per suite and which targets are met: `aggregation` (goodput
+    /// over two paths as a fraction of their sum, per scheduler and receive buffer,
+    /// against TCP over the best single path), `handover` (the application's longest
+    /// wait and bytes lost when the path in use fails, told or silently) and `fairness`
+    /// (an MPTCP connection's share of a bottleneck against one TCP, per congestion
+    /// controller). Without a suite, runs all three.
+    Bench {
+        /// The suite to run; all three when left out.
+        #[arg(value_enum)]
+        suite: Option<bench::Suite>,
+        /// Everything as one JSON document: every run's figures and the targets.
+        #[arg(long)]
+        json: bool,
+        /// Write one SVG per run into this directory (created if missing): each
+        /// subflow's throughput over time.
+        #[arg(long, value_name = "DIR")]
+        plots: Option<PathBuf>,
+        /// The seed of every run (keys, ports, sequence numbers, random losses).
+        #[arg(long, default_value_t = bench::DEFAULT_SEED)]
+        seed: u64,
     },
     /// Decode a packet capture (pcap or pcapng), MPTCP first.
     ///
@@ -113,6 +138,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo { seed, json } => demo::run(demo::Options { seed, json }),
+        Command::Bench {
+            suite,
+            json,
+            plots,
+            seed,
+        } => bench::run(bench::Options {
+            suite,
+            json,
+            plots,
+            seed,
+        }),
         Command::Pcap {
             file,
             json,

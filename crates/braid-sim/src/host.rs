@@ -29,6 +29,21 @@
 //! a matching route, a host whose interfaces hold exactly one address of that family
 //! uses it.
 //!
+//! # Interface events
+//!
+//! An operating system tells its MPTCP path manager when an interface loses its
+//! addresses or gets them back (Linux: an address removed or added through netlink,
+//! which mptcpd or NetworkManager turn into `ip mptcp endpoint` changes).
+//! [`Host::interface_event_at`] plans such an event (a scenario link's schedule entry
+//! with `notify = true` plans one on the host at each end of the link). When an
+//! interface goes down, the host calls `Endpoint::remove_local_address` for each of its
+//! addresses: MPTCP connections send REMOVE_ADDR for them and reset their subflows,
+//! moving their data to the others. When it comes back, each address that had a path
+//! manager endpoint gets it back, flags and id included (`Endpoint::add_local_address`),
+//! so `subflow` and `signal` endpoints act again; an address without one stays a plain
+//! address, usable by new connections as it always was. The host keeps owning the
+//! addresses throughout: what a down interface carries is the link's business.
+//!
 //! # Applications
 //!
 //! [`Host::connect`] (now) and [`Host::connect_at`] (planned) open connections with an
@@ -63,6 +78,7 @@ use braid_proto::endpoint::Connection;
 use braid_proto::endpoint::{ConnectionId, Endpoint, EndpointConfig, EndpointError, EndpointEvent};
 use braid_proto::mptcp::subflow::Handshake;
 use braid_proto::mptcp::{MptcpConnection, MptcpStats, Phase};
+use braid_proto::pm::PmEndpoint;
 use braid_proto::tcp::{CloseReason, TcpEvent, TcpState, TcpStats};
 use braid_proto::time::{Duration, Instant};
 use braid_proto::wire::mptcp::MpTcpRstReason;
@@ -99,6 +115,17 @@ pub enum Routing {
     /// By the routes on the destination (longest prefix); by the source address when
     /// none matches.
     Destination,
+}
+
+/// An interface of a host going down or coming back, told to its endpoint at `at`
+/// (see the module documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InterfaceEvent {
+    pub at: Instant,
+    /// The interface's number.
+    pub interface: usize,
+    /// Back up (its addresses return), or down (they go).
+    pub up: bool,
 }
 
 /// Which end opened the connection.
@@ -716,6 +743,11 @@ pub struct Host {
     routing: Routing,
     listeners: BTreeMap<SocketAddr, AppFactory>,
     planned: Vec<Planned>,
+    /// Interface events still to come, in time order.
+    interface_events: Vec<InterfaceEvent>,
+    /// Interfaces that are down, with each address removed and its path manager
+    /// endpoint (if it had one), to restore when they come back.
+    down: BTreeMap<usize, Vec<(IpAddr, Option<PmEndpoint>)>>,
     slots: Vec<AppSlot>,
     by_id: BTreeMap<ConnectionId, usize>,
     by_tuple: BTreeMap<(SocketAddr, SocketAddr), usize>,
@@ -759,6 +791,8 @@ impl Host {
             routing: Routing::Source,
             listeners: BTreeMap::new(),
             planned: Vec::new(),
+            interface_events: Vec::new(),
+            down: BTreeMap::new(),
             slots: Vec::new(),
             by_id: BTreeMap::new(),
             by_tuple: BTreeMap::new(),
@@ -949,6 +983,62 @@ impl Host {
                 label,
             },
         );
+    }
+
+    /// Plans an interface event (see the module documentation). Events at the same
+    /// instant apply in the order they were planned.
+    ///
+    /// # Panics
+    ///
+    /// If the host has no interface `event.interface`: a caller bug.
+    pub fn interface_event_at(&mut self, event: InterfaceEvent) {
+        assert!(
+            event.interface < self.interfaces.len(),
+            "Host::interface_event_at: no interface {}",
+            event.interface
+        );
+        let index = self.interface_events.partition_point(|e| e.at <= event.at);
+        self.interface_events.insert(index, event);
+    }
+
+    /// Whether interface `iface` is up, as the host's endpoint was last told.
+    pub fn interface_is_up(&self, iface: usize) -> bool {
+        !self.down.contains_key(&iface)
+    }
+
+    /// Applies the interface events due at `now`.
+    fn apply_interface_events(&mut self, now: Instant) {
+        let due = self.interface_events.partition_point(|e| e.at <= now);
+        for e in self.interface_events.drain(..due).collect::<Vec<_>>() {
+            if e.up {
+                for (addr, endpoint) in self.down.remove(&e.interface).unwrap_or_default() {
+                    if let Some(endpoint) = endpoint {
+                        debug_assert_eq!(endpoint.addr, addr);
+                        self.endpoint.add_local_address(now, endpoint);
+                    }
+                }
+            } else if !self.down.contains_key(&e.interface) {
+                let removed: Vec<(IpAddr, Option<PmEndpoint>)> = self.interfaces[e.interface]
+                    .iter()
+                    .map(|&addr| {
+                        let endpoint = self
+                            .endpoint
+                            .config()
+                            .mptcp
+                            .path_manager
+                            .endpoints
+                            .iter()
+                            .find(|p| p.addr == addr)
+                            .copied();
+                        (addr, endpoint)
+                    })
+                    .collect();
+                for &(addr, _) in &removed {
+                    self.endpoint.remove_local_address(now, addr);
+                }
+                self.down.insert(e.interface, removed);
+            }
+        }
     }
 
     fn open(
@@ -1304,14 +1394,22 @@ impl Node for Host {
             .filter_map(|s| s.app.poll_timeout())
             .min();
         let planned = self.planned.first().map(|p| p.at);
-        [self.endpoint.poll_timeout(), apps, planned, self.wake]
-            .into_iter()
-            .flatten()
-            .min()
+        let interface = self.interface_events.first().map(|e| e.at);
+        [
+            self.endpoint.poll_timeout(),
+            apps,
+            planned,
+            interface,
+            self.wake,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     fn handle_timeout(&mut self, now: Instant) {
         self.wake = None;
+        self.apply_interface_events(now);
         self.endpoint.handle_timeout(now);
         self.start_planned(now);
         self.drive(now);

@@ -85,6 +85,8 @@
 //! join_announced = true     # open subflows to addresses the peer announces
 //! add_addr_timeout = "1s"   # resend an ADD_ADDR the peer has not echoed; "0s": never
 //! add_addr_retransmissions = 3
+//! scheduler = "lowest-rtt"  # "blest", "ecf", "redundant", "round-robin"; presets
+//!                           # "handover", "interactive", "aggregate"
 //!
 //! [[host]]
 //! name = "client"
@@ -125,6 +127,8 @@
 //!   { at = "5s", state = "down" },       # `direction` says "forward" or "reverse"
 //!   { at = "6s", state = "up" },
 //!   { at = "6s", rate = "50Mbit", direction = "forward" },
+//!   { at = "20s", state = "down", notify = true },  # and the hosts are told
+//!   { at = "21s", state = "up", notify = true },
 //! ]
 //! middlebox = [           # stages before the queue, in order (table below)
 //!   { type = "strip_mptcp", on = "syn_ack", direction = "reverse" },
@@ -150,6 +154,16 @@
 //! wrong on the way (no link, no route, a loop, the wrong host). Without
 //! `client_port`, the client's source address is the one its routes give, or its only
 //! address of the server's IP version.
+//!
+//! A link going down is, by default, only a link going down: the hosts find out as
+//! TCP does, from missing acknowledgments. With `notify = true` (on an entry with
+//! `state`, for both directions of a duplex link) each host at an end of the link is
+//! also told that its interface there went down or came back, as an operating system
+//! tells its path manager: the interface's addresses are removed from the host's
+//! endpoint (MPTCP connections send REMOVE_ADDR and move the data of the subflows
+//! that used them to the others at once) and, when it comes back, restored with the
+//! path manager endpoints they had, so `subflow` and `signal` endpoints act again (see
+//! [`host`], "Interface events").
 //!
 //! Routers (see [`router`]) are how paths meet: links of several hosts, or of several
 //! interfaces of one MPTCP host, end at a router, and the one link leaving it towards

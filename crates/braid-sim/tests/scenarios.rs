@@ -806,9 +806,14 @@ fn the_format_documented_in_the_crate_docs_is_valid() {
     let scenario = Scenario::from_toml(&toml).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(scenario.name, "example");
     assert_eq!(scenario.links.len(), 2);
-    // Forward: down, up, a rate; reverse: down, up.
-    assert_eq!(scenario.links[0].schedule.len(), 3);
-    assert_eq!(scenario.links[1].schedule.len(), 2);
+    // Forward: down, up, a rate, down, up; reverse: down, up, down, up.
+    assert_eq!(scenario.links[0].schedule.len(), 5);
+    assert_eq!(scenario.links[1].schedule.len(), 4);
+    // The entries with `notify` tell the hosts at both ends.
+    for h in &scenario.hosts {
+        let events: Vec<bool> = h.interface_events.iter().map(|e| e.up).collect();
+        assert_eq!(events, [false, true], "host {}", h.name);
+    }
     let r = scenario.run(&RunOptions::default()).unwrap().report;
     assert_eq!(r.outcome, Outcome::Completed);
     assert_eq!(only(&r).upload.integrity, Integrity::Intact);

@@ -43,12 +43,13 @@ use std::path::{Path, PathBuf};
 use braid_proto::endpoint::{CcAlgorithm, EndpointConfig};
 use braid_proto::mptcp::MptcpConfig;
 use braid_proto::pm::{PmConfigError, PmEndpoint};
+use braid_proto::sched::SchedulerKind;
 use braid_proto::tcp::Keepalive;
 use braid_proto::time::{Duration, Instant};
 use thiserror::Error;
 
 use crate::apps::{AppSpec, ScriptAction, Verify};
-use crate::host::{Host, Routing};
+use crate::host::{Host, InterfaceEvent, Routing};
 use crate::link::{DownPolicy, GilbertElliott, LinkChange, LinkConfig, Reorder};
 use crate::pcap::DEFAULT_SNAPLEN;
 use crate::report::{Collect, Outcome, Report};
@@ -149,6 +150,9 @@ pub struct HostPlan {
     pub routing: Routing,
     /// TCP and MPTCP settings (`[tcp]` and `[mptcp]` merged with the host's own).
     pub endpoint: EndpointConfig,
+    /// Its interfaces going down and coming back (link schedule entries with
+    /// `notify = true`), in time order.
+    pub interface_events: Vec<InterfaceEvent>,
 }
 
 /// A router of a validated scenario (see [`crate::router`]).
@@ -308,6 +312,9 @@ impl Scenario {
                 host.add_route(r.prefix, r.len, r.iface);
             }
             host.set_routing(h.routing);
+            for &e in &h.interface_events {
+                host.interface_event_at(e);
+            }
             hosts.push(host);
         }
         let mut listening = BTreeMap::new();
@@ -755,7 +762,15 @@ fn validate(file: schema::File) -> Result<Scenario, ScenarioError> {
 
     let (mut hosts, explicit_mss) = validate_hosts(&file.host, &global_tcp, &global_mptcp)?;
     let routers = validate_routers(&file.router, &hosts)?;
-    let links = validate_links(&file.link, &hosts, &routers, duration)?;
+    let Links {
+        links,
+        interface_events,
+    } = validate_links(&file.link, &hosts, &routers, duration)?;
+    for (h, event) in interface_events {
+        let events = &mut hosts[h].interface_events;
+        let index = events.partition_point(|e| e.at <= event.at);
+        events.insert(index, event);
+    }
     let connections = validate_connections(&file.connection, &hosts, &routers, &links, duration)?;
 
     // The MSS a host advertises, unless set: what fits the smallest MTU of its links.
@@ -1028,18 +1043,27 @@ fn validate_hosts(
                 Some(schema::Routing::Destination) => Routing::Destination,
             },
             endpoint,
+            interface_events: Vec::new(),
         });
     }
     Ok((hosts, explicit_mss))
 }
 
-/// Each direction of each link.
+/// What [`validate_links`] makes of the `[[link]]`s.
+struct Links {
+    /// Each direction of each link.
+    links: Vec<LinkPlan>,
+    /// (host, event): the interface events that schedule entries with `notify`
+    /// plan.
+    interface_events: Vec<(usize, InterfaceEvent)>,
+}
+
 fn validate_links(
     file_links: &[schema::Link],
     hosts: &[HostPlan],
     routers: &[RouterPlan],
     duration: Duration,
-) -> Result<Vec<LinkPlan>, ScenarioError> {
+) -> Result<Links, ScenarioError> {
     let names = Names::new(hosts, routers);
     let mut links: Vec<LinkPlan> = Vec::new();
     let mut leaving: BTreeMap<(usize, usize), String> = BTreeMap::new();
@@ -1053,6 +1077,7 @@ fn validate_links(
         }
     }
     let mut next_middlebox = 0;
+    let mut interface_events = Vec::new();
     for (l, link) in file_links.iter().enumerate() {
         let field = format!("link[{l}]");
         let name = link.name.clone().unwrap_or_else(|| format!("link{l}"));
@@ -1111,6 +1136,13 @@ fn validate_links(
             host_addresses: &host_addresses,
         };
         let declared = middlebox::validate(&field, &link.middlebox, &facts, &mut next_middlebox)?;
+        let ends = [directions[0].0, directions[0].1];
+        for (s, entry) in link.schedule.iter().enumerate() {
+            if entry.notify == Some(true) {
+                let sfield = format!("{field}.schedule[{s}]");
+                interface_events.extend(notify_events(&sfield, entry, link, hosts, ends)?);
+            }
+        }
         for (from, to, params, dir) in directions {
             if from.0 == to.0 {
                 return Err(invalid(
@@ -1182,7 +1214,57 @@ fn validate_links(
         }
     }
 
-    Ok(links)
+    Ok(Links {
+        links,
+        interface_events,
+    })
+}
+
+/// The interface events of a schedule entry with `notify = true`: its state change,
+/// for each host interface at an end of the link, as (host, event).
+fn notify_events(
+    sfield: &str,
+    entry: &schema::ScheduleEntry,
+    link: &schema::Link,
+    hosts: &[HostPlan],
+    ends: [(usize, usize); 2],
+) -> Result<Vec<(usize, InterfaceEvent)>, ScenarioError> {
+    let Some(state) = entry.state else {
+        return Err(invalid(
+            format!("{sfield}.notify"),
+            "tells the hosts at the link's ends that their interface went down or came back: give `state` too",
+        ));
+    };
+    if link.between.is_none() {
+        return Err(invalid(
+            format!("{sfield}.notify"),
+            "needs a duplex link (`between`): an interface goes down in both directions",
+        ));
+    }
+    if matches!(
+        entry.direction,
+        Some(schema::Direction::Forward | schema::Direction::Reverse)
+    ) {
+        return Err(invalid(
+            format!("{sfield}.direction"),
+            "an interface goes down in both directions: leave out `direction` with `notify`",
+        ));
+    }
+    let host_ends: Vec<(usize, usize)> = ends.into_iter().filter(|e| e.0 < hosts.len()).collect();
+    if host_ends.is_empty() {
+        return Err(invalid(
+            format!("{sfield}.notify"),
+            "neither end of the link is a host: only hosts have addresses to lose",
+        ));
+    }
+    let up = state == schema::State::Up;
+    Ok(host_ends
+        .into_iter()
+        .map(|(host, interface)| {
+            let at = Instant::ZERO + entry.at.0;
+            (host, InterfaceEvent { at, interface, up })
+        })
+        .collect())
 }
 
 /// The connections, each with its two addresses and applications.
@@ -1558,6 +1640,7 @@ fn merge_mptcp(global: &schema::Mptcp, host: Option<&schema::Mptcp>) -> schema::
         join_announced: h.join_announced.or(g.join_announced),
         add_addr_timeout: h.add_addr_timeout.or(g.add_addr_timeout),
         add_addr_retransmissions: h.add_addr_retransmissions.or(g.add_addr_retransmissions),
+        scheduler: h.scheduler.clone().or_else(|| g.scheduler.clone()),
     }
 }
 
@@ -1614,6 +1697,11 @@ fn mptcp_config(
     }
     if let Some(v) = m.add_addr_retransmissions {
         pm.add_addr_retransmissions = v;
+    }
+    if let Some(name) = &m.scheduler {
+        c.scheduler = name
+            .parse::<SchedulerKind>()
+            .map_err(|e| invalid(f("scheduler"), e.to_string()))?;
     }
     for (i, text) in m.endpoints.iter().flatten().enumerate() {
         let efield = f(&format!("endpoints[{i}]"));

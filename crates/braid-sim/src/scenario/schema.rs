@@ -90,6 +90,9 @@ pub struct Mptcp {
     pub join_announced: Option<bool>,
     pub add_addr_timeout: Option<DurationValue>,
     pub add_addr_retransmissions: Option<u8>,
+    /// `"lowest-rtt"`, `"blest"`, ... or a preset, as braid-proto's `SchedulerKind`
+    /// parses them.
+    pub scheduler: Option<String>,
 }
 
 /// `ip mptcp limits`.
@@ -281,6 +284,9 @@ with_link_params! {
         pub at: DurationValue,
         pub direction: Option<Direction>,
         pub state: Option<State>,
+        /// With `state`: the hosts at the link's ends are told (their interface on
+        /// it loses its addresses, and gets them back).
+        pub notify: Option<bool>,
     }
 }
 

@@ -1,0 +1,164 @@
+//! The project's performance targets, asserted on the simulator (exact and
+//! deterministic): each test runs only the `braid bench` cases its target is judged
+//! on. Targets braid does not meet yet are `#[ignore]`d with the measured numbers
+//! and what limits them; `cargo test -p braid-cli --test bench_targets -- --ignored`
+//! runs them. `braid bench` prints every case.
+
+use braid_cli::bench::aggregation::{self, Buffer, Family, Transport};
+use braid_cli::bench::{fairness, handover, parallel_map};
+use braid_proto::sched::SchedulerKind;
+use braid_proto::time::Duration;
+
+const SEED: u64 = braid_cli::bench::DEFAULT_SEED;
+
+fn aggregation_runs(
+    family: Family,
+    lossless_only: bool,
+    buffers: &[Buffer],
+    transports: &[Transport],
+) -> Vec<(String, Buffer, Transport, f64)> {
+    let cases: Vec<aggregation::Case> = aggregation::cases()
+        .into_iter()
+        .filter(|c| c.family == family && (!lossless_only || c.loss == [0.0, 0.0]))
+        .collect();
+    let mut jobs = Vec::new();
+    for c in &cases {
+        for &b in buffers {
+            for &t in transports {
+                jobs.push((c, b, t));
+            }
+        }
+    }
+    parallel_map(&jobs, |&(c, b, t)| {
+        let r = aggregation::run_one(c, b, t, SEED).unwrap_or_else(|e| panic!("{e:#}"));
+        (c.name.clone(), b, t, r.fraction)
+    })
+}
+
+#[test]
+#[ignore = "target not met: lowest-rtt at 2·RTT_max·Σbw reaches 48.3% (10+10, 0/0 ms), 73.0% (1/25), 73.4% (25/1), 70.0% (15+5, 0/0), 66.5% (1/25), 64.8% (25/1) of the link sum; the wire allows at most 94.7% (1420 payload bytes per 1500-byte packet with timestamps and the DSS), less with the other direction's ACKs on the same links; the rest is window blocking: the scheduler queues most of the window on one path (loss-free 1000-packet queues never limit cwnd) and slow-path data holds the connection-level window"]
+fn aggregation_reaches_95_percent_on_every_simult_flows_case() {
+    let runs = aggregation_runs(
+        Family::SimultFlows,
+        false,
+        &[Buffer::TwoRttMaxSum],
+        &[Transport::Mptcp(SchedulerKind::LowestRtt)],
+    );
+    assert_eq!(runs.len(), 6);
+    let low: Vec<_> = runs.iter().filter(|r| r.3 < 0.95).collect();
+    assert!(low.is_empty(), "below 95% of the link sum: {low:?}");
+}
+
+#[test]
+#[ignore = "target not met: lowest-rtt at 2·RTT_max·Σbw (1.05 MB) reaches 68.7% (48.1 of 70 Mbit/s; TCP over Wi-Fi alone 67.4%): the cellular subflow times out at 1.0 s (a tail loss in slow start at its 300 KB queue, no loss probe) and climbs back by congestion avoidance, 0.7 to 6.5 Mbit/s over the remaining 4.6 s"]
+fn aggregation_reaches_90_percent_over_wifi_and_cellular() {
+    let runs = aggregation_runs(
+        Family::WifiCellular,
+        true,
+        &[Buffer::TwoRttMaxSum],
+        &[Transport::Mptcp(SchedulerKind::LowestRtt)],
+    );
+    assert_eq!(runs.len(), 1);
+    assert!(runs[0].3 >= 0.90, "{runs:?}");
+}
+
+#[test]
+#[ignore = "target not met: lowest-rtt is below TCP over the better path in 14 of 24 case/buffer pairs, e.g. 15+5 Mbit/s 1/25 ms at RTT_max·Σbw 51.8% < 71.8%, 15+5 25/1 ms at max-BDP 56.1% < 63.1%, Wi-Fi + cellular 1% loss at RTT_max·Σbw 63.9% < 67.8%; where MPTCP keeps to one path it is ~2 points under TCP from the 28 DSS bytes per segment, and where it uses the slow path too, slow-path data blocks the window"]
+fn aggregation_is_never_below_the_best_single_path() {
+    let mut below = Vec::new();
+    for family in [Family::SimultFlows, Family::WifiCellular] {
+        let runs = aggregation_runs(
+            family,
+            false,
+            &Buffer::ALL,
+            &[
+                Transport::Mptcp(SchedulerKind::LowestRtt),
+                Transport::Tcp(0),
+                Transport::Tcp(1),
+            ],
+        );
+        for chunk in runs.chunks(3) {
+            let best = chunk[1].3.max(chunk[2].3);
+            if chunk[0].3 < best {
+                below.push(format!(
+                    "{} at {}: {:.1}% < {:.1}%",
+                    chunk[0].0,
+                    chunk[0].1.name(),
+                    100.0 * chunk[0].3,
+                    100.0 * best
+                ));
+            }
+        }
+    }
+    assert!(below.is_empty(), "{below:#?}");
+}
+
+/// The handover cases a target is judged on: every scheduler with the default path
+/// manager, and the default scheduler with the others.
+fn handover_runs(failure: handover::Failure) -> Vec<handover::RunResult> {
+    let cases: Vec<handover::Case> = handover::cases()
+        .into_iter()
+        .filter(|c| {
+            c.failure == failure
+                && (c.pm == handover::PmSetting::Default || c.scheduler == SchedulerKind::LowestRtt)
+        })
+        .collect();
+    assert_eq!(cases.len(), 7);
+    parallel_map(&cases, |c| {
+        handover::run_one(c, SEED).unwrap_or_else(|e| panic!("{e:#}"))
+    })
+}
+
+#[track_caller]
+fn nothing_lost(runs: &[handover::RunResult]) {
+    for r in runs {
+        assert_eq!(r.bytes_lost(), 0, "{:?}", r.case);
+        assert!(r.intact, "SHA-256 differs: {:?}", r.case);
+        assert_eq!(r.pattern_errors, 0, "{:?}", r.case);
+    }
+}
+
+#[test]
+fn handover_with_a_link_down_event_waits_at_most_the_cellular_rtt_plus_50ms() {
+    let runs = handover_runs(handover::Failure::LinkDown);
+    nothing_lost(&runs);
+    for r in &runs {
+        let gap = r.gap().expect("a wait after the failure");
+        let srtt = r.srtt_at_gap_end.expect("the cellular subflow's srtt");
+        assert!(
+            gap <= srtt + Duration::from_millis(50),
+            "{:?}: gap {gap}, cellular srtt {srtt}",
+            r.case
+        );
+    }
+}
+
+#[test]
+fn handover_of_a_silent_failure_waits_at_most_1s() {
+    let runs = handover_runs(handover::Failure::Silent);
+    nothing_lost(&runs);
+    for r in &runs {
+        let gap = r.gap().expect("a wait after the failure");
+        assert!(gap <= Duration::from_secs(1), "{:?}: gap {gap}", r.case);
+    }
+}
+
+#[test]
+fn coupled_controllers_take_half_the_bottleneck() {
+    let cases: Vec<fairness::Case> = fairness::cases()
+        .into_iter()
+        .filter(|c| fairness::COUPLED.contains(&c.cc))
+        .collect();
+    assert_eq!(cases.len(), 6);
+    let runs = parallel_map(&cases, |c| {
+        fairness::run_one(c, SEED).unwrap_or_else(|e| panic!("{e:#}"))
+    });
+    for r in &runs {
+        assert!(
+            (0.40..=0.60).contains(&r.share()),
+            "{:?}: MPTCP share {:.1}%",
+            r.case,
+            100.0 * r.share()
+        );
+    }
+}
