@@ -31,6 +31,18 @@ struct Exchange {
 /// Sends `up` from the client and `down` from the server at once; both close when
 /// done and read everything.
 fn exchange(pair: &mut Pair, client: ConnectionId, up: &[u8], down: &[u8]) -> Exchange {
+    exchange_observed(pair, client, up, down, |_| {})
+}
+
+/// [`exchange`], calling `observe` after every step (to sample counters before the
+/// connections end and are dropped).
+fn exchange_observed(
+    pair: &mut Pair,
+    client: ConnectionId,
+    up: &[u8],
+    down: &[u8],
+    mut observe: impl FnMut(&mut Pair),
+) -> Exchange {
     let mut x = Exchange::default();
     let (mut up_written, mut down_written) = (0, 0);
     let mut buf = vec![0u8; 65536];
@@ -55,6 +67,7 @@ fn exchange(pair: &mut Pair, client: ConnectionId, up: &[u8], down: &[u8]) -> Ex
                 read_all(c, &mut buf, &mut x.server_received);
             }
         }
+        observe(p);
         x.client_received.len() == down.len()
             && x.server_received.len() == up.len()
             && p.endpoints
@@ -350,35 +363,15 @@ fn rfc8684_s3_7_a_checksum_failure_on_the_only_subflow_is_mp_fail_then_plain_tcp
         .unwrap();
     let (up, down) = (pattern(1_000_000, 7), pattern(300_000, 8));
     let (mut c_stats, mut s_stats) = (None, None);
-    let x = {
-        let mut x = Exchange::default();
-        let (mut up_written, mut down_written) = (0, 0);
-        let mut buf = vec![0u8; 65536];
-        pair.run_until(Instant::ZERO + Duration::from_secs(60), |p| {
-            if let Some(c) = p.endpoints[0].connection_mut(client) {
-                up_written += c.write(&up[up_written..]);
-                if up_written == up.len() && !x.client_closed {
-                    c.close();
-                    x.client_closed = true;
-                }
-                read_all(c, &mut buf, &mut x.client_received);
-                c_stats = c.as_mptcp().map(|m| (*m.stats(), m.phase()));
-            }
-            if let Some(server) = p.accepted() {
-                if let Some(c) = p.endpoints[1].connection_mut(server) {
-                    down_written += c.write(&down[down_written..]);
-                    if down_written == down.len() && !x.server_closed {
-                        c.close();
-                        x.server_closed = true;
-                    }
-                    read_all(c, &mut buf, &mut x.server_received);
-                    s_stats = c.as_mptcp().map(|m| (*m.stats(), m.phase()));
-                }
-            }
-            x.client_received.len() == down.len() && x.server_received.len() == up.len()
-        });
-        x
-    };
+    let x = exchange_observed(&mut pair, client, &up, &down, |p| {
+        let stats = |c: &Connection| c.as_mptcp().map(|m| (*m.stats(), m.phase()));
+        if let Some(c) = p.endpoints[0].connection(client) {
+            c_stats = stats(c);
+        }
+        if let Some(s) = p.accepted().and_then(|id| p.endpoints[1].connection(id)) {
+            s_stats = stats(s);
+        }
+    });
     assert!(x.server_received == up, "upload differs");
     assert!(x.client_received == down, "download differs");
     let (c, c_phase) = c_stats.unwrap();

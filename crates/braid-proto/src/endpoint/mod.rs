@@ -394,13 +394,7 @@ impl Endpoint {
                 .unwrap_or(255);
         }
         pm.endpoints.push(endpoint);
-        let ids: Vec<ConnectionId> = self.connections.keys().copied().collect();
-        for id in ids {
-            if let Some(Connection::Mptcp(c)) = self.connections.get_mut(&id).map(|s| &mut s.conn) {
-                c.add_local_address(now, endpoint);
-            }
-            self.after_activity(now, id);
-        }
+        self.for_each_mptcp(now, |c| c.add_local_address(now, endpoint));
     }
 
     /// A local address went away: MPTCP connections announce its removal and reset
@@ -411,13 +405,7 @@ impl Endpoint {
             .path_manager
             .endpoints
             .retain(|e| e.addr != addr);
-        let ids: Vec<ConnectionId> = self.connections.keys().copied().collect();
-        for id in ids {
-            if let Some(Connection::Mptcp(c)) = self.connections.get_mut(&id).map(|s| &mut s.conn) {
-                c.remove_local_address(now, addr);
-            }
-            self.after_activity(now, id);
-        }
+        self.for_each_mptcp(now, |c| c.remove_local_address(now, addr));
     }
 
     /// Makes a local address a backup path or a regular one (MP_PRIO on the
@@ -428,10 +416,20 @@ impl Endpoint {
                 e.flags.backup = backup;
             }
         }
+        self.for_each_mptcp(now, |c| c.set_address_backup(now, addr, backup));
+    }
+
+    /// Runs `f` on every MPTCP connection, then what follows its activity (subflows
+    /// to open, events).
+    fn for_each_mptcp(
+        &mut self,
+        now: Instant,
+        mut f: impl FnMut(&mut crate::mptcp::MptcpConnection),
+    ) {
         let ids: Vec<ConnectionId> = self.connections.keys().copied().collect();
         for id in ids {
             if let Some(Connection::Mptcp(c)) = self.connections.get_mut(&id).map(|s| &mut s.conn) {
-                c.set_address_backup(now, addr, backup);
+                f(c);
             }
             self.after_activity(now, id);
         }

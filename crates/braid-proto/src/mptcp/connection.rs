@@ -296,21 +296,13 @@ impl MptcpConnection {
     }
 
     /// The first subflow's addresses: the connection's, as the application knows it.
+    /// The first subflow is never removed, so it is always there.
     pub fn local(&self) -> SocketAddr {
-        self.subflows
-            .first()
-            .map_or(self.initial_addrs().0, |s| s.tcp.local())
+        self.subflows[0].tcp.local()
     }
 
     pub fn remote(&self) -> SocketAddr {
-        self.subflows
-            .first()
-            .map_or(self.initial_addrs().1, |s| s.tcp.remote())
-    }
-
-    fn initial_addrs(&self) -> (SocketAddr, SocketAddr) {
-        let any = SocketAddr::new(IpAddr::from([0, 0, 0, 0]), 0);
-        (any, any)
+        self.subflows[0].tcp.remote()
     }
 
     /// TCP counters summed over the subflows that still exist.

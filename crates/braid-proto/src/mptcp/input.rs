@@ -77,11 +77,7 @@ impl MptcpConnection {
     /// peer fell back (its SYN-ACK or third ACK lost its option on the way): the
     /// first subflow, alone, continues as plain TCP; any other subflow is reset.
     fn options_vanished(&mut self, i: usize, with_data: bool) {
-        let alone = !self
-            .subflows
-            .iter()
-            .enumerate()
-            .any(|(j, s)| j != i && s.is_usable());
+        let alone = self.alone(i);
         if i == 0 && alone {
             self.stats.fallback_no_dss += 1;
             self.fall_back();

@@ -5,7 +5,7 @@ use crate::cc::CongestionControl;
 use crate::crypto;
 use crate::endpoint::emit_segment;
 use crate::mptcp::connection::{MptcpConnection, Phase, Signal};
-use crate::mptcp::subflow::{Handshake, Subflow, TxMapping};
+use crate::mptcp::subflow::{mapping_at, Handshake, Subflow, TxMapping};
 use crate::sched::{SchedContext, SubflowInfo};
 use crate::tcp::SegmentOut;
 use crate::time::Instant;
@@ -468,7 +468,6 @@ fn push_signal(push: &mut impl FnMut(MptcpOption<'static>), signal: Signal) {
 
 impl SubflowView<'_> {
     fn tx_mapping(&self, offset: u64) -> Option<TxMapping> {
-        let i = self.tx.partition_point(|m| m.end() <= offset);
-        self.tx.get(i).filter(|m| m.offset <= offset).copied()
+        mapping_at(self.tx, offset).copied()
     }
 }

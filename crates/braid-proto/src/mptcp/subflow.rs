@@ -135,8 +135,7 @@ impl Subflow {
 
     /// The mapping covering stream offset `offset` of what we sent.
     pub fn tx_mapping_at(&self, offset: u64) -> Option<&TxMapping> {
-        let i = self.tx.partition_point(|m| m.end() <= offset);
-        self.tx.get(i).filter(|m| m.offset <= offset)
+        mapping_at(&self.tx, offset)
     }
 
     /// The stream offset where the next mapping starts: every byte written is mapped.
@@ -156,4 +155,10 @@ impl Subflow {
             }
         }
     }
+}
+
+/// The mapping of `tx` (ordered by offset) that covers stream offset `offset`.
+pub(super) fn mapping_at(tx: &VecDeque<TxMapping>, offset: u64) -> Option<&TxMapping> {
+    let i = tx.partition_point(|m| m.end() <= offset);
+    tx.get(i).filter(|m| m.offset <= offset)
 }
