@@ -49,6 +49,39 @@ fn aggregation_reaches_95_percent_on_every_simult_flows_case() {
     assert!(low.is_empty(), "below 95% of the link sum: {low:?}");
 }
 
+/// Opportunistic reinjection and penalisation (Raiciu et al., NSDI 2012) in the
+/// default scheduler: over Wi-Fi + cellular with the window at RTT_max·Σbw and twice
+/// that, the slow path's data holds the window's left edge; the fast path re-sends it
+/// and the slow path is penalised. Without them lowest-rtt reached 69.6% and 68.7%
+/// (no better than Wi-Fi alone, 67.8% and 67.4%).
+#[test]
+fn lowest_rtt_penalises_the_slow_path_and_beats_wifi_alone_by_far() {
+    let case = aggregation::cases()
+        .into_iter()
+        .find(|c| c.family == Family::WifiCellular && c.loss == [0.0, 0.0])
+        .expect("the Wi-Fi + cellular case");
+    let buffers = [Buffer::RttMaxSum, Buffer::TwoRttMaxSum];
+    let runs = parallel_map(&buffers, |&b| {
+        aggregation::run_one(&case, b, Transport::Mptcp(SchedulerKind::LowestRtt), SEED)
+            .unwrap_or_else(|e| panic!("{e:#}"))
+    });
+    for r in &runs {
+        let client = r.report.connections[0].client.as_ref().expect("the client");
+        let counters = &client.mptcp.as_ref().expect("MPTCP").counters;
+        assert!(
+            counters.opportunistic_bytes > 0 && counters.penalties > 0,
+            "{:?}: {counters:?}",
+            r.buffer
+        );
+        assert!(
+            r.fraction >= 0.84,
+            "{:?}: {:.1}% of the link sum",
+            r.buffer,
+            r.fraction * 100.0
+        );
+    }
+}
+
 #[test]
 #[ignore = "target not met: lowest-rtt at 2·RTT_max·Σbw (1.05 MB) reaches 68.7% (48.1 of 70 Mbit/s; TCP over Wi-Fi alone 67.4%): the cellular subflow times out at 1.0 s (a tail loss in slow start at its 300 KB queue, no loss probe) and climbs back by congestion avoidance, 0.7 to 6.5 Mbit/s over the remaining 4.6 s"]
 fn aggregation_reaches_90_percent_over_wifi_and_cellular() {

@@ -354,6 +354,10 @@ pub struct MptcpCounters {
     pub fallback_checksum: u64,
     pub infinite_mappings_received: u64,
     pub reinjected_bytes: u64,
+    /// Opportunistic reinjection: bytes sent again on a faster subflow while a
+    /// slower one's copy held the window, and the penalties given to slow subflows.
+    pub opportunistic_bytes: u64,
+    pub penalties: u64,
     pub protocol_errors: u64,
 }
 
@@ -384,6 +388,8 @@ impl From<MptcpStats> for MptcpCounters {
             fallback_checksum: s.fallback_checksum,
             infinite_mappings_received: s.infinite_mappings_received,
             reinjected_bytes: s.reinjected_bytes,
+            opportunistic_bytes: s.opportunistic_bytes,
+            penalties: s.penalties,
             protocol_errors: s.protocol_errors,
         }
     }

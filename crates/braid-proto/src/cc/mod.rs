@@ -73,6 +73,16 @@ pub trait CongestionControl: std::fmt::Debug + Send {
     /// The retransmission timer fired (RFC 5681 §3.1: cwnd to one segment).
     fn on_retransmission_timeout(&mut self, id: SubflowId, now: Instant, in_flight: u64);
 
+    /// The MPTCP scheduler penalises the subflow: its data held the connection-level
+    /// window's left edge while a faster subflow waited (Raiciu et al., "How Hard Can
+    /// It Be? Designing and Implementing a Deployable Multipath TCP", NSDI 2012,
+    /// §4.2). The subflow backs off as it would after a loss, so that it keeps less
+    /// of the shared window in its queue; no recovery follows.
+    fn penalise(&mut self, id: SubflowId, now: Instant, in_flight: u64) {
+        self.on_congestion_event(id, now, in_flight);
+        self.on_recovery_end(id, now);
+    }
+
     /// The congestion window, in bytes.
     fn cwnd(&self, id: SubflowId) -> u64;
 

@@ -77,6 +77,10 @@ pub struct MptcpStats {
     pub infinite_mappings_received: u64,
     /// Bytes queued again on other subflows (§3.3.6).
     pub reinjected_bytes: u64,
+    /// Bytes sent again on a faster subflow because a slower one's copy held the
+    /// peer's window (opportunistic reinjection), and the penalties that came with it.
+    pub opportunistic_bytes: u64,
+    pub penalties: u64,
     /// Expiries of the data-level retransmission timer.
     pub data_level_timeouts: u64,
     /// Protocol errors that reset a subflow (mapping conflicts, data beyond the
@@ -132,6 +136,9 @@ pub struct MptcpConnection {
     /// use.
     pub(super) scratch: Vec<u8>,
     pub(super) sched_scratch: Vec<crate::sched::SubflowInfo>,
+    /// The window's left edge (data_una) last sent again opportunistically: once is
+    /// enough for each.
+    pub(super) opportunistic_at: Option<u64>,
     /// The subflow `poll_transmit` asks first, for fairness between subflows.
     pub(super) tx_cursor: usize,
     /// Readable bytes last reported with [`TcpEvent::Readable`].
@@ -216,6 +223,7 @@ impl MptcpConnection {
             stats: MptcpStats::default(),
             scratch: Vec::new(),
             sched_scratch: Vec::new(),
+            opportunistic_at: None,
             tx_cursor: 0,
             readable_reported: 0,
             write_blocked: false,

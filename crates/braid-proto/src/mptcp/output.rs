@@ -49,7 +49,7 @@ impl MptcpConnection {
         options: &mut Vec<TcpOption<'static>>,
         buf: &mut [u8],
     ) -> Option<usize> {
-        self.schedule(cc);
+        self.schedule(now, cc);
         self.update_window_limits();
         if self.phase == Phase::Fallback && self.sender.data_fin_ready() {
             // Plain TCP: the application's close is the subflow's FIN, even when
@@ -127,7 +127,7 @@ impl MptcpConnection {
 
     /// Maps data onto the subflows the scheduler picks, each up to its free
     /// congestion window (§3.3.1: each chunk is one DSS mapping).
-    fn schedule(&mut self, cc: &dyn CongestionControl) {
+    fn schedule(&mut self, now: Instant, cc: &mut dyn CongestionControl) {
         if self.phase == Phase::Handshake || self.closed.is_some() {
             return;
         }
@@ -170,6 +170,7 @@ impl MptcpConnection {
                 infos.push(SubflowInfo {
                     id: s.id,
                     srtt: s.tcp.srtt(),
+                    min_rtt: s.tcp.min_rtt(),
                     room: cwnd
                         .saturating_sub(in_use)
                         .min(s.tcp.send_capacity() as u64),
@@ -196,16 +197,14 @@ impl MptcpConnection {
             let Some(i) = self.index_of(id) else {
                 break;
             };
-            let room = infos[i].room;
-            let mss = u64::from(self.subflows[i].tcp.effective_mss());
-            // Whole segments, so that mappings end where segments do: a sliver of
-            // window still gets a segment's worth, and a mapping of several segments
-            // survives a middlebox that coalesces a few of them (§3.3.1).
-            let whole = |n: u64| (n / mss).max(1) * mss;
-            let max = whole(room.max(MIN_CHUNK_SEGMENTS * mss))
-                .min(whole(u64::from(self.config.max_mapping)))
-                .min(self.subflows[i].tcp.send_capacity() as u64) as usize;
+            let max = self.chunk_limit(i, infos[i].room);
             let Some((dsn, len)) = self.sender.next_chunk(max, usize::MAX) else {
+                // The peer's window is full.
+                if self.scheduler.opportunistic_reinjection()
+                    && self.reinject_blocking_data(i, &infos, now, cc)
+                {
+                    continue;
+                }
                 break;
             };
             let infinite = std::mem::take(&mut self.infinite_mapping_due);
@@ -226,6 +225,79 @@ impl MptcpConnection {
             }
         }
         self.sched_scratch = infos;
+    }
+
+    /// The most subflow `i`, with `room` bytes of congestion window free, is given
+    /// at once: whole segments, so that mappings end where segments do. A sliver of
+    /// window still gets a segment's worth, and a mapping of several segments
+    /// survives a middlebox that coalesces a few of them (§3.3.1).
+    fn chunk_limit(&self, i: usize, room: u64) -> usize {
+        let mss = u64::from(self.subflows[i].tcp.effective_mss());
+        let whole = |n: u64| (n / mss).max(1) * mss;
+        whole(room.max(MIN_CHUNK_SEGMENTS * mss))
+            .min(whole(u64::from(self.config.max_mapping)))
+            .min(self.subflows[i].tcp.send_capacity() as u64) as usize
+    }
+
+    /// Opportunistic reinjection and penalisation (Raiciu et al., "How Hard Can It
+    /// Be?", NSDI 2012, §4.2): the peer's window is full and subflow `fast` has room,
+    /// but the window's left edge, the oldest byte not DATA_ACKed, is still on its way
+    /// over a slower subflow. The mapping holding it goes again on `fast`, so the
+    /// window opens one RTT of `fast` later instead of when the slow copy arrives, and
+    /// the slow subflow's window is halved (at most once per its RTT) so that it holds
+    /// less of the shared window from then on. Returns whether a copy was mapped.
+    fn reinject_blocking_data(
+        &mut self,
+        fast: usize,
+        infos: &[SubflowInfo],
+        now: Instant,
+        cc: &mut dyn CongestionControl,
+    ) -> bool {
+        let data_una = self.sender.data_una();
+        if self.opportunistic_at == Some(data_una) || self.phase != Phase::Established {
+            return false;
+        }
+        let covers = |m: &TxMapping| data_una.wrapping_sub(m.dsn) < u64::from(m.len) && !m.infinite;
+        if self.subflows[fast].tx.iter().any(covers) {
+            return false;
+        }
+        // The slow subflow holding it, if its copy has not reached the peer's subflow
+        // yet (if it has, the DATA_ACK is on its way and a copy gains nothing).
+        let Some((slow, mapping)) = self.subflows.iter().enumerate().find_map(|(j, s)| {
+            let m = s.tx.iter().find(|m| covers(m))?;
+            let offset = m.offset + data_una.wrapping_sub(m.dsn);
+            (j != fast && s.is_usable() && offset >= s.tcp.bytes_acked()).then_some((j, *m))
+        }) else {
+            return false;
+        };
+        let slower = match (infos[slow].rtt(), infos[fast].rtt()) {
+            (Some(slow_rtt), Some(fast_rtt)) => slow_rtt > fast_rtt,
+            _ => false,
+        };
+        if !slower {
+            return false;
+        }
+        let rest = mapping
+            .dsn
+            .wrapping_add(u64::from(mapping.len))
+            .wrapping_sub(data_una);
+        let len = (rest as usize).min(self.chunk_limit(fast, infos[fast].room));
+        if len == 0 {
+            return false;
+        }
+        self.map_chunk(fast, data_una, len, false);
+        self.opportunistic_at = Some(data_una);
+        self.stats.opportunistic_bytes += len as u64;
+        let s = &mut self.subflows[slow];
+        let rtt = infos[slow].srtt.unwrap_or_default();
+        if s.penalised_at
+            .is_none_or(|t| now.saturating_duration_since(t) >= rtt)
+        {
+            s.penalised_at = Some(now);
+            cc.penalise(s.tcp.cc_id(), now, s.tcp.pipe());
+            self.stats.penalties += 1;
+        }
+        true
     }
 
     /// Writes DSNs `dsn..dsn + len` into subflow `i`'s send buffer as one mapping,

@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use crate::cc::SubflowId;
 use crate::mptcp::mapping::MappingReceiver;
 use crate::tcp::TcpConnection;
+use crate::time::Instant;
 use crate::wire::mptcp::{MpTcpRstReason, JOIN_ACK_HMAC_LEN};
 
 /// How a subflow came to be, and how far its MPTCP handshake got.
@@ -80,6 +81,8 @@ pub struct Subflow {
     /// A retransmission timeout fired and nothing was acknowledged since: the
     /// scheduler avoids it while another subflow works.
     pub stale: bool,
+    /// When the scheduler last penalised it: at most once per its RTT.
+    pub penalised_at: Option<Instant>,
     pub timeouts_seen: u64,
     pub acked_seen: u64,
     /// Why we reset it, carried in MP_TCPRST on our RST (§3.6).
@@ -115,6 +118,7 @@ impl Subflow {
             rx_fin: false,
             tx: VecDeque::new(),
             stale: false,
+            penalised_at: None,
             timeouts_seen: 0,
             acked_seen: 0,
             reset_reason: None,

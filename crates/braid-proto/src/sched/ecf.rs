@@ -36,7 +36,7 @@ impl Scheduler for Ecf {
             return Some(fastest.id);
         }
         let slow = ordered.iter().find(|s| s.room > 0)?;
-        let (Some(rtt_fast), Some(rtt_slow)) = (fastest.srtt, slow.srtt) else {
+        let (Some(rtt_fast), Some(rtt_slow)) = (fastest.rtt(), slow.rtt()) else {
             return Some(slow.id);
         };
         let (rtt_f, rtt_s) = (rtt_fast.as_micros() as f64, rtt_slow.as_micros() as f64);

@@ -27,6 +27,8 @@ pub struct SubflowInfo {
     pub id: SubflowId,
     /// Smoothed RTT, once measured.
     pub srtt: Option<Duration>,
+    /// The lowest RTT measured: the path's own delay, without queues.
+    pub min_rtt: Option<Duration>,
     /// Bytes the subflow may still take now: congestion window less the bytes it has
     /// in flight or queued.
     pub room: u64,
@@ -41,6 +43,21 @@ pub struct SubflowInfo {
     pub backup: bool,
     /// Established at the MPTCP level and not failing: may carry data at all.
     pub usable: bool,
+}
+
+impl SubflowInfo {
+    /// The round-trip time the next segment sent on this subflow should see: its
+    /// smoothed RTT, or, while nothing is in flight on it, its minimum RTT. An idle
+    /// subflow's queue has drained, and its smoothed RTT, last updated when it was
+    /// busy, describes a queue that is gone; ranking by it would keep the subflow
+    /// idle for good once another one takes the whole connection-level window.
+    pub fn rtt(&self) -> Option<Duration> {
+        if self.in_flight == 0 {
+            self.min_rtt.or(self.srtt)
+        } else {
+            self.srtt
+        }
+    }
 }
 
 /// The connection-level facts a scheduler may weigh.
@@ -61,6 +78,13 @@ pub trait Scheduler: std::fmt::Debug + Send {
         false
     }
 
+    /// When the peer's window is full and the subflow picked has room, the data
+    /// holding the window's left edge is sent again on it if a slower subflow has it,
+    /// and that subflow is penalised (see `MptcpConnection`'s scheduling).
+    fn opportunistic_reinjection(&self) -> bool {
+        false
+    }
+
     fn name(&self) -> &'static str;
 }
 
@@ -73,14 +97,17 @@ pub fn candidates(subflows: &[SubflowInfo]) -> impl Iterator<Item = &SubflowInfo
         .filter(move |s| s.usable && s.backup != any_regular)
 }
 
-/// Orders subflows by smoothed RTT, unmeasured ones last.
+/// Orders subflows by [`SubflowInfo::rtt`], unmeasured ones last.
 fn rtt_key(s: &SubflowInfo) -> (bool, Option<Duration>, u32) {
-    (s.srtt.is_none(), s.srtt, s.id.0)
+    let rtt = s.rtt();
+    (rtt.is_none(), rtt, s.id.0)
 }
 
-/// Linux's default: the usable subflow with the lowest smoothed RTT that has room,
-/// among regular subflows while any is usable, else among backups. A subflow not yet
-/// measured ranks after measured ones.
+/// Linux's default: the usable subflow with the lowest RTT ([`SubflowInfo::rtt`])
+/// that has room, among regular subflows while any is usable, else among backups. A
+/// subflow not yet measured ranks after measured ones. With opportunistic
+/// reinjection and penalisation (Raiciu et al., NSDI 2012): a slow subflow whose data
+/// blocks the window does not leave the fast one idle.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LowestRtt;
 
@@ -90,6 +117,10 @@ impl Scheduler for LowestRtt {
             .filter(|s| s.room > 0)
             .min_by_key(|s| rtt_key(s))
             .map(|s| s.id)
+    }
+
+    fn opportunistic_reinjection(&self) -> bool {
+        true
     }
 
     fn name(&self) -> &'static str {

@@ -4,6 +4,7 @@ fn info(id: u32, rtt_ms: Option<u64>, room: u64, backup: bool) -> SubflowInfo {
     SubflowInfo {
         id: SubflowId(id),
         srtt: rtt_ms.map(Duration::from_millis),
+        min_rtt: rtt_ms.map(Duration::from_millis),
         room,
         cwnd: 14_200,
         in_flight: 14_200u64.saturating_sub(room),
@@ -107,4 +108,33 @@ fn redundant_asks_for_copies_and_names_parse() {
     assert_eq!("handover".parse(), Ok(SchedulerKind::LowestRtt));
     let e = "fastest".parse::<SchedulerKind>().unwrap_err().to_string();
     assert!(e.contains("lowest-rtt, blest"), "{e}");
+}
+
+#[test]
+fn an_idle_subflow_ranks_by_its_minimum_rtt_not_a_queue_that_drained() {
+    // Subflow 1 last carried data behind a 60 ms queue; it is idle now, so the next
+    // segment sees its 5 ms path, not the 65 ms it measured then.
+    let busy = SubflowInfo {
+        srtt: Some(Duration::from_millis(30)),
+        min_rtt: Some(Duration::from_millis(2)),
+        ..info(0, Some(30), 1000, false)
+    };
+    let idle = SubflowInfo {
+        srtt: Some(Duration::from_millis(65)),
+        min_rtt: Some(Duration::from_millis(5)),
+        in_flight: 0,
+        ..info(1, Some(65), 14_200, false)
+    };
+    assert_eq!(idle.rtt(), Some(Duration::from_millis(5)));
+    assert_eq!(busy.rtt(), Some(Duration::from_millis(30)));
+    let c = SchedContext::default();
+    assert_eq!(LowestRtt.pick(&[busy, idle], &c), Some(SubflowId(1)));
+    // Once it has data in flight, its smoothed RTT counts again.
+    let loaded = SubflowInfo {
+        in_flight: 1420,
+        ..idle
+    };
+    assert_eq!(LowestRtt.pick(&[busy, loaded], &c), Some(SubflowId(0)));
+    assert!(LowestRtt.opportunistic_reinjection());
+    assert!(!Blest::default().opportunistic_reinjection());
 }

@@ -524,6 +524,11 @@ impl TcpConnection {
         self.rtt.srtt()
     }
 
+    /// The lowest RTT measured on this connection.
+    pub fn min_rtt(&self) -> Option<Duration> {
+        self.rtt.min_rtt()
+    }
+
     pub fn rto(&self) -> Duration {
         self.rtt.rto()
     }

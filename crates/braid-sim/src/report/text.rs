@@ -230,6 +230,13 @@ fn counters(m: &MptcpReport) -> String {
         format!("reinjected: {}", bytes(c.reinjected_bytes)),
         format!("protocol errors: {}", c.protocol_errors),
     ];
+    if c.opportunistic_bytes > 0 || c.penalties > 0 {
+        parts.push(format!(
+            "opportunistic reinjection: {} ({} penalties)",
+            bytes(c.opportunistic_bytes),
+            c.penalties
+        ));
+    }
     for (name, v) in [
         ("bad join HMACs", c.bad_join_hmacs),
         ("bad ADD_ADDR HMACs", c.add_addr_bad_hmac),
