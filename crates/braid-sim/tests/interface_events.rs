@@ -200,6 +200,61 @@ fn an_interface_that_comes_back_gets_its_endpoint_back_and_joins_again() {
 }
 
 #[test]
+fn the_initial_subflows_interface_that_comes_back_joins_again_under_id_zero() {
+    // Wi-Fi (the initial subflow's address, and the faster path) goes away for 3 s
+    // and comes back: a new MP_JOIN from it, under address id 0 (RFC 8684 §3.4.1),
+    // which then carries most of what is left of the transfer. Queues of 100 KB, so
+    // that the paths' RTTs stay near their base ones (20 and 60 ms).
+    let text = NETWORK
+        .replace(
+            "WIFI_SCHEDULE",
+            r#"queue = "100KB"
+schedule = [{ at = "2s", state = "down", notify = true }, { at = "5s", state = "up", notify = true }]"#,
+        )
+        .replace("CELL_SCHEDULE", r#"queue = "100KB""#)
+        .replace(r#"bytes = "20MB""#, r#"bytes = "40MB""#);
+    let s = Scenario::from_toml(&text).unwrap_or_else(|e| panic!("{e}"));
+    let r = run(&s);
+    let c = &r.connections[0];
+    assert_eq!(c.upload.integrity, Integrity::Intact);
+    assert_eq!(c.upload.bytes_delivered, 40_000_000);
+    let m = phone(&r).mptcp.as_ref().unwrap();
+    let wifi: Vec<_> = m
+        .subflows
+        .iter()
+        .filter(|f| f.local.starts_with("10.0.1.1:"))
+        .collect();
+    assert_eq!(wifi.len(), 2, "{:#?}", m.subflows);
+    assert_eq!(wifi[0].handshake, "mp_capable");
+    assert_eq!(wifi[0].closed_us, Some(2_000_000), "{:?}", wifi[0]);
+    let back = wifi[1];
+    assert_eq!(back.handshake, "mp_join", "{back:?}");
+    assert_eq!((back.local_id, back.remote_id), (0, 0), "{back:?}");
+    assert!(back.opened_us >= 5_000_000, "{back:?}");
+    let established = back.established_us.expect("the join got through");
+    assert!(established < 5_200_000, "{back:?}");
+    // Wi-Fi's join against what cellular sent once Wi-Fi was back (about 2:1, the
+    // paths' rates).
+    let cell_flow = phone(&r)
+        .subflows
+        .iter()
+        .find(|f| f.local.starts_with("10.0.2.1:"))
+        .unwrap();
+    let bin = cell_flow.sent_series.width().as_micros();
+    let cell_after: u64 = cell_flow
+        .sent_series
+        .bytes()
+        .iter()
+        .skip((5_000_000 / bin) as usize)
+        .sum();
+    assert!(
+        back.bytes_sent > 15_000_000 && back.bytes_sent > 3 * cell_after / 2,
+        "Wi-Fi's join sent {} bytes, cellular {cell_after} after 5 s",
+        back.bytes_sent
+    );
+}
+
+#[test]
 fn the_host_restores_exactly_the_endpoints_it_removed() {
     let s = network(
         r#"schedule = [{ at = "1s", state = "down", notify = true }, { at = "2s", state = "up", notify = true }]"#,

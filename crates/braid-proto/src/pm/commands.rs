@@ -87,7 +87,8 @@ fn limit_hint(mode: &PmMode) -> &'static str {
 impl PathManager {
     /// Opens a subflow (MP_JOIN) from `local` (port 0: any free port) to `remote`, as
     /// [`PmAction::OpenSubflow`]. `local_id` must be the id `local`'s address has
-    /// (0 for the initial subflow's), or a free id for a new address, which is then
+    /// (0 for the initial subflow's, also after it was removed: opening from it
+    /// brings it back), or a free id for a new address, which is then
     /// recorded as ours; `remote_id` must agree with what the peer announced, if it
     /// announced `remote`. Refused before establishment, for a pair of addresses that
     /// has a subflow already, and beyond the limit (`limits.subflows` in
@@ -163,6 +164,11 @@ impl PathManager {
                 port: None,
                 flags: EndpointFlags::default(),
             });
+        }
+        if same_ip(local.ip(), self.initial_local.ip()) {
+            // The initial subflow's address, removed before: in use again, as id 0
+            // (a failure of this subflow is re-created like any other).
+            self.initial_local_removed = false;
         }
         self.push_open(local, remote, local_id, remote_id, backup);
         Ok(())
@@ -352,10 +358,11 @@ impl PathManager {
 
     // ---------------------------------------------------------------- helpers
 
-    /// Our id for the address `ip`: 0 for the initial subflow's (until removed), an
-    /// endpoint's otherwise (one without a port first).
+    /// Our id for the address `ip`: 0 for the initial subflow's (removed or not: RFC
+    /// 8684 §3.4.1 keeps id 0 for it, and Linux reuses it when the address comes
+    /// back), an endpoint's otherwise (one without a port first).
     fn local_id_for(&self, ip: IpAddr) -> Option<u8> {
-        if same_ip(ip, self.initial_local.ip()) && !self.initial_local_removed {
+        if same_ip(ip, self.initial_local.ip()) {
             return Some(0);
         }
         let on_ip = || self.locals.iter().filter(|l| same_ip(l.endpoint.addr, ip));

@@ -104,7 +104,8 @@ pub struct PathManager {
     initial_remote: SocketAddr,
     pub(super) established: bool,
     /// The initial subflow's address went away (`remove_local_address`, or
-    /// `remove_address(0)`): nothing is opened from it any more.
+    /// `remove_address(0)`): nothing is opened from it until it comes back
+    /// (`add_local_address` with an endpoint on it), as id 0 again.
     pub(super) initial_local_removed: bool,
     pub(super) locals: Vec<LocalEndpoint>,
     pub(super) remotes: Vec<RemoteAddress>,
@@ -127,8 +128,10 @@ pub struct PathManager {
 #[derive(Debug, Clone)]
 pub(super) struct LocalEndpoint {
     pub(super) endpoint: PmEndpoint,
-    /// The `subflow` rule has used this endpoint. Linux never uses an endpoint twice
-    /// per connection; a failed subflow comes back through a re-creation instead.
+    /// The `subflow` rule has used this endpoint, or it is the initial subflow's
+    /// address while that address is in use (Linux's `mptcp_mpc_endpoint_setup`).
+    /// Linux never uses an endpoint twice per connection; a failed subflow comes back
+    /// through a re-creation instead. An endpoint removed and added again is new.
     subflow_used: bool,
     pub(super) announcement: Announcement,
 }
@@ -539,10 +542,21 @@ impl PathManager {
     /// the endpoint is invalid, its address and port are already an endpoint, or
     /// there are [`MAX_ENDPOINTS`] already; otherwise reported as
     /// [`PmEvent::LocalAddressAdded`], and in [`PmMode::Userspace`] only recorded.
+    ///
+    /// The initial subflow's address, removed and now back, is id 0 again; its
+    /// endpoint is used like a new one (a `subflow` endpoint opens a join from it).
     pub fn add_local_address(&mut self, now: Instant, endpoint: PmEndpoint) {
         self.note_time(now);
         if let Some(index) = self.insert_endpoint(endpoint) {
             let endpoint = self.locals[index].endpoint;
+            if self.is_initial_local(&endpoint) && self.initial_local_removed {
+                // The initial subflow's address is back (a link-down event is over).
+                // Its subflow is gone; the endpoint, new, acts like any other: a
+                // `subflow` one opens a join from it. RFC 8684 §3.4.1 keeps id 0 for
+                // this address, and Linux reuses it (`mpc_endpoint_id`, the id 0
+                // bit made available again by `mptcp_nl_remove_id_zero_address`).
+                self.initial_local_removed = false;
+            }
             self.emit(PmEvent::LocalAddressAdded {
                 id: self.wire_id(&endpoint),
                 addr: endpoint.addr,
@@ -558,7 +572,8 @@ impl PathManager {
     /// and `mptcp_nl_remove_id_zero_address`). Freed places go to other endpoints;
     /// nothing is re-created from the address. Each of our ids on it is reported as
     /// [`PmEvent::LocalAddressRemoved`]; in [`PmMode::Userspace`] that is all (the
-    /// program withdraws it with [`remove_address`](Self::remove_address)).
+    /// program withdraws it with [`remove_address`](Self::remove_address)). The
+    /// address may come back through [`add_local_address`](Self::add_local_address).
     pub fn remove_local_address(&mut self, addr: IpAddr) {
         let mut removed: Vec<u8> = Vec::new();
         for local in self
@@ -862,9 +877,12 @@ impl PathManager {
         if endpoint.id == 0 || self.locals.iter().any(|l| l.endpoint.id == endpoint.id) {
             endpoint.id = lowest_free_id(self.locals.iter().map(|l| l.endpoint.id))?;
         }
+        // Linux (`mptcp_mpc_endpoint_setup`): the endpoint of the initial subflow's
+        // address is in use already, unless that address went away.
+        let subflow_used = self.is_initial_local(&endpoint) && !self.initial_local_removed;
         self.locals.push(LocalEndpoint {
             endpoint,
-            subflow_used: false,
+            subflow_used,
             announcement: Announcement::NotYet,
         });
         Some(self.locals.len() - 1)
@@ -1087,11 +1105,11 @@ impl PathManager {
             if self.room_for_subflows() == 0 {
                 return;
             }
+            // The initial address's endpoint counts as used while that address is
+            // in use (see `insert_endpoint`): its subflow exists, or comes back
+            // through a re-creation.
             let local = &self.locals[index];
-            if !local.endpoint.flags.subflow
-                || local.subflow_used
-                || self.is_initial_local(&local.endpoint)
-            {
+            if !local.endpoint.flags.subflow || local.subflow_used {
                 continue;
             }
             let endpoint = local.endpoint;

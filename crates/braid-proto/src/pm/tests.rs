@@ -1336,6 +1336,79 @@ fn removing_the_initial_address_withdraws_id_zero() {
 }
 
 #[test]
+fn the_initial_address_back_after_a_link_down_opens_a_join_with_id_zero() {
+    // pm_kernel.c: removing the id 0 address makes the initial address's endpoint
+    // available again (mptcp_nl_remove_id_zero_address), and adding it back opens a
+    // subflow from it (mptcp_nl_add_subflow_or_signal_addr), under id 0 (RFC 8684
+    // §3.4.1 keeps id 0 for the initial subflow's address).
+    let mut pm = established_client(config(&["10.0.1.1,subflow", "10.0.2.1,subflow"]));
+    assert_eq!(drain(&mut pm), [open("10.0.2.1:0", SERVER, 2, 0, false)]);
+    pm.on_subflow_established(sock("10.0.2.1:50000"), sock(SERVER), 2, 0);
+    // Wi-Fi goes down: id 0 withdrawn, the initial subflow reset.
+    pm.remove_local_address(ip("10.0.1.1"));
+    drain(&mut pm);
+    pm.on_subflow_closed(sock(CLIENT), sock(SERVER), true);
+    pm.handle_timeout(at(1000));
+    assert!(drain(&mut pm).is_empty());
+    assert_eq!(pm.pending_recreations().count(), 0);
+    // ... and comes back with its endpoint (its id as configured: 1).
+    pm.add_local_address(at(3000), endpoint("10.0.1.1,subflow,id=1"));
+    assert_eq!(drain(&mut pm), [open("10.0.1.1:0", SERVER, 0, 0, false)]);
+    let added: Vec<PmEvent> = std::iter::from_fn(|| pm.poll_event())
+        .filter(|e| matches!(e, PmEvent::LocalAddressAdded { .. }))
+        .collect();
+    assert_eq!(
+        added,
+        [PmEvent::LocalAddressAdded {
+            id: 0,
+            addr: ip("10.0.1.1"),
+            port: None
+        }]
+    );
+    assert_eq!(pm.extra_subflows(), 2);
+    assert_eq!(pm.local_address_id(ip("10.0.1.1")), Some(0));
+    pm.on_subflow_established(sock("10.0.1.1:40001"), sock(SERVER), 0, 0);
+    // Used once, as any endpoint: an update of the same address does nothing.
+    pm.add_local_address(at(3100), endpoint("10.0.1.1,subflow"));
+    assert!(drain(&mut pm).is_empty());
+    // It goes down again: id 0 withdrawn again, its join closed.
+    pm.remove_local_address(ip("10.0.1.1"));
+    assert_eq!(
+        drain(&mut pm),
+        [
+            PmAction::RemoveAddress { ids: vec![0] },
+            PmAction::CloseSubflows {
+                which: SubflowSelector::LocalAddr(ip("10.0.1.1"))
+            },
+        ]
+    );
+    assert_eq!(pm.extra_subflows(), 1);
+}
+
+#[test]
+fn the_initial_address_back_joins_announced_addresses_and_is_not_announced() {
+    let mut pm = established_client(with_limits(PmConfig::default(), 8, 8));
+    pm.remove_local_address(ip("10.0.1.1"));
+    drain(&mut pm);
+    pm.on_subflow_closed(sock(CLIENT), sock(SERVER), true);
+    // Back, with a `signal` endpoint: id 0 is not announced (the peer learns it from
+    // a join), and it is a source again for announced addresses.
+    pm.add_local_address(at(100), endpoint("10.0.1.1,signal"));
+    assert!(drain(&mut pm).is_empty());
+    pm.on_add_addr(at(200), 1, ip("10.0.2.2"), None);
+    assert_eq!(
+        drain(&mut pm),
+        [open("10.0.1.1:0", "10.0.2.2:8080", 0, 1, false)]
+    );
+    assert_eq!(
+        pm.announce(at(300), 5, ip("10.0.1.1"), None),
+        Err(PmCommandError::InitialAddress {
+            addr: ip("10.0.1.1")
+        })
+    );
+}
+
+#[test]
 fn removing_an_unknown_address_does_nothing() {
     let mut pm = established_client(config(&["10.0.2.1,subflow"]));
     drain(&mut pm);

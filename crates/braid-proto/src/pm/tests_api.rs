@@ -719,6 +719,31 @@ fn removing_id_zero_stops_joins_from_the_initial_address() {
 }
 
 #[test]
+fn opening_from_the_removed_initial_address_reuses_id_zero() {
+    let mut pm = established_client(PmConfig::default());
+    pm.remove_address(0).unwrap();
+    drain(&mut pm);
+    // RFC 8684 §3.4.1: id 0 stays the initial subflow's address's.
+    assert_eq!(
+        pm.open_subflow(sock("10.0.1.1:0"), sock(SERVER), 4, 0, false),
+        Err(PmCommandError::LocalIdMismatch {
+            addr: ip("10.0.1.1"),
+            given: 4,
+            known: 0
+        })
+    );
+    pm.open_subflow(sock("10.0.1.1:0"), sock(SERVER), 0, 0, false)
+        .unwrap();
+    assert_eq!(drain(&mut pm), [open("10.0.1.1:0", SERVER, 0, 0, false)]);
+    // In use again: removable as id 0, and re-created when it fails.
+    pm.on_subflow_closed(sock("10.0.1.1:40001"), sock(SERVER), true);
+    pm.handle_timeout(at(0));
+    assert_eq!(pm.pending_recreations().count(), 1);
+    pm.remove_address(0).unwrap();
+    assert_eq!(pm.pending_recreations().count(), 0);
+}
+
+#[test]
 fn remove_address_closes_one_by_one_where_an_address_has_two_ids() {
     // 10.0.3.2 is id 1, and id 5 with port 10100 (a signal endpoint with a port).
     let mut pm = server(with_limits(

@@ -213,6 +213,47 @@ fn a_clients_initial_subflow_comes_back_as_a_join() {
 }
 
 #[test]
+fn a_failed_initial_subflow_waits_out_the_backoff_despite_its_endpoint() {
+    // The initial address's `subflow` endpoint is in use while the address is: a
+    // failure of the initial subflow (address still there) goes through the backoff,
+    // not through the endpoint at once.
+    let mut pm = established_client(config(&["10.0.1.1,subflow"]));
+    assert!(drain(&mut pm).is_empty());
+    pm.on_subflow_closed(sock(CLIENT), sock(SERVER), true);
+    assert!(drain(&mut pm).is_empty());
+    assert_eq!(arm(&mut pm, 0), Some(1000));
+    pm.handle_timeout(at(1000));
+    assert_eq!(drain(&mut pm), [open("10.0.1.1:0", SERVER, 0, 0, false)]);
+    assert_eq!(pm.recreated_subflows(), 1);
+}
+
+#[test]
+fn the_join_from_the_initial_address_back_is_recreated_with_id_zero() {
+    let mut pm = established_client(config(&["10.0.1.1,subflow"]));
+    // The initial subflow fails, and its re-creation is pending, when the address
+    // goes away: the re-creation goes with it.
+    pm.on_subflow_closed(sock(CLIENT), sock(SERVER), true);
+    pm.handle_timeout(at(0));
+    assert_eq!(pm.pending_recreations().count(), 1);
+    pm.remove_local_address(ip("10.0.1.1"));
+    // No subflow uses id 0 then: nothing to withdraw.
+    assert!(drain(&mut pm).is_empty());
+    assert_eq!(pm.pending_recreations().count(), 0);
+    pm.handle_timeout(at(1000));
+    assert!(drain(&mut pm).is_empty());
+    // Back: a join at once (a new endpoint), then re-created after failures.
+    pm.add_local_address(at(2000), endpoint("10.0.1.1,subflow"));
+    assert_eq!(drain(&mut pm), [open("10.0.1.1:0", SERVER, 0, 0, false)]);
+    pm.on_subflow_closed(sock("10.0.1.1:40001"), sock(SERVER), true);
+    assert!(drain(&mut pm).is_empty());
+    assert_eq!(arm(&mut pm, 2000), Some(3000));
+    pm.handle_timeout(at(3000));
+    assert_eq!(drain(&mut pm), [open("10.0.1.1:0", SERVER, 0, 0, false)]);
+    pm.on_subflow_established(sock("10.0.1.1:40002"), sock(SERVER), 0, 0);
+    assert_eq!(pm.pending_recreations().count(), 0);
+}
+
+#[test]
 fn a_recreation_waits_for_a_place_under_the_limit() {
     let mut pm = established_client(with_limits(
         config(&["10.0.2.1,subflow", "10.0.3.1,subflow"]),
