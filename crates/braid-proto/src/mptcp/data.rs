@@ -16,6 +16,9 @@
 //!
 //! Memory is bounded: the receiver by its capacity and its cap on out-of-order ranges
 //! ([`RecvBuffer`]), the sender by its capacity and [`DataSender::max_reinject_ranges`].
+//! The sender's capacity starts at [`INITIAL_SEND_BUFFER`] and grows, by
+//! [`DataSender::autotune`] or [`DataSender::grow_capacity`], up to the bound it was
+//! made with.
 //! Errors are [`DataError`] values; nothing here panics on peer input.
 
 use std::collections::VecDeque;
@@ -24,9 +27,15 @@ use thiserror::Error;
 
 use crate::tcp::recv_buffer::{InsertOutcome, RecvBuffer};
 use crate::tcp::send_buffer::SendBuffer;
+use crate::time::{Duration, Instant};
 
 /// Default cap on ranges queued for reinjection.
 pub const DEFAULT_MAX_REINJECT_RANGES: usize = 64;
+
+/// The send buffer a [`DataSender`] starts with (or its bound, if smaller): the
+/// initial windows of a few subflows, twice over (Linux starts a socket at tcp_wmem's
+/// 16 KiB and at once expands it to twice the initial window of ten segments).
+pub const INITIAL_SEND_BUFFER: usize = 64 * 1024;
 
 /// Offsets at or above this are DSNs before the start of the stream.
 const BEFORE_START: u64 = 1 << 63;
@@ -246,16 +255,23 @@ pub struct DataSender {
     closed: bool,
     /// Whether the DATA_FIN was acknowledged.
     fin_acked: bool,
+    /// The most the buffer may grow to: the configured send buffer.
+    max_capacity: usize,
+    /// Send auto-tuning: the measurement interval in progress (start, the subflows'
+    /// delivered bytes then).
+    tune_sample: Option<(Instant, u64)>,
     stats: DataSenderStats,
 }
 
 impl DataSender {
-    /// A sender for the local IDSN buffering at most `capacity` bytes, with the
-    /// peer's receive window as first advertised.
-    pub fn new(local_idsn: u64, capacity: usize, initial_peer_window: u64) -> Self {
+    /// A sender for the local IDSN that may buffer up to `max_capacity` bytes, with
+    /// the peer's receive window as first advertised. It starts with
+    /// [`INITIAL_SEND_BUFFER`] (at most `max_capacity`); [`autotune`](Self::autotune)
+    /// or [`grow_capacity`](Self::grow_capacity) let it take more.
+    pub fn new(local_idsn: u64, max_capacity: usize, initial_peer_window: u64) -> Self {
         DataSender {
             base: local_idsn.wrapping_add(1),
-            buf: SendBuffer::new(capacity),
+            buf: SendBuffer::new(max_capacity.min(INITIAL_SEND_BUFFER)),
             una: 0,
             next: 0,
             edge: initial_peer_window,
@@ -263,8 +279,49 @@ impl DataSender {
             max_reinject_ranges: DEFAULT_MAX_REINJECT_RANGES,
             closed: false,
             fin_acked: false,
+            max_capacity,
+            tune_sample: None,
             stats: DataSenderStats::default(),
         }
+    }
+
+    /// Raises the buffer's capacity to `target`, never past the bound it was made
+    /// with and never lowering it (so never below what is buffered). Returns the
+    /// capacity.
+    pub fn grow_capacity(&mut self, target: usize) -> usize {
+        let target = target.min(self.max_capacity);
+        if target > self.buf.capacity() {
+            self.buf.set_capacity(target);
+        }
+        self.buf.capacity()
+    }
+
+    /// Send-buffer auto-tuning (after Linux's tcp_sndbuf_expand, across subflows).
+    /// `delivered` is a running count of the bytes the subflows got acknowledged,
+    /// summed over them; `rtt_max` the largest smoothed RTT of the usable ones. Once
+    /// per `rtt_max`, the buffer grows to twice the bytes delivered per `rtt_max`
+    /// during the interval, plus `headroom`: RTT_max × Σ of the subflows' delivery
+    /// rates is what keeps every subflow busy while the slowest one's round trip
+    /// holds the oldest bytes, and twice that lets their windows grow (Linux keeps
+    /// twice the congestion window). While the buffer itself is the limit, about all
+    /// of it is delivered per round trip, so it about doubles per round trip. It never
+    /// shrinks. An interval in which `delivered` went down (a subflow went away)
+    /// counts nothing.
+    pub fn autotune(&mut self, now: Instant, rtt_max: Duration, delivered: u64, headroom: u64) {
+        let Some((start, delivered_then)) = self.tune_sample else {
+            self.tune_sample = Some((now, delivered));
+            return;
+        };
+        let elapsed = now.saturating_duration_since(start);
+        if elapsed < rtt_max || elapsed == Duration::ZERO {
+            return;
+        }
+        let bytes = delivered.saturating_sub(delivered_then);
+        let per_rtt =
+            u128::from(bytes) * u128::from(rtt_max.as_micros()) / u128::from(elapsed.as_micros());
+        let wanted = (2 * per_rtt).saturating_add(u128::from(headroom));
+        self.grow_capacity(usize::try_from(wanted).unwrap_or(usize::MAX));
+        self.tune_sample = Some((now, delivered));
     }
 
     /// Sets the cap on ranges queued for reinjection.
@@ -464,8 +521,14 @@ impl DataSender {
         self.buf.len()
     }
 
+    /// The buffer's current size: what [`write`](Self::write) may fill.
     pub fn capacity(&self) -> usize {
         self.buf.capacity()
+    }
+
+    /// The most [`capacity`](Self::capacity) may grow to.
+    pub fn max_capacity(&self) -> usize {
+        self.max_capacity
     }
 
     pub fn stats(&self) -> &DataSenderStats {

@@ -18,6 +18,7 @@ impl MptcpConnection {
         }
         self.arm_data_rto(now);
         self.autotune_receive(now);
+        self.autotune_send(now);
         if let Some(rtt) = self.subflows.first().and_then(|s| s.tcp.srtt()) {
             // ADD_ADDR resends follow the path's RTT.
             self.pm.on_rtt_sample(rtt);
@@ -114,6 +115,39 @@ impl MptcpConnection {
             self.rcv_target = wanted.min(capacity);
         }
         self.rcv_sample = Some((now, ack));
+    }
+
+    /// Send-buffer auto-tuning across subflows (after Linux's tcp_sndbuf_expand): the
+    /// connection-level send buffer starts small and, every RTT of the slowest usable
+    /// subflow, grows to twice RTT_max × the sum of the subflows' delivery rates
+    /// (what they got acknowledged during it), plus some segments, never shrinking
+    /// and never past the configured send buffer ([`DataSender::autotune`]). Off,
+    /// the whole buffer is offered.
+    ///
+    /// [`DataSender::autotune`]: crate::mptcp::data::DataSender::autotune
+    fn autotune_send(&mut self, now: Instant) {
+        if !self.config.send_autotune {
+            self.sender.grow_capacity(self.sender.max_capacity());
+            return;
+        }
+        if self.phase == Phase::Handshake {
+            return;
+        }
+        let Some(rtt_max) = self
+            .subflows
+            .iter()
+            .filter(|s| s.is_usable())
+            .filter_map(|s| s.tcp.srtt())
+            .max()
+        else {
+            return;
+        };
+        let mss = self
+            .subflows
+            .first()
+            .map_or(1460, |s| u64::from(s.tcp.effective_mss()));
+        let delivered = self.subflows.iter().map(|s| s.tcp.bytes_acked()).sum();
+        self.sender.autotune(now, rtt_max, delivered, 16 * mss);
     }
 
     /// Keeps the data-level retransmission timer running while data is

@@ -208,6 +208,27 @@ mod tests {
     }
 
     #[test]
+    fn raising_the_capacity_keeps_wrapped_contents() {
+        // Storage as large as the capacity, wrapped, then the capacity raised (send
+        // auto-tuning): the next write relinearises without losing or reordering.
+        let data = pattern(100_000, 5);
+        let mut b = SendBuffer::new(10_000);
+        assert_eq!(b.write(&data[..10_000]), 10_000);
+        assert_eq!(b.allocated(), 10_000);
+        b.ack(7_000);
+        assert_eq!(b.write(&data[10_000..16_000]), 6_000);
+        assert_eq!(b.slices(0, 9_000).1.len(), 6_000, "wrapped");
+        b.set_capacity(60_000);
+        assert_eq!(b.free(), 51_000);
+        assert_eq!(contents(&b), &data[7_000..16_000]);
+        assert_eq!(b.write(&data[16_000..]), 51_000);
+        assert_eq!(contents(&b), &data[7_000..67_000]);
+        b.ack(50_000);
+        assert_eq!(b.write(&data[67_000..]), 33_000);
+        assert_eq!(contents(&b), &data[57_000..]);
+    }
+
+    #[test]
     fn set_capacity_never_drops_unacknowledged_data() {
         let mut b = SendBuffer::new(1 << 20);
         let data = pattern(50_000, 1);

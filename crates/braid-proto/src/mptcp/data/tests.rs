@@ -365,3 +365,93 @@ proptest! {
         prop_assert_eq!(r.stats().beyond_window_bytes, 0);
     }
 }
+
+/// Every byte of `dsn..dsn + len`, both slices joined.
+fn sent_bytes(s: &DataSender, dsn: u64, len: usize) -> Vec<u8> {
+    let (a, b) = s.bytes(dsn, len);
+    [a, b].concat()
+}
+
+#[test]
+fn send_buffer_starts_small_and_grows_up_to_its_bound_never_shrinking() {
+    let mut s = DataSender::new(IDSN, 1 << 20, 1 << 30);
+    assert_eq!(s.capacity(), INITIAL_SEND_BUFFER);
+    assert_eq!(s.max_capacity(), 1 << 20);
+    assert_eq!(s.write(&pattern(200_000)), INITIAL_SEND_BUFFER);
+    assert_eq!(s.grow_capacity(100_000), 100_000);
+    assert_eq!(s.free(), 100_000 - INITIAL_SEND_BUFFER);
+    assert_eq!(s.grow_capacity(10_000), 100_000, "never shrinks");
+    assert_eq!(s.grow_capacity(usize::MAX), 1 << 20, "never past the bound");
+    // A bound below the initial size is the size.
+    let s = DataSender::new(IDSN, 1000, 1000);
+    assert_eq!(s.capacity(), 1000);
+}
+
+#[test]
+fn send_buffer_growth_keeps_wrapped_contents() {
+    let data = pattern(400_000);
+    let mut s = DataSender::new(IDSN, 1 << 20, 1 << 30);
+    let cap = INITIAL_SEND_BUFFER;
+    assert_eq!(s.write(&data[..cap]), cap);
+    while s.next_chunk(1 << 20, usize::MAX).is_some() {}
+    s.on_data_ack(D0 + 40_000, 1 << 30);
+    // The ring (as large as the buffer) now wraps: the newest bytes sit before the
+    // oldest in storage.
+    assert_eq!(s.write(&data[cap..cap + 40_000]), 40_000);
+    assert_eq!(s.free(), 0);
+    s.grow_capacity(300_000);
+    let more = s.write(&data[cap + 40_000..]);
+    assert_eq!(more, 300_000 - cap);
+    let end = cap + 40_000 + more;
+    assert_eq!(s.buffered(), end - 40_000);
+    assert_eq!(
+        sent_bytes(&s, D0 + 40_000, end - 40_000),
+        &data[40_000..end],
+        "the bytes of every DSN survive the growth"
+    );
+    assert_eq!(
+        s.next_chunk(1 << 20, usize::MAX),
+        Some((D0 + cap as u64, end - cap))
+    );
+}
+
+#[test]
+fn send_autotune_grows_to_twice_the_bytes_delivered_per_rtt_max() {
+    let rtt = Duration::from_millis(100);
+    let t = |ms: u64| Instant::from_millis(ms);
+    let mut s = DataSender::new(IDSN, 4 << 20, 1 << 30);
+    s.autotune(t(0), rtt, 0, 1000);
+    // Less than RTT_max later: no decision yet.
+    s.autotune(t(50), rtt, 500_000, 1000);
+    assert_eq!(s.capacity(), INITIAL_SEND_BUFFER);
+    // 200 kB over 100 ms (say 150 kB on one subflow, 50 kB on the other).
+    s.autotune(t(100), rtt, 200_000, 1000);
+    assert_eq!(s.capacity(), 2 * 200_000 + 1000);
+    // 600 kB over 200 ms (two RTTs): 300 kB per RTT.
+    s.autotune(t(300), rtt, 800_000, 1000);
+    assert_eq!(s.capacity(), 2 * 300_000 + 1000);
+    // Slower now: it does not shrink.
+    s.autotune(t(400), rtt, 810_000, 1000);
+    assert_eq!(s.capacity(), 2 * 300_000 + 1000);
+    // A subflow went away (the running count fell): the interval counts nothing.
+    s.autotune(t(500), rtt, 100_000, 1000);
+    assert_eq!(s.capacity(), 2 * 300_000 + 1000);
+    // Never past the configured send buffer.
+    s.autotune(t(600), rtt, 100_000_000, 1000);
+    assert_eq!(s.capacity(), 4 << 20);
+}
+
+#[test]
+fn send_autotune_never_drops_buffered_data() {
+    let data = pattern(INITIAL_SEND_BUFFER);
+    let mut s = DataSender::new(IDSN, 1 << 20, 1 << 30);
+    s.write(&data);
+    s.autotune(Instant::from_millis(0), Duration::from_millis(10), 0, 0);
+    s.autotune(Instant::from_millis(20), Duration::from_millis(10), 10, 0);
+    assert_eq!(
+        s.capacity(),
+        INITIAL_SEND_BUFFER,
+        "tiny delivery: no change"
+    );
+    assert_eq!(sent_bytes(&s, D0, data.len()), data);
+}
