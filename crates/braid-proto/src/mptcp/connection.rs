@@ -204,7 +204,14 @@ impl MptcpConnection {
             capable_acked: false,
             subflows: vec![Subflow::new(SubflowId(0), tcp, Handshake::Capable, rx)],
             next_subflow: 1,
-            sender: DataSender::new(local_key.idsn, send_capacity, initial_window),
+            sender: {
+                let mut sender = DataSender::new(local_key.idsn, send_capacity, initial_window);
+                if !config.send_autotune {
+                    // The whole configured buffer from the start, as before tuning.
+                    sender.grow_capacity(send_capacity);
+                }
+                sender
+            },
             // Replaced once the peer's key, and so its IDSN, is known.
             receiver: data_receiver(0, recv_capacity),
             scheduler: config.scheduler.build(),
