@@ -8,7 +8,7 @@ use crate::mptcp::connection::{MptcpConnection, Phase, Signal};
 use crate::mptcp::subflow::{mapping_at, Handshake, Subflow, TxMapping};
 use crate::sched::{SchedContext, SubflowInfo};
 use crate::tcp::SegmentOut;
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 use crate::wire::mptcp::{
     Dss, DssMapping, MpCapable, MpCapableFlags, MpCapableVariant, MpFail, MpFastclose, MpJoin,
     MpPrio, MpTcpRst, MpTcpRstFlags, MptcpOption, SeqField,
@@ -244,8 +244,12 @@ impl MptcpConnection {
     /// but the window's left edge, the oldest byte not DATA_ACKed, is still on its way
     /// over a slower subflow. The mapping holding it goes again on `fast`, so the
     /// window opens one RTT of `fast` later instead of when the slow copy arrives, and
-    /// the slow subflow's window is halved (at most once per its RTT) so that it holds
-    /// less of the shared window from then on. Returns whether a copy was mapped.
+    /// the slow subflow's window is halved (at most once per its RTT, and only while
+    /// it has a standing queue: smoothed RTT a quarter, or 5 ms, above its minimum) so
+    /// that it holds less of the shared window from then on. Without the queue rule,
+    /// repeated halvings starved a cellular path with no queue to drain (Wi-Fi +
+    /// cellular at RTT_max·Σbw: 59.8% of the link sum against 81.7%). Returns whether
+    /// a copy was mapped.
     fn reinject_blocking_data(
         &mut self,
         fast: usize,
@@ -290,8 +294,14 @@ impl MptcpConnection {
         self.stats.opportunistic_bytes += len as u64;
         let s = &mut self.subflows[slow];
         let rtt = infos[slow].srtt.unwrap_or_default();
-        if s.penalised_at
-            .is_none_or(|t| now.saturating_duration_since(t) >= rtt)
+        let min_rtt = infos[slow].min_rtt.unwrap_or(rtt);
+        // Only a subflow with a standing queue: a smaller window drains the queue
+        // without costing it throughput, where one without a queue would only slow.
+        let queued = rtt.saturating_sub(min_rtt)
+            > Duration::from_micros(min_rtt.as_micros() / 4).max(Duration::from_millis(5));
+        if queued
+            && s.penalised_at
+                .is_none_or(|t| now.saturating_duration_since(t) >= rtt)
         {
             s.penalised_at = Some(now);
             cc.penalise(s.tcp.cc_id(), now, s.tcp.pipe());
