@@ -87,6 +87,8 @@
 //! add_addr_retransmissions = 3
 //! scheduler = "lowest-rtt"  # "blest", "ecf", "redundant", "round-robin"; presets
 //!                           # "handover", "interactive", "aggregate"
+//! send_autotune = false     # grow the send buffer towards 2·RTT_max·Σrate
+//! receive_autotune = false  # grow the receive window likewise
 //!
 //! [[host]]
 //! name = "client"

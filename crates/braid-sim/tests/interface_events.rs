@@ -321,17 +321,23 @@ fn phone_side(r: &Report) -> &braid_sim::report::MptcpReport {
 }
 
 #[test]
-fn the_scheduler_is_set_per_host() {
+fn the_scheduler_and_buffer_autotuning_are_set_per_host() {
     let text = NETWORK
         .replace("WIFI_SCHEDULE", "")
         .replace("CELL_SCHEDULE", "")
-        .replace("[tcp]", "[mptcp]\nscheduler = \"aggregate\"\n\n[tcp]")
+        .replace(
+            "[tcp]",
+            "[mptcp]\nscheduler = \"aggregate\"\nsend_autotune = true\n\n[tcp]",
+        )
         .replace(
             r#"name = "server""#,
-            "name = \"server\"\nmptcp = { scheduler = \"round-robin\" }",
+            "name = \"server\"\nmptcp = { scheduler = \"round-robin\", receive_autotune = true, send_autotune = false }",
         );
     let s = Scenario::from_toml(&text).unwrap();
     assert_eq!(s.hosts[0].endpoint.mptcp.scheduler, SchedulerKind::Blest);
+    let (phone, server) = (&s.hosts[0].endpoint.mptcp, &s.hosts[1].endpoint.mptcp);
+    assert!(phone.send_autotune && !phone.receive_autotune);
+    assert!(!server.send_autotune && server.receive_autotune);
     assert_eq!(
         s.hosts[1].endpoint.mptcp.scheduler,
         SchedulerKind::RoundRobin

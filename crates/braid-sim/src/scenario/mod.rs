@@ -1641,6 +1641,8 @@ fn merge_mptcp(global: &schema::Mptcp, host: Option<&schema::Mptcp>) -> schema::
         add_addr_timeout: h.add_addr_timeout.or(g.add_addr_timeout),
         add_addr_retransmissions: h.add_addr_retransmissions.or(g.add_addr_retransmissions),
         scheduler: h.scheduler.clone().or_else(|| g.scheduler.clone()),
+        send_autotune: h.send_autotune.or(g.send_autotune),
+        receive_autotune: h.receive_autotune.or(g.receive_autotune),
     }
 }
 
@@ -1697,6 +1699,12 @@ fn mptcp_config(
     }
     if let Some(v) = m.add_addr_retransmissions {
         pm.add_addr_retransmissions = v;
+    }
+    if let Some(v) = m.send_autotune {
+        c.send_autotune = v;
+    }
+    if let Some(v) = m.receive_autotune {
+        c.receive_autotune = v;
     }
     if let Some(name) = &m.scheduler {
         c.scheduler = name

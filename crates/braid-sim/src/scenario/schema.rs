@@ -93,6 +93,10 @@ pub struct Mptcp {
     /// `"lowest-rtt"`, `"blest"`, ... or a preset, as braid-proto's `SchedulerKind`
     /// parses them.
     pub scheduler: Option<String>,
+    /// Buffer auto-tuning across subflows (`MptcpConfig::send_autotune`,
+    /// `receive_autotune`; both off by default).
+    pub send_autotune: Option<bool>,
+    pub receive_autotune: Option<bool>,
 }
 
 /// `ip mptcp limits`.
