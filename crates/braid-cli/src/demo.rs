@@ -13,8 +13,9 @@ use std::io::{self, BufWriter, Write};
 use std::net::{IpAddr, SocketAddr};
 
 use anyhow::{bail, Context, Result};
+use braid_cli::waiting_sink::WaitingSink;
 use braid_proto::time::{Duration, Instant};
-use braid_sim::apps::{Application, Sink, Verify};
+use braid_sim::apps::{Application, Verify};
 use braid_sim::host::{Host, MptcpEvent, Socket};
 use braid_sim::report::text::{bytes, micros, rate, table};
 use braid_sim::report::{ConnectionReport, Integrity, Outcome, Report, SideReport};
@@ -150,46 +151,6 @@ impl Application for TimedSender {
     }
 }
 
-/// The server's application: a [`Sink`] checking every byte against the phone's
-/// pattern, which also notes every wait between two deliveries of 10 ms or more.
-struct WatchingSink {
-    sink: Sink,
-    last: Option<Instant>,
-    /// (when the wait ended, how long it was), at most [`MAX_WAITS`].
-    waits: Vec<(Instant, Duration)>,
-}
-
-const MAX_WAITS: usize = 100_000;
-
-impl Application for WatchingSink {
-    fn name(&self) -> &'static str {
-        "sink"
-    }
-
-    fn run(&mut self, s: &mut Socket<'_>) {
-        let before = s.bytes_received();
-        self.sink.run(s);
-        if s.bytes_received() > before {
-            let now = s.now();
-            if let Some(last) = self.last {
-                let wait = now - last;
-                if wait >= Duration::from_millis(10) && self.waits.len() < MAX_WAITS {
-                    self.waits.push((now, wait));
-                }
-            }
-            self.last = Some(now);
-        }
-    }
-
-    fn report(&self) -> braid_sim::apps::AppReport {
-        self.sink.report()
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-}
-
 /// A path: its name, the phone's address on it, and its link.
 struct Path {
     name: &'static str,
@@ -257,11 +218,7 @@ fn simulate(seed: u64) -> Result<Demo> {
         .sim
         .node_mut::<Host>(server)
         .listen(remote, || {
-            Box::new(WatchingSink {
-                sink: Sink::new(Verify::Pattern),
-                last: None,
-                waits: Vec::new(),
-            })
+            Box::new(WaitingSink::new(Verify::Pattern, Duration::from_millis(10)))
         })
         .context("listening on the server")?;
     built
@@ -282,11 +239,11 @@ fn simulate(seed: u64) -> Result<Demo> {
     let host = built.sim.node::<Host>(server);
     let waits = host
         .connections()
-        .find_map(|r| host.app::<WatchingSink>(r.id))
+        .find_map(|r| host.app::<WaitingSink>(r.id))
         .map(|a| {
-            a.waits
+            a.waits()
                 .iter()
-                .map(|&(end, d)| (end.as_micros(), d.as_micros()))
+                .map(|&(start, end)| (end.as_micros(), (end - start).as_micros()))
                 .collect()
         })
         .unwrap_or_default();

@@ -29,15 +29,16 @@
 //! the surviving path's RTT: the phone's smoothed RTT of its cellular subflow when the
 //! gap ended (queueing included; its base RTT is 60 ms), plus 50 ms.
 
-use std::any::Any;
 use std::net::{IpAddr, SocketAddr};
 
 use anyhow::{bail, Context, Result};
 use braid_proto::pm::PmConfig;
 use braid_proto::sched::SchedulerKind;
 use braid_proto::time::{Duration, Instant};
-use braid_sim::apps::{AppReport, Application, BulkSender, Sink, Verify};
-use braid_sim::host::{Host, Socket};
+use braid_sim::apps::{BulkSender, Verify};
+
+use crate::waiting_sink::WaitingSink;
+use braid_sim::host::Host;
 use braid_sim::report::{Integrity, Report};
 use braid_sim::scenario::Scenario;
 use serde_json::{json, Value};
@@ -236,45 +237,6 @@ between = ["r1:wan", "server"]
     )
 }
 
-/// The server's application: a [`Sink`] checking the pattern that also notes every
-/// wait between two deliveries of a millisecond or more.
-struct GapSink {
-    sink: Sink,
-    last: Option<Instant>,
-    /// (start, end) of each wait, at most [`MAX_GAPS`].
-    gaps: Vec<(Instant, Instant)>,
-}
-
-const MAX_GAPS: usize = 100_000;
-
-impl Application for GapSink {
-    fn name(&self) -> &'static str {
-        "sink"
-    }
-
-    fn run(&mut self, s: &mut Socket<'_>) {
-        let before = s.bytes_received();
-        self.sink.run(s);
-        if s.bytes_received() > before {
-            let now = s.now();
-            if let Some(last) = self.last {
-                if now - last >= Duration::from_millis(1) && self.gaps.len() < MAX_GAPS {
-                    self.gaps.push((last, now));
-                }
-            }
-            self.last = Some(now);
-        }
-    }
-
-    fn report(&self) -> AppReport {
-        self.sink.report()
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-}
-
 /// One run's results.
 #[derive(Debug, Clone)]
 pub struct RunResult {
@@ -343,11 +305,7 @@ pub fn run_one(case: &Case, seed: u64) -> Result<RunResult> {
         .sim
         .node_mut::<Host>(server)
         .listen(remote, || {
-            Box::new(GapSink {
-                sink: Sink::new(Verify::Pattern),
-                last: None,
-                gaps: Vec::new(),
-            })
+            Box::new(WaitingSink::new(Verify::Pattern, Duration::from_millis(1)))
         })
         .context("listening on the server")?;
     built
@@ -388,10 +346,10 @@ pub fn run_one(case: &Case, seed: u64) -> Result<RunResult> {
         bail!("the server never accepted the connection");
     };
     let app = host
-        .app::<GapSink>(record.id)
+        .app::<WaitingSink>(record.id)
         .context("the server's application")?;
     let longest = |keep: &dyn Fn(Instant, Instant) -> bool| {
-        app.gaps
+        app.waits()
             .iter()
             .filter(|&&(start, end)| keep(start, end))
             .max_by_key(|&&(start, end)| (end - start, std::cmp::Reverse(start)))
@@ -422,7 +380,7 @@ pub fn run_one(case: &Case, seed: u64) -> Result<RunResult> {
         bytes_written: c.upload.bytes_written,
         bytes_delivered: c.upload.bytes_delivered,
         intact: c.upload.integrity == Integrity::Intact,
-        pattern_errors: app.sink.pattern_errors(),
+        pattern_errors: app.sink().pattern_errors(),
         goodput_bps: c.upload.goodput_bps,
         completion_us: c.upload.completion_us,
         reinjected_bytes: phone_side

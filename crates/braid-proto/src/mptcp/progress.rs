@@ -84,16 +84,7 @@ impl MptcpConnection {
             self.rcv_target = self.receiver.capacity() as u64;
             return;
         }
-        if self.phase == Phase::Handshake {
-            return;
-        }
-        let Some(rtt_max) = self
-            .subflows
-            .iter()
-            .filter(|s| s.is_usable())
-            .filter_map(|s| s.tcp.srtt())
-            .max()
-        else {
+        let Some(rtt_max) = self.tuning_rtt_max() else {
             return;
         };
         let ack = self.receiver.data_ack();
@@ -105,11 +96,7 @@ impl MptcpConnection {
             return;
         }
         let delivered = ack.wrapping_sub(ack_then);
-        let mss = self
-            .subflows
-            .first()
-            .map_or(1460, |s| u64::from(s.tcp.effective_mss()));
-        let wanted = 2 * delivered + 16 * mss;
+        let wanted = 2 * delivered + self.tuning_headroom();
         let capacity = self.receiver.capacity() as u64;
         if wanted > self.rcv_target {
             self.rcv_target = wanted.min(capacity);
@@ -122,32 +109,41 @@ impl MptcpConnection {
     /// subflow, grows to twice RTT_max × the sum of the subflows' delivery rates
     /// (what they got acknowledged during it), plus some segments, never shrinking
     /// and never past the configured send buffer ([`DataSender::autotune`]). Off,
-    /// the whole buffer is offered.
+    /// the connection made the whole buffer available from the start.
     ///
     /// [`DataSender::autotune`]: crate::mptcp::data::DataSender::autotune
     fn autotune_send(&mut self, now: Instant) {
         if !self.config.send_autotune {
-            self.sender.grow_capacity(self.sender.max_capacity());
             return;
         }
+        let Some(rtt_max) = self.tuning_rtt_max() else {
+            return;
+        };
+        let delivered = self.subflows.iter().map(|s| s.tcp.bytes_acked()).sum();
+        let headroom = self.tuning_headroom();
+        self.sender.autotune(now, rtt_max, delivered, headroom);
+    }
+
+    /// The interval of buffer auto-tuning: the largest smoothed RTT of the usable
+    /// subflows, once the connection is past its handshake.
+    fn tuning_rtt_max(&self) -> Option<Duration> {
         if self.phase == Phase::Handshake {
-            return;
+            return None;
         }
-        let Some(rtt_max) = self
-            .subflows
+        self.subflows
             .iter()
             .filter(|s| s.is_usable())
             .filter_map(|s| s.tcp.srtt())
             .max()
-        else {
-            return;
-        };
+    }
+
+    /// What auto-tuning adds to twice the bytes of one RTT_max: 16 segments.
+    fn tuning_headroom(&self) -> u64 {
         let mss = self
             .subflows
             .first()
             .map_or(1460, |s| u64::from(s.tcp.effective_mss()));
-        let delivered = self.subflows.iter().map(|s| s.tcp.bytes_acked()).sum();
-        self.sender.autotune(now, rtt_max, delivered, 16 * mss);
+        16 * mss
     }
 
     /// Keeps the data-level retransmission timer running while data is
