@@ -2,31 +2,10 @@
 //! paths, the outage and the data intact, says the same thing for the same seed, and
 //! gives the same facts as JSON.
 
-use std::process::{Command, Output};
+mod common;
 
+use common::braid;
 use serde_json::Value;
-
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-fn braid(args: &[&str]) -> Run {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = Command::new(env!("CARGO_BIN_EXE_braid"))
-        .args(args)
-        .output()
-        .expect("run braid");
-    Run {
-        code: status.code(),
-        stdout: String::from_utf8(stdout).expect("stdout is UTF-8"),
-        stderr: String::from_utf8(stderr).expect("stderr is UTF-8"),
-    }
-}
 
 /// `braid demo ARGS`, which must succeed without a word on stderr.
 fn demo(args: &[&str]) -> String {

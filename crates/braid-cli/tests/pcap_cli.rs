@@ -2,23 +2,20 @@
 //! on captures cut from them (one path only, starting mid-connection, cut short),
 //! on the same packets in other link types and in pcapng, and on bad input.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 use braid_proto::crypto;
+use common::Run;
 use serde_json::Value;
 
 // ---------------------------------------------------------------------------
 // Running the binary
 // ---------------------------------------------------------------------------
-
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
 
 fn braid(args: &[&str], file: Option<&Path>) -> Run {
     let mut command = Command::new(env!("CARGO_BIN_EXE_braid"));
@@ -26,16 +23,7 @@ fn braid(args: &[&str], file: Option<&Path>) -> Run {
     if let Some(file) = file {
         command.arg(file);
     }
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = command.output().expect("run braid");
-    Run {
-        code: status.code(),
-        stdout: String::from_utf8(stdout).expect("stdout is UTF-8"),
-        stderr: String::from_utf8(stderr).expect("stderr is UTF-8"),
-    }
+    common::run(&mut command)
 }
 
 /// `braid pcap [flags] file`, which must succeed without a word on stderr.
