@@ -36,7 +36,7 @@ fn aggregation_runs(
 }
 
 #[test]
-#[ignore = "target not met: lowest-rtt at 2·RTT_max·Σbw reaches 83.1% (10+10, 0/0 ms), 75.1% (1/25), 76.6% (25/1), 80.5% (15+5, 0/0), 83.4% (1/25), 78.2% (25/1) of the link sum; the wire allows at most 94.7% (1420 payload bytes per 1500-byte packet with timestamps and a 28-octet DSS, as Linux sends it), less with the other direction's ACKs on the same links; the rest is window blocking that opportunistic reinjection and penalisation reduce but do not remove"]
+#[ignore = "target not met: lowest-rtt at 2·RTT_max·Σbw reaches 91.1% (10+10, 0/0 ms), 80.6% (1/25), 80.7% (25/1), 76.6% (15+5, 0/0), 77.1% (1/25), 86.9% (25/1) of the link sum; the wire allows at most 94.7% (1420 payload bytes per 1500-byte packet with timestamps and a 28-octet DSS, as Linux sends it), less with the other direction's ACKs on the same links: with a 1 MiB buffer 10+10 0/0 ms reaches 91.4%; the rest is window blocking (no packet is dropped in these cases)"]
 fn aggregation_reaches_95_percent_on_every_simult_flows_case() {
     let runs = aggregation_runs(
         Family::SimultFlows,
@@ -51,9 +51,10 @@ fn aggregation_reaches_95_percent_on_every_simult_flows_case() {
 
 /// Opportunistic reinjection and penalisation (Raiciu et al., NSDI 2012) in the
 /// default scheduler: over Wi-Fi + cellular with the window at RTT_max·Σbw and twice
-/// that, the slow path's data holds the window's left edge; the fast path re-sends it
-/// and the slow path is penalised. Without them lowest-rtt reached 69.6% and 68.7%
-/// (no better than Wi-Fi alone, 67.8% and 67.4%); with them 81.7% and 88.3%.
+/// that, the slow path's data holds the window's left edge and the slow path is
+/// penalised; its data is sent again on Wi-Fi where that should open the window
+/// sooner (here, while cellular repairs a loss). Without them lowest-rtt reached
+/// 69.6% and 68.7% (no better than Wi-Fi alone, 67.8% and 67.4%); now 88.3% and 88.9%.
 #[test]
 fn lowest_rtt_penalises_the_slow_path_and_beats_wifi_alone_by_far() {
     let case = aggregation::cases()
@@ -65,25 +66,52 @@ fn lowest_rtt_penalises_the_slow_path_and_beats_wifi_alone_by_far() {
         aggregation::run_one(&case, b, Transport::Mptcp(SchedulerKind::LowestRtt), SEED)
             .unwrap_or_else(|e| panic!("{e:#}"))
     });
+    let mut copied = 0;
     for r in &runs {
         let client = r.report.connections[0].client.as_ref().expect("the client");
         let counters = &client.mptcp.as_ref().expect("MPTCP").counters;
+        assert!(counters.penalties > 0, "{:?}: {counters:?}", r.buffer);
+        copied += counters.opportunistic_bytes;
         assert!(
-            counters.opportunistic_bytes > 0 && counters.penalties > 0,
-            "{:?}: {counters:?}",
-            r.buffer
-        );
-        assert!(
-            r.fraction >= 0.80,
+            r.fraction >= 0.85,
             "{:?}: {:.1}% of the link sum",
             r.buffer,
             r.fraction * 100.0
         );
     }
+    assert!(copied > 0, "no opportunistic copy in either run");
+}
+
+/// While the peer's window limits the connection, each subflow keeps to about twice
+/// its bandwidth-delay product (mptcp/delivery.rs), so the one the scheduler
+/// prefers cannot take the whole window into its queue. On 10+10 Mbit/s at 0/0 ms
+/// with a 64 KiB window, both directions at once, every scheduler reached 47–83%
+/// without that rule (blest 60.1%, ecf 59.4%, redundant 47.2%); with it 87–91%.
+#[test]
+fn subflows_share_a_short_window_under_every_scheduler() {
+    let case = aggregation::cases()
+        .into_iter()
+        .find(|c| {
+            c.family == Family::SimultFlows && c.rates_mbit == [10, 10] && c.delays_ms == [0, 0]
+        })
+        .expect("the 10+10 Mbit/s 0/0 ms case");
+    let runs = parallel_map(&aggregation::SCHEDULERS, |&s| {
+        let r = aggregation::run_one(&case, Buffer::MaxBdp, Transport::Mptcp(s), SEED)
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        (s, r.fraction)
+    });
+    for (scheduler, fraction) in runs {
+        assert!(
+            fraction >= 0.85,
+            "{}: {:.1}% of the link sum",
+            scheduler.name(),
+            fraction * 100.0
+        );
+    }
 }
 
 #[test]
-#[ignore = "target not met: lowest-rtt at 2·RTT_max·Σbw (1.05 MB) reaches 88.3% (61.8 of 70 Mbit/s; TCP over Wi-Fi alone 67.4%): in steady state the paths carry 47.5 + 19 Mbit/s (95%); the first second is lost to the join (two cellular RTTs after the server shows it has the keys) and the cellular slow start"]
+#[ignore = "target not met: lowest-rtt at 2·RTT_max·Σbw (1.05 MB) reaches 88.9% (62.2 of 70 Mbit/s; TCP over Wi-Fi alone 67.4%): in steady state the paths carry 47.8 + 19.1 Mbit/s (95.6%); the first 0.8 s lose the rest: Wi-Fi's slow start overshoots its 250 KB queue (212 drops; HyStart++ sees a round-minimum RTT of 24.09 ms against its 24.25 ms threshold one round too early, and plain TCP over Wi-Fi drops 331), and the join waits for the server's first DATA_ACK and two cellular RTTs"]
 fn aggregation_reaches_90_percent_over_wifi_and_cellular() {
     let runs = aggregation_runs(
         Family::WifiCellular,
@@ -96,7 +124,7 @@ fn aggregation_reaches_90_percent_over_wifi_and_cellular() {
 }
 
 #[test]
-#[ignore = "target not met: lowest-rtt is below TCP over the better path in 9 of 24 case/buffer pairs; in 3 of them (15+5 1/25 ms and Wi-Fi + cellular with and without loss, at max-BDP) MPTCP uses the better path alone and loses exactly the DSS overhead (1420 vs 1448 payload bytes per packet: 70.6% vs 72.0%, 66.7% vs 68.0%), which no scheduler can win back without the second path; the others are window blocking at small buffers: 10+10 1/25 and 25/1 ms at max-BDP 46.8% and 45.4% < 48.0%, 15+5 1/25 ms at RTT_max·Σbw 69.7% < 71.8%, 15+5 25/1 ms at max-BDP 53.1% < 63.1% and at RTT_max·Σbw 62.3% < 66.7%, Wi-Fi + 1%-loss cellular at RTT_max·Σbw 63.7% < 67.8%"]
+#[ignore = "target not met: lowest-rtt is below TCP over the better path in 8 of 24 case/buffer pairs; in 3 of them (15+5 1/25 ms and Wi-Fi + cellular with and without loss, at max-BDP) MPTCP uses the better path alone and loses exactly the DSS overhead (1420 vs 1448 payload bytes per packet: 70.6% vs 72.0%, 66.7% vs 68.0%), which no scheduler can win back without the second path; the others are window blocking at small buffers: 10+10 1/25 and 25/1 ms at max-BDP 45.3% and 43.6% < 48.0%, 15+5 1/25 ms at RTT_max·Σbw 65.7% < 71.8%, 15+5 25/1 ms at max-BDP 60.1% < 63.1%, Wi-Fi + 1%-loss cellular at RTT_max·Σbw 65.4% < 67.8%"]
 fn aggregation_is_never_below_the_best_single_path() {
     let mut below = Vec::new();
     for family in [Family::SimultFlows, Family::WifiCellular] {

@@ -12,6 +12,7 @@
 pub mod config;
 pub mod connection;
 pub mod data;
+mod delivery;
 mod input;
 pub mod keys;
 pub mod mapping;

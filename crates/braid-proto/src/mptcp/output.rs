@@ -22,6 +22,11 @@ const MAX_CHUNKS_PER_POLL: usize = 64;
 /// end of what the application wrote).
 const MIN_CHUNK_SEGMENTS: u64 = 4;
 
+/// How long after the peer's window last stopped us subflows keep to their share of
+/// it: long enough that holding them to it, which keeps the window from filling,
+/// does not switch itself off.
+const WINDOW_SHORT_MEMORY: Duration = Duration::from_secs(3);
+
 /// The connection-level facts a segment's MPTCP options depend on.
 struct Context<'a> {
     phase: Phase,
@@ -132,6 +137,12 @@ impl MptcpConnection {
             return;
         }
         let nagle = self.subflows.first().is_some_and(|s| s.tcp.config().nagle);
+        for s in &mut self.subflows {
+            if let Some(rtt) = s.tcp.srtt() {
+                s.delivery.update(now, s.tcp.bytes_acked(), rtt);
+            }
+        }
+        let share_window = self.window_is_short(now);
         let mut infos = std::mem::take(&mut self.sched_scratch);
         for _ in 0..MAX_CHUNKS_PER_POLL {
             let new_bytes = self.written_dsn_end().wrapping_sub(self.sender.data_nxt());
@@ -163,7 +174,14 @@ impl MptcpConnection {
                 // RFC 6675's pipe, not everything unacknowledged: in recovery the
                 // subflow may send new data as lost segments leave the pipe.
                 let in_use = s.tcp.pipe() + s.tcp.unsent();
-                let cwnd = cc.cwnd(s.tcp.cc_id());
+                let mut cwnd = cc.cwnd(s.tcp.cc_id());
+                // Schedulers see the capped window: it is all the subflow may use.
+                if share_window {
+                    let cap = s.tcp.min_rtt().and_then(|min_rtt| {
+                        s.delivery.in_flight_cap(min_rtt, s.tcp.effective_mss())
+                    });
+                    cwnd = cwnd.min(cap.unwrap_or(u64::MAX));
+                }
                 let usable = s.is_usable()
                     && (self.phase != Phase::Fallback || s.id.0 == 0)
                     && (!s.stale || !any_fresh);
@@ -200,6 +218,7 @@ impl MptcpConnection {
             let max = self.chunk_limit(i, infos[i].room);
             let Some((dsn, len)) = self.sender.next_chunk(max, usize::MAX) else {
                 // The peer's window is full.
+                self.window_full_at = Some(now);
                 if self.scheduler.opportunistic_reinjection()
                     && self.reinject_blocking_data(i, &infos, now, cc)
                 {
@@ -208,14 +227,14 @@ impl MptcpConnection {
                 break;
             };
             let infinite = std::mem::take(&mut self.infinite_mapping_due);
-            self.map_chunk(i, dsn, len, infinite);
+            self.map_chunk(now, i, dsn, len, infinite);
             if self.scheduler.redundant() && !infinite {
                 // The same bytes on every other usable subflow with room: the first
                 // copy to arrive is used, the others are duplicates at data level.
                 for (j, info) in infos.iter().enumerate() {
                     let fits = self.subflows[j].tcp.send_capacity() >= len;
                     if j != i && info.usable && info.room > 0 && fits {
-                        self.map_chunk(j, dsn, len, false);
+                        self.map_chunk(now, j, dsn, len, false);
                     }
                 }
             }
@@ -225,6 +244,37 @@ impl MptcpConnection {
             }
         }
         self.sched_scratch = infos;
+    }
+
+    /// Whether subflows should keep to their share of the peer's window
+    /// ([`in_flight_cap`](crate::mptcp::delivery::DeliveryRate::in_flight_cap)): it has stopped the scheduler lately, more
+    /// than one regular subflow shares it, and it is large enough for them to add up
+    /// at all (about the sum of their rates times the longest minimum RTT; with
+    /// less, data on the slower path only blocks the window, and the faster path had
+    /// better take all of it).
+    fn window_is_short(&mut self, now: Instant) -> bool {
+        let window = self
+            .sender
+            .window_edge()
+            .wrapping_sub(self.sender.data_una());
+        // The largest window the peer offered: the free space it advertises now
+        // shrinks with what it holds out of order, the very data this is about.
+        self.peer_window_max = self.peer_window_max.max(window);
+        let blocked_lately = self
+            .window_full_at
+            .is_some_and(|t| now.saturating_duration_since(t) < WINDOW_SHORT_MEMORY);
+        let mut regular = 0;
+        let mut rate_sum: u64 = 0;
+        let mut rtt_max = Duration::ZERO;
+        for s in &self.subflows {
+            if s.is_usable() && !s.backup && !s.peer_backup {
+                regular += 1;
+                rate_sum = rate_sum.saturating_add(s.delivery.bytes_per_second());
+                rtt_max = rtt_max.max(s.tcp.min_rtt().unwrap_or(Duration::ZERO));
+            }
+        }
+        let needed = rate_sum.saturating_mul(rtt_max.as_micros()) / 1_000_000;
+        blocked_lately && regular > 1 && self.peer_window_max >= needed / 4 * 3
     }
 
     /// The most subflow `i`, with `room` bytes of congestion window free, is given
@@ -242,14 +292,13 @@ impl MptcpConnection {
     /// Opportunistic reinjection and penalisation (Raiciu et al., "How Hard Can It
     /// Be?", NSDI 2012, §4.2): the peer's window is full and subflow `fast` has room,
     /// but the window's left edge, the oldest byte not DATA_ACKed, is still on its way
-    /// over a slower subflow. The mapping holding it goes again on `fast`, so the
-    /// window opens one RTT of `fast` later instead of when the slow copy arrives, and
-    /// the slow subflow's window is halved (at most once per its RTT, and only while
-    /// it has a standing queue: smoothed RTT a quarter, or 5 ms, above its minimum) so
-    /// that it holds less of the shared window from then on. Without the queue rule,
-    /// repeated halvings starved a cellular path with no queue to drain (Wi-Fi +
-    /// cellular at RTT_max·Σbw: 59.8% of the link sum against 81.7%). Returns whether
-    /// a copy was mapped.
+    /// over a slower subflow. That subflow is penalised ([`Self::penalise_queued`]),
+    /// and if a copy on `fast` should be acknowledged before the original (one RTT of
+    /// `fast` from now against one RTT of the slow subflow after the original was
+    /// mapped, or the slow subflow is repairing losses), the mapping holding the
+    /// left edge goes again on `fast`. Copies that
+    /// could not win only cost bandwidth: on two equal paths they were 2% of what was
+    /// sent. Returns whether a copy was mapped.
     fn reinject_blocking_data(
         &mut self,
         fast: usize,
@@ -274,11 +323,18 @@ impl MptcpConnection {
         }) else {
             return false;
         };
-        let slower = match (infos[slow].rtt(), infos[fast].rtt()) {
-            (Some(slow_rtt), Some(fast_rtt)) => slow_rtt > fast_rtt,
-            _ => false,
+        let (Some(slow_rtt), Some(fast_rtt)) = (infos[slow].rtt(), infos[fast].rtt()) else {
+            return false;
         };
-        if !slower {
+        if slow_rtt <= fast_rtt {
+            return false;
+        }
+        self.penalise_queued(slow, &infos[slow], now, cc);
+        // A copy only if it should open the window sooner: its DATA_ACK, one RTT of
+        // `fast` from now, before the original's, one RTT of `slow` after it left,
+        // or later still if `slow` is repairing losses.
+        let repairing = self.subflows[slow].tcp.in_recovery() || self.subflows[slow].stale;
+        if !repairing && now + fast_rtt >= mapping.mapped_at + slow_rtt {
             return false;
         }
         let rest = mapping
@@ -289,14 +345,28 @@ impl MptcpConnection {
         if len == 0 {
             return false;
         }
-        self.map_chunk(fast, data_una, len, false);
+        self.map_chunk(now, fast, data_una, len, false);
         self.opportunistic_at = Some(data_una);
         self.stats.opportunistic_bytes += len as u64;
+        true
+    }
+
+    /// Halves subflow `slow`'s window so that it holds less of the shared window, at
+    /// most once per its RTT and only while it has a standing queue (smoothed RTT a
+    /// quarter, or 5 ms, above its minimum): a smaller window then drains the queue
+    /// without costing throughput. Without the queue rule, repeated halvings starved
+    /// a cellular path with no queue to drain (Wi-Fi + cellular at RTT_max·Σbw: 59.8%
+    /// of the link sum against 81.7%).
+    fn penalise_queued(
+        &mut self,
+        slow: usize,
+        info: &SubflowInfo,
+        now: Instant,
+        cc: &mut dyn CongestionControl,
+    ) {
         let s = &mut self.subflows[slow];
-        let rtt = infos[slow].srtt.unwrap_or_default();
-        let min_rtt = infos[slow].min_rtt.unwrap_or(rtt);
-        // Only a subflow with a standing queue: a smaller window drains the queue
-        // without costing it throughput, where one without a queue would only slow.
+        let rtt = info.srtt.unwrap_or_default();
+        let min_rtt = info.min_rtt.unwrap_or(rtt);
         let queued = rtt.saturating_sub(min_rtt)
             > Duration::from_micros(min_rtt.as_micros() / 4).max(Duration::from_millis(5));
         if queued
@@ -307,12 +377,11 @@ impl MptcpConnection {
             cc.penalise(s.tcp.cc_id(), now, s.tcp.pipe());
             self.stats.penalties += 1;
         }
-        true
     }
 
     /// Writes DSNs `dsn..dsn + len` into subflow `i`'s send buffer as one mapping,
     /// ending a segment where it ends.
-    fn map_chunk(&mut self, i: usize, dsn: u64, len: usize, infinite: bool) {
+    fn map_chunk(&mut self, now: Instant, i: usize, dsn: u64, len: usize, infinite: bool) {
         let (a, b) = self.sender.bytes(dsn, len);
         let s = &mut self.subflows[i];
         let offset = s.tx_end();
@@ -325,6 +394,7 @@ impl MptcpConnection {
             dsn,
             checksum: None,
             infinite,
+            mapped_at: now,
         };
         // §3.7: an infinite mapping's checksum field is present but zero.
         let checksum = self.checksums.then(|| {

@@ -4,6 +4,7 @@
 use std::collections::VecDeque;
 
 use crate::cc::SubflowId;
+use crate::mptcp::delivery::DeliveryRate;
 use crate::mptcp::mapping::MappingReceiver;
 use crate::tcp::TcpConnection;
 use crate::time::Instant;
@@ -41,6 +42,9 @@ pub struct TxMapping {
     /// Sent as the infinite mapping (data-level length 0, RFC 8684 §3.7): from its
     /// first byte on, the subflow carries the stream as plain TCP.
     pub infinite: bool,
+    /// When it was mapped: about when it was sent, as the scheduler maps no more
+    /// than the congestion window takes.
+    pub mapped_at: Instant,
 }
 
 impl TxMapping {
@@ -83,6 +87,8 @@ pub struct Subflow {
     pub stale: bool,
     /// When the scheduler last penalised it: at most once per its RTT.
     pub penalised_at: Option<Instant>,
+    /// How fast it has been delivering: bounds its share of a short window.
+    pub delivery: DeliveryRate,
     pub timeouts_seen: u64,
     pub acked_seen: u64,
     /// Why we reset it, carried in MP_TCPRST on our RST (§3.6).
@@ -119,6 +125,7 @@ impl Subflow {
             tx: VecDeque::new(),
             stale: false,
             penalised_at: None,
+            delivery: DeliveryRate::default(),
             timeouts_seen: 0,
             acked_seen: 0,
             reset_reason: None,
