@@ -141,7 +141,6 @@ pub struct MptcpConnection {
     pub(super) opportunistic_at: Option<u64>,
     /// When the peer's window last stopped the scheduler.
     pub(super) window_full_at: Option<Instant>,
-    pub(super) peer_window_max: u64,
     /// The subflow `poll_transmit` asks first, for fairness between subflows.
     pub(super) tx_cursor: usize,
     /// Readable bytes last reported with [`TcpEvent::Readable`].
@@ -235,7 +234,6 @@ impl MptcpConnection {
             sched_scratch: Vec::new(),
             opportunistic_at: None,
             window_full_at: None,
-            peer_window_max: 0,
             tx_cursor: 0,
             readable_reported: 0,
             write_blocked: false,

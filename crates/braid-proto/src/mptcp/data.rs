@@ -248,6 +248,9 @@ pub struct DataSender {
     next: u64,
     /// Offset of the right edge of the peer's window: DATA_ACK + window (§3.3.4).
     edge: u64,
+    /// The largest window the peer has offered: what it advertises now shrinks with
+    /// the data it holds out of order.
+    largest_window: u64,
     /// Ranges `[start, end)` of offsets to send again, oldest first.
     reinject: VecDeque<(u64, u64)>,
     max_reinject_ranges: usize,
@@ -275,6 +278,7 @@ impl DataSender {
             una: 0,
             next: 0,
             edge: initial_peer_window,
+            largest_window: initial_peer_window,
             reinject: VecDeque::new(),
             max_reinject_ranges: DEFAULT_MAX_REINJECT_RANGES,
             closed: false,
@@ -474,6 +478,7 @@ impl DataSender {
         }
         self.reinject.retain(|&(_, e)| e > data_end);
         self.edge = self.edge.max(offset.saturating_add(peer_window));
+        self.largest_window = self.largest_window.max(self.edge - self.una);
         DataAckVerdict::Accepted {
             newly_acked: self.una + u64::from(self.fin_acked) - acked_end,
         }
@@ -514,6 +519,11 @@ impl DataSender {
     /// The DSN just past the peer's connection-level window.
     pub fn window_edge(&self) -> u64 {
         self.dsn(self.edge)
+    }
+
+    /// The largest window the peer has offered (right edge less DATA_ACK).
+    pub fn largest_window(&self) -> u64 {
+        self.largest_window
     }
 
     /// Bytes buffered: written and not yet acknowledged.

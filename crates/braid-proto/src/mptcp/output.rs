@@ -247,19 +247,13 @@ impl MptcpConnection {
     }
 
     /// Whether subflows should keep to their share of the peer's window
-    /// ([`in_flight_cap`](crate::mptcp::delivery::DeliveryRate::in_flight_cap)): it has stopped the scheduler lately, more
-    /// than one regular subflow shares it, and it is large enough for them to add up
-    /// at all (about the sum of their rates times the longest minimum RTT; with
-    /// less, data on the slower path only blocks the window, and the faster path had
-    /// better take all of it).
-    fn window_is_short(&mut self, now: Instant) -> bool {
-        let window = self
-            .sender
-            .window_edge()
-            .wrapping_sub(self.sender.data_una());
-        // The largest window the peer offered: the free space it advertises now
-        // shrinks with what it holds out of order, the very data this is about.
-        self.peer_window_max = self.peer_window_max.max(window);
+    /// ([`in_flight_cap`](crate::mptcp::delivery::DeliveryRate::in_flight_cap)): it
+    /// has stopped the scheduler lately, more than one regular subflow shares it, and
+    /// the largest window the peer offered is large enough for them to add up at all
+    /// (about the sum of their rates times the longest minimum RTT; with less, data
+    /// on the slower path only blocks the window, and the faster path had better take
+    /// all of it).
+    fn window_is_short(&self, now: Instant) -> bool {
         let blocked_lately = self
             .window_full_at
             .is_some_and(|t| now.saturating_duration_since(t) < WINDOW_SHORT_MEMORY);
@@ -274,7 +268,7 @@ impl MptcpConnection {
             }
         }
         let needed = rate_sum.saturating_mul(rtt_max.as_micros()) / 1_000_000;
-        blocked_lately && regular > 1 && self.peer_window_max >= needed / 4 * 3
+        blocked_lately && regular > 1 && self.sender.largest_window() >= needed / 4 * 3
     }
 
     /// The most subflow `i`, with `room` bytes of congestion window free, is given
@@ -296,9 +290,9 @@ impl MptcpConnection {
     /// and if a copy on `fast` should be acknowledged before the original (one RTT of
     /// `fast` from now against one RTT of the slow subflow after the original was
     /// mapped, or the slow subflow is repairing losses), the mapping holding the
-    /// left edge goes again on `fast`. Copies that
-    /// could not win only cost bandwidth: on two equal paths they were 2% of what was
-    /// sent. Returns whether a copy was mapped.
+    /// left edge goes again on `fast`. Copies that could not win only cost
+    /// bandwidth: on two equal paths they were 2% of what was sent. Returns whether
+    /// a copy was mapped.
     fn reinject_blocking_data(
         &mut self,
         fast: usize,
