@@ -30,6 +30,11 @@ const HYSTART_MIN_RTT_DIVISOR: u64 = 8;
 const HYSTART_N_RTT_SAMPLE: u32 = 8;
 const HYSTART_CSS_GROWTH_DIVISOR: f64 = 4.0;
 const HYSTART_CSS_ROUNDS: u32 = 5;
+/// Linux's HyStart (tcp_cubic.c): the ACK-train test starts at a window of
+/// hystart_low_window segments, and ACKs more than hystart_ack_delta_us apart break
+/// a train.
+const ACK_TRAIN_LOW_WINDOW_SEGMENTS: f64 = 16.0;
+const ACK_TRAIN_SPACING: Duration = Duration::from_millis(2);
 /// RFC 9406 §4.3: L for a sender that does not pace, in segments.
 const HYSTART_L_SEGMENTS: f64 = 8.0;
 
@@ -43,6 +48,13 @@ pub struct CubicConfig {
     /// when the round-trip time grows, before the queue overflows. Off, slow start is
     /// RFC 5681's (with RFC 3465 byte counting) until the first loss. Default: on.
     pub hystart_plus_plus: bool,
+    /// With HyStart++, also leave the first slow start on the ACK-train signal of
+    /// Linux's HyStart (see `HyStart::ack_train_fills_the_pipe`). A sender that does
+    /// not pace sends slow start's rounds in bursts, so the bottleneck's queue
+    /// drains between them and the round-minimum RTT that HyStart++ watches may not
+    /// grow until cwnd is far past what the path holds (50 Mbit/s, 20 ms, 250 KB of
+    /// queue: CSS at a 531 kB window, 212 packets dropped). Default: on.
+    pub hystart_ack_train: bool,
 }
 
 impl Default for CubicConfig {
@@ -50,6 +62,7 @@ impl Default for CubicConfig {
         CubicConfig {
             fast_convergence: true,
             hystart_plus_plus: true,
+            hystart_ack_train: true,
         }
     }
 }
@@ -126,6 +139,41 @@ struct HyStart {
     /// Present during Conservative Slow Start.
     css_baseline_min_rtt: Option<Duration>,
     css_rounds: u32,
+    /// [`CubicConfig::hystart_ack_train`]: when this round's first ACK arrived, the
+    /// last ACK that continued its train, and the smallest RTT sample seen.
+    ack_train: bool,
+    round_start: Option<Instant>,
+    train_last_ack: Option<Instant>,
+    delay_min: Option<Duration>,
+}
+
+impl HyStart {
+    fn new(config: &CubicConfig) -> Self {
+        HyStart {
+            ack_train: config.hystart_ack_train,
+            ..HyStart::default()
+        }
+    }
+
+    /// The ACK-train signal of Linux's HyStart (tcp_cubic.c, hystart_update): ACKs
+    /// of this round arriving no more than ACK_TRAIN_SPACING apart for longer than
+    /// the minimum RTT mean the round's data took longer than a round trip to cross
+    /// the bottleneck: cwnd is past the bandwidth-delay product and the rest would
+    /// only queue. Linux, not pacing, uses half the minimum RTT; that stops at
+    /// BDP / 2 to BDP, where CUBIC takes seconds to grow (Wi-Fi + cellular at
+    /// RTT_max·Σbw: 84.2% of the link sum against 89.8% with the full RTT).
+    fn ack_train_fills_the_pipe(&mut self, now: Instant) -> bool {
+        let (Some(start), Some(last), Some(delay_min)) =
+            (self.round_start, self.train_last_ack, self.delay_min)
+        else {
+            return false;
+        };
+        if now - last > ACK_TRAIN_SPACING {
+            return false;
+        }
+        self.train_last_ack = Some(now);
+        now - start > delay_min
+    }
 }
 
 impl CubicState {
@@ -145,7 +193,7 @@ impl CubicState {
             rto_backed_off: false,
             timeout_recovery: false,
             delivered: 0,
-            hystart: config.hystart_plus_plus.then(HyStart::default),
+            hystart: config.hystart_plus_plus.then(|| HyStart::new(config)),
         }
     }
 
@@ -187,7 +235,7 @@ impl CubicState {
         if self.cwnd < self.ssthresh_f() {
             // RFC 9438 §4.10: slow start while cwnd < ssthresh.
             let left = if self.hystart.is_some() {
-                self.hystart_slow_start(delivered_before, ack)
+                self.hystart_slow_start(now, delivered_before, ack)
             } else {
                 self.slow_start(acked)
             };
@@ -222,11 +270,23 @@ impl CubicState {
 
     /// RFC 9406 §4.2, on one ACK in the first slow start. Returns the bytes left for
     /// congestion avoidance if Conservative Slow Start ended.
-    fn hystart_slow_start(&mut self, delivered_before: u64, ack: &AckEvent) -> Option<f64> {
+    fn hystart_slow_start(
+        &mut self,
+        now: Instant,
+        delivered_before: u64,
+        ack: &AckEvent,
+    ) -> Option<f64> {
         let h = self.hystart.as_mut()?;
+        if let (Some(rtt), true) = (ack.rtt, h.ack_train) {
+            h.delay_min = Some(h.delay_min.map_or(rtt, |m| m.min(rtt)));
+        }
         if h.window_end.is_none_or(|end| delivered_before >= end) {
             // A new round: its end is what is sent by now, SND.NXT in bytes.
             h.window_end = Some(delivered_before.saturating_add(ack.prior_in_flight));
+            if h.ack_train {
+                h.round_start = Some(now);
+                h.train_last_ack = Some(now);
+            }
             h.last_round_min_rtt = h.current_round_min_rtt;
             h.current_round_min_rtt = None;
             h.rtt_sample_count = 0;
@@ -245,6 +305,19 @@ impl CubicState {
                     return Some(ack.acked as f64);
                 }
             }
+        }
+        if h.css_baseline_min_rtt.is_none()
+            && self.cwnd >= ACK_TRAIN_LOW_WINDOW_SEGMENTS * self.mss
+            && h.ack_train_fills_the_pipe(now)
+        {
+            // Linux's HyStart exit: ssthresh = cwnd, straight to congestion avoidance
+            // (as at the end of CSS, W_max is undefined and cwnd_prior = cwnd).
+            self.hystart = None;
+            self.ssthresh = self.cwnd as u64;
+            self.cwnd = self.ssthresh_f();
+            self.cwnd_prior = self.cwnd;
+            self.w_max = 0.0;
+            return Some(ack.acked as f64);
         }
         // cwnd += min(N, L*SMSS), divided by CSS_GROWTH_DIVISOR during CSS.
         let mut increase = (ack.acked as f64).min(HYSTART_L_SEGMENTS * self.mss);
@@ -447,6 +520,7 @@ mod tests {
         CubicConfig {
             fast_convergence: true,
             hystart_plus_plus: false,
+            hystart_ack_train: false,
         }
     }
 
@@ -691,6 +765,7 @@ mod tests {
             let config = CubicConfig {
                 fast_convergence,
                 hystart_plus_plus: false,
+                hystart_ack_train: false,
             };
             let (mut cc, mut now) = after_first_loss(config, 5, RTT_100MS);
             for _ in 0..20 {
@@ -860,6 +935,76 @@ mod tests {
         // Congestion avoidance from there, Reno-friendly at first (W_est leads).
         round(&mut cc, A, &mut now, rtt);
         assert!(cc.cwnd(A) > 502_929 && cc.cwnd(A) < 502_929 + 2 * M);
+    }
+
+    /// `acks` one-segment ACKs `spacing` apart from `now`, each with sample `rtt`:
+    /// a round whose segments cross a bottleneck back to back.
+    fn ack_train(cc: &mut Cubic, now: &mut Instant, acks: u64, spacing: Duration, rtt: Duration) {
+        for _ in 0..acks {
+            *now += spacing;
+            cc.on_ack(A, *now, ack(M, cc.cwnd(A), rtt));
+        }
+    }
+
+    #[test]
+    fn linux_hystart_ack_train_longer_than_the_min_rtt_ends_slow_start() {
+        let (mut cc, mut now) = hystart_with_rtt_step();
+        // 160 segments at 150 us each take 24 ms to cross the bottleneck, longer than
+        // the 20 ms minimum RTT. The RTT samples do not grow (the queue drained
+        // between bursts), so only the train can tell. The round's first ACK starts
+        // it; the ACK 20.15 ms later (the 135th, cwnd 160 + 134 segments) ends it.
+        ack_train(&mut cc, &mut now, 160, Duration::from_micros(150), RTT_20MS);
+        let s = state(&cc, A);
+        assert!(s.hystart.is_none());
+        assert_eq!(cc.ssthresh(A), 294 * M);
+        assert_eq!(s.cwnd_prior, 294_000.0);
+        // Congestion avoidance from 294 segments: the other 25 ACKs add < 1 segment.
+        assert!(
+            cc.cwnd(A) >= 294 * M && cc.cwnd(A) < 295 * M,
+            "{}",
+            cc.cwnd(A)
+        );
+    }
+
+    #[test]
+    fn linux_hystart_ack_train_broken_by_a_gap_or_shorter_than_the_min_rtt_is_no_signal() {
+        // ACKs 2.5 ms apart are no train: slow start goes on.
+        let (mut cc, mut now) = hystart_with_rtt_step();
+        ack_train(
+            &mut cc,
+            &mut now,
+            160,
+            Duration::from_micros(2_500),
+            RTT_20MS,
+        );
+        assert_eq!((cc.cwnd(A), cc.ssthresh(A)), (320 * M, u64::MAX));
+        // A train that ends within the minimum RTT (the pipe is not full yet).
+        let (mut cc, mut now) = hystart_with_rtt_step();
+        ack_train(&mut cc, &mut now, 160, Duration::from_micros(120), RTT_20MS);
+        assert_eq!((cc.cwnd(A), cc.ssthresh(A)), (320 * M, u64::MAX));
+        // Below 16 segments the train is not looked at: 10 ACKs 1.5 ms apart on a
+        // 10 ms path outlast the RTT.
+        let mut cc = cubic(CubicConfig::default());
+        let mut now = Instant::ZERO;
+        ack_train(
+            &mut cc,
+            &mut now,
+            10,
+            Duration::from_micros(1_500),
+            Duration::from_millis(10),
+        );
+        assert_eq!((cc.cwnd(A), cc.ssthresh(A)), (20 * M, u64::MAX));
+        // Switched off, the long train of the first test is no signal either.
+        let mut cc = cubic(CubicConfig {
+            hystart_ack_train: false,
+            ..CubicConfig::default()
+        });
+        let mut now = Instant::ZERO;
+        for _ in 0..4 {
+            round(&mut cc, A, &mut now, RTT_20MS);
+        }
+        ack_train(&mut cc, &mut now, 160, Duration::from_micros(150), RTT_20MS);
+        assert_eq!((cc.cwnd(A), cc.ssthresh(A)), (320 * M, u64::MAX));
     }
 
     #[test]
