@@ -235,6 +235,55 @@ fn rfc7323_window_scaling_fills_a_path_beyond_64_kib() {
     assert!(elapsed < Duration::from_secs(8), "took {elapsed}");
 }
 
+/// A side that only receives takes no RTT sample after the handshake, whose RTT had
+/// none of the queue the transfer builds: it measures the RTT from the timestamps
+/// its data comes back with (RFC 7323 §4.1, as Linux does for receive auto-tuning).
+#[test]
+fn rfc7323_the_receiver_measures_the_rtt_its_data_comes_back_with() {
+    let mut pair = Pair::new(tcp_only(), Duration::from_millis(10));
+    pair.rate = 1_250_000; // 10 Mbit/s x 20 ms: the queue holds what is above 25 kB
+    let client = pair.endpoints[0]
+        .connect(pair.now, addr(CLIENT), addr(SERVER))
+        .unwrap();
+    pair.endpoints[1].listen(addr(SERVER)).unwrap();
+    let data = pattern(4 << 20);
+    let (mut written, mut received) = (0, Vec::new());
+    let mut buf = vec![0u8; 65536];
+    let mut seen = None;
+    pair.run_until(Instant::from_millis(10_000), |p| {
+        if let Some(c) = p.endpoints[0].connection_mut(client) {
+            written += c.write(&data[written..]);
+        }
+        let Some(server) = p.accepted() else {
+            return false;
+        };
+        let sender_srtt = p.endpoints[0].connection(client).and_then(|c| c.srtt());
+        let c = p.endpoints[1].connection_mut(server).unwrap();
+        read_all(c, &mut buf, &mut received);
+        if received.len() >= 3 << 20 {
+            let tcp = c.as_tcp().unwrap();
+            seen = Some((
+                sender_srtt.unwrap(),
+                tcp.srtt().unwrap(),
+                tcp.receive_rtt().unwrap(),
+            ));
+            return true;
+        }
+        false
+    });
+    let (sender_srtt, receiver_srtt, receive_rtt) = seen.expect("3 MiB arrived");
+    // The queue the sender keeps is well past the 20 ms path...
+    assert!(sender_srtt >= Duration::from_millis(30), "{sender_srtt}");
+    // ...which the receiver's smoothed RTT, from the handshake, never saw...
+    assert!(receiver_srtt < Duration::from_millis(22), "{receiver_srtt}");
+    // ...and its receive RTT follows (millisecond ticks, smoothed differently).
+    let gap = receive_rtt.as_micros().abs_diff(sender_srtt.as_micros());
+    assert!(
+        gap <= sender_srtt.as_micros() / 4 + 2_000,
+        "{receive_rtt} vs {sender_srtt}"
+    );
+}
+
 #[test]
 fn rfc9293_s3_8_6_1_zero_window_is_probed_until_it_opens() {
     let mut config = tcp_only();

@@ -356,13 +356,13 @@ impl MptcpConnection {
     }
 
     pub fn read(&mut self, buf: &mut [u8]) -> usize {
-        let before = self.receiver.window();
+        let before = self.window_to_advertise();
         let n = self.receiver.read(buf);
         self.readable_reported = self.receiver.readable();
         // Announce the space reading freed when the window the peer knows has
-        // fallen to half the buffer or less (as the subflows do for TCP).
-        let capacity = self.receiver.capacity() as u64;
-        if n > 0 && 2 * before <= capacity && self.receiver.window() >= 2 * before.max(1) {
+        // fallen to half the (auto-tuned) buffer or less (as the subflows do for TCP).
+        let largest = self.rcv_target.min(self.receiver.capacity() as u64);
+        if n > 0 && 2 * before <= largest && self.window_to_advertise() >= 2 * before.max(1) {
             self.request_window_update();
         }
         n
@@ -473,13 +473,18 @@ impl MptcpConnection {
         }
     }
 
+    /// The connection-level receive window: the free buffer space, as if the buffer
+    /// were only as large as the auto-tuned target.
+    fn window_to_advertise(&self) -> u64 {
+        let unused = (self.receiver.capacity() as u64).saturating_sub(self.rcv_target);
+        self.receiver.window().saturating_sub(unused)
+    }
+
     /// The subflows' advertised window follows the connection-level one (§3.3.4).
     pub(super) fn update_window_limits(&mut self) {
         // In fallback too: the subflow hands its bytes to the data level at once, so
         // its own buffer is always empty and only the data level's space counts.
-        // The window as if the buffer were only as large as the auto-tuned target.
-        let unused = (self.receiver.capacity() as u64).saturating_sub(self.rcv_target);
-        let window = self.receiver.window().saturating_sub(unused);
+        let window = self.window_to_advertise();
         let limit = match self.phase {
             Phase::Established | Phase::Fallback => Some(window),
             Phase::Handshake => None,

@@ -84,7 +84,7 @@ impl MptcpConnection {
             self.rcv_target = self.receiver.capacity() as u64;
             return;
         }
-        let Some(rtt_max) = self.tuning_rtt_max() else {
+        let Some(rtt_max) = self.tuning_rtt_max(true) else {
             return;
         };
         let ack = self.receiver.data_ack();
@@ -116,7 +116,7 @@ impl MptcpConnection {
         if !self.config.send_autotune {
             return;
         }
-        let Some(rtt_max) = self.tuning_rtt_max() else {
+        let Some(rtt_max) = self.tuning_rtt_max(false) else {
             return;
         };
         let delivered = self.subflows.iter().map(|s| s.tcp.bytes_acked()).sum();
@@ -124,16 +124,26 @@ impl MptcpConnection {
         self.sender.autotune(now, rtt_max, delivered, headroom);
     }
 
-    /// The interval of buffer auto-tuning: the largest smoothed RTT of the usable
-    /// subflows, once the connection is past its handshake.
-    fn tuning_rtt_max(&self) -> Option<Duration> {
+    /// The interval of buffer auto-tuning: the largest RTT of the usable subflows,
+    /// once the connection is past its handshake. The sending side's smoothed RTT,
+    /// or for the receive buffer the RTT the receiving side measures
+    /// ([`TcpConnection::receive_rtt`]; a side that only receives has no other).
+    ///
+    /// [`TcpConnection::receive_rtt`]: crate::tcp::TcpConnection::receive_rtt
+    fn tuning_rtt_max(&self, receiving: bool) -> Option<Duration> {
         if self.phase == Phase::Handshake {
             return None;
         }
         self.subflows
             .iter()
             .filter(|s| s.is_usable())
-            .filter_map(|s| s.tcp.srtt())
+            .filter_map(|s| {
+                if receiving {
+                    s.tcp.receive_rtt()
+                } else {
+                    s.tcp.srtt()
+                }
+            })
             .max()
     }
 

@@ -235,6 +235,10 @@ pub struct TcpConnection {
     /// Receive auto-tuning: bytes arrived since `rcv_space_at`.
     pub(super) rcv_space_bytes: u64,
     pub(super) rcv_space_at: Instant,
+    /// The RTT as the receiving side sees it ([`Self::receive_rtt`]).
+    pub(super) rcv_rtt: Option<Duration>,
+    /// The TSecr of the last receive RTT sample: one sample per echoed TSval.
+    pub(super) rcv_rtt_tsecr: u32,
     pub(super) ack_due: AckDue,
 
     // Negotiated options.
@@ -351,6 +355,8 @@ impl TcpConnection {
             bytes_since_ack: 0,
             rcv_space_bytes: 0,
             rcv_space_at: now,
+            rcv_rtt: None,
+            rcv_rtt_tsecr: 0,
             ack_due: AckDue::No,
             snd_wscale: 0,
             rcv_wscale,
@@ -529,6 +535,16 @@ impl TcpConnection {
         self.rtt.min_rtt()
     }
 
+    /// The RTT as the receiving side sees it, for sizing its receive buffer: the
+    /// time from an ACK to the data its timestamp comes back on (RFC 7323 §4.1's
+    /// RTTM from the data receiver's side; Linux's tcp_rcv_rtt_measure_ts). A side
+    /// that only receives has no other RTT sample after the handshake, whose RTT had
+    /// none of the queue the transfer builds. Falls back to the smoothed RTT
+    /// without timestamps.
+    pub fn receive_rtt(&self) -> Option<Duration> {
+        self.rcv_rtt.or_else(|| self.rtt.srtt())
+    }
+
     pub fn rto(&self) -> Duration {
         self.rtt.rto()
     }
@@ -662,10 +678,13 @@ impl TcpConnection {
         // the space reading freed only when the window the peer knows has fallen
         // to half the buffer or less and would at least double. Otherwise the next
         // ACK carries it.
+        // Under the layer above's window limit (MPTCP), the limit bounds both.
         if n > 0 && self.state.is_synchronized() {
+            let limit = self.window_limit.unwrap_or(u64::MAX);
             let remaining = self.rcv_adv.saturating_sub(self.rcv_nxt());
-            let now_open = self.recv.window();
-            if 2 * remaining <= self.recv.capacity() as u64 && now_open >= 2 * remaining.max(1) {
+            let now_open = self.recv.window().min(limit);
+            let largest = (self.recv.capacity() as u64).min(limit);
+            if 2 * remaining <= largest && now_open >= 2 * remaining.max(1) {
                 self.window_update_due = true;
             }
         }

@@ -445,8 +445,7 @@ impl TcpConnection {
     fn tune_receive_buffer(&mut self, now: Instant, arrived: usize) {
         self.rcv_space_bytes += arrived as u64;
         let rtt = self
-            .rtt
-            .srtt()
+            .receive_rtt()
             .unwrap_or(self.config.initial_rto)
             .max(crate::time::Duration::from_millis(1));
         if now < self.rcv_space_at + rtt {
@@ -461,10 +460,40 @@ impl TcpConnection {
         self.rcv_space_bytes = 0;
     }
 
+    /// A receive RTT sample from a full-sized data segment's TSecr, once per echoed
+    /// TSval (millisecond ticks, so at least 1 ms), smoothed with gain 1/8.
+    fn measure_receive_rtt(&mut self, now: Instant, seg: &SegmentIn<'_>) {
+        let Some((_, tsecr)) = seg.options.timestamps else {
+            return;
+        };
+        if !self.ts_enabled
+            || tsecr == 0
+            || tsecr == self.rcv_rtt_tsecr
+            || seg.payload.len() < self.effective_mss() as usize
+        {
+            return;
+        }
+        let ticks = self.ts_now(now).wrapping_sub(tsecr);
+        // An echo from the future or older than a minute is no sample.
+        if (ticks as i32) < 0 || ticks > 60_000 {
+            return;
+        }
+        self.rcv_rtt_tsecr = tsecr;
+        let sample = crate::time::Duration::from_millis(u64::from(ticks.max(1)));
+        self.rcv_rtt = Some(match self.rcv_rtt {
+            None => sample,
+            Some(rtt) => {
+                let micros = (rtt.as_micros() * 7 + sample.as_micros()) / 8;
+                crate::time::Duration::from_micros(micros)
+            }
+        });
+    }
+
     /// Seventh and eighth checks: segment text and FIN.
     fn on_data(&mut self, now: Instant, seg: &SegmentIn<'_>, start: u64) {
         let rcv_nxt = self.rcv_nxt();
         if !seg.payload.is_empty() {
+            self.measure_receive_rtt(now, seg);
             // Data octet k of the peer's stream is at offset k + 1.
             self.tune_receive_buffer(now, seg.payload.len());
             let outcome = self.recv.insert(start - 1, seg.payload);
