@@ -704,3 +704,66 @@ fn rfc8684_s3_7_after_fallback_a_close_on_an_idle_connection_still_sends_the_fin
         "the FIN arrived"
     );
 }
+
+/// A path goes silent with the data at the window's left edge on it: the other
+/// subflow goes on, but once the left edge has stood still for two RTTs it leaves
+/// half of the peer's window free of new data until the hole is repaired (a Linux
+/// peer, which counts out-of-order data at its buffers' true size, stalled for good
+/// when the window filled: see `MptcpConnection::hold_back_while_stuck`).
+#[test]
+fn while_the_left_edge_is_stuck_on_a_silent_path_half_the_window_stays_free() {
+    const WINDOW: usize = 1_000_000;
+    let mut server_config = EndpointConfig::default();
+    server_config.tcp.recv_buffer = WINDOW;
+    server_config.tcp.initial_recv_buffer = WINDOW;
+    let mut pair = Pair::with_configs(
+        with_endpoints(&["10.0.0.3,subflow"]),
+        server_config,
+        Duration::from_millis(1),
+    );
+    pair.rate = 5_000_000;
+    pair.endpoints[1].listen(addr(SERVER)).unwrap();
+    let client = pair.endpoints[0]
+        .connect(pair.now, addr(CLIENT), addr(SERVER))
+        .unwrap();
+    let up = pattern(8_000_000, 13);
+    let (mut written, mut received) = (0, Vec::new());
+    let mut buf = vec![0u8; 65536];
+    let mut blocked = false;
+    let mut beyond_while_stuck = 0;
+    pair.run_until(Instant::ZERO + Duration::from_secs(60), |p| {
+        written += p.endpoints[0]
+            .connection_mut(client)
+            .unwrap()
+            .write(&up[written..]);
+        if let Some(server) = p.accepted() {
+            read_all(
+                p.endpoints[1].connection_mut(server).unwrap(),
+                &mut buf,
+                &mut received,
+            );
+        }
+        let m = p.endpoints[0]
+            .connection(client)
+            .unwrap()
+            .as_mptcp()
+            .unwrap();
+        if !blocked && received.len() >= 1_000_000 && m.subflows().count() == 2 {
+            blocked = true;
+            let second = [10, 0, 0, 3];
+            p.drop = Box::new(move |_, _, packet: &[u8]| {
+                packet[12..16] == second || packet[16..20] == second
+            });
+        }
+        if blocked && m.stats().reinjected_bytes == 0 {
+            beyond_while_stuck = beyond_while_stuck.max(m.sent_unacknowledged());
+        }
+        received.len() == up.len()
+    });
+    assert!(blocked && received == up, "upload differs");
+    // Without the rule 865 kB of the 1 MB window went out before the subflow's RTO.
+    assert!(
+        (250_000..=WINDOW as u64 / 2 + 2_000).contains(&beyond_while_stuck),
+        "{beyond_while_stuck} bytes beyond the left edge"
+    );
+}

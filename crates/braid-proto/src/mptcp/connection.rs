@@ -141,6 +141,8 @@ pub struct MptcpConnection {
     pub(super) opportunistic_at: Option<u64>,
     /// When the peer's window last stopped the scheduler.
     pub(super) window_full_at: Option<Instant>,
+    /// The window's left edge (data_una) and when it last moved.
+    pub(super) left_edge_since: (u64, Instant),
     /// The subflow `poll_transmit` asks first, for fairness between subflows.
     pub(super) tx_cursor: usize,
     /// Readable bytes last reported with [`TcpEvent::Readable`].
@@ -234,6 +236,7 @@ impl MptcpConnection {
             sched_scratch: Vec::new(),
             opportunistic_at: None,
             window_full_at: None,
+            left_edge_since: (0, Instant::ZERO),
             tx_cursor: 0,
             readable_reported: 0,
             write_blocked: false,
@@ -353,6 +356,12 @@ impl MptcpConnection {
     /// Bytes written and not yet acknowledged at data level.
     pub fn send_queued(&self) -> usize {
         self.sender.buffered()
+    }
+
+    /// Bytes handed to the subflows and not yet acknowledged at data level: from
+    /// the window's left edge (data_una) to the next new byte.
+    pub fn sent_unacknowledged(&self) -> u64 {
+        self.sender.data_nxt().wrapping_sub(self.sender.data_una())
     }
 
     pub fn read(&mut self, buf: &mut [u8]) -> usize {

@@ -251,6 +251,8 @@ pub struct DataSender {
     /// The largest window the peer has offered: what it advertises now shrinks with
     /// the data it holds out of order.
     largest_window: u64,
+    /// New data stays this many bytes short of `edge` ([`Self::hold_back`]).
+    held_back: u64,
     /// Ranges `[start, end)` of offsets to send again, oldest first.
     reinject: VecDeque<(u64, u64)>,
     max_reinject_ranges: usize,
@@ -279,6 +281,7 @@ impl DataSender {
             next: 0,
             edge: initial_peer_window,
             largest_window: initial_peer_window,
+            held_back: 0,
             reinject: VecDeque::new(),
             max_reinject_ranges: DEFAULT_MAX_REINJECT_RANGES,
             closed: false,
@@ -388,7 +391,10 @@ impl DataSender {
             }
             return Some((self.dsn(start), len as usize));
         }
-        let room = self.edge.saturating_sub(self.next);
+        let room = self
+            .edge
+            .saturating_sub(self.held_back)
+            .saturating_sub(self.next);
         let len = (self.written_end() - self.next).min(room).min(limit);
         if len == 0 {
             return None;
@@ -396,6 +402,12 @@ impl DataSender {
         let start = self.next;
         self.next += len;
         Some((self.dsn(start), len as usize))
+    }
+
+    /// Keeps new data `bytes` short of the peer's window's right edge (0: use all of
+    /// it); data queued to be sent again is not held back.
+    pub fn hold_back(&mut self, bytes: u64) {
+        self.held_back = bytes;
     }
 
     /// Queues DSNs `dsn..dsn + len` to be sent again, e.g. on another subflow when the

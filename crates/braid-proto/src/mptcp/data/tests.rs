@@ -157,6 +157,23 @@ fn s3_3_1_sender_assigns_dsns_within_the_window() {
 }
 
 #[test]
+fn held_back_bytes_keep_new_data_short_of_the_edge_but_not_data_sent_again() {
+    let mut s = DataSender::new(IDSN, 1000, 400);
+    s.write(&pattern(1000));
+    assert_eq!(s.next_chunk(100, usize::MAX), Some((D0, 100)));
+    s.hold_back(200);
+    // 400 - 200 held back - 100 sent.
+    assert_eq!(s.next_chunk(1000, usize::MAX), Some((D0 + 100, 100)));
+    assert_eq!(s.next_chunk(1000, usize::MAX), None);
+    // Data sent again still goes, below the edge.
+    s.reinject(D0, 100);
+    assert_eq!(s.next_chunk(1000, usize::MAX), Some((D0, 100)));
+    // Released, the rest of the window is used.
+    s.hold_back(0);
+    assert_eq!(s.next_chunk(1000, usize::MAX), Some((D0 + 200, 200)));
+}
+
+#[test]
 fn s3_3_2_data_ack_frees_data_and_s3_3_4_moves_the_edge() {
     let mut s = DataSender::new(IDSN, 1000, 100);
     s.write(&pattern(1000));
