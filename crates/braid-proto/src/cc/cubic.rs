@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 
+use super::hystart::{HyStart, SlowStartStep};
 use super::new_reno::initial_window;
 use super::{AckEvent, CongestionControl, SubflowId};
 use crate::time::{Duration, Instant};
@@ -23,21 +24,6 @@ const ALPHA: f64 = 3.0 * (1.0 - BETA) / (1.0 + BETA);
 /// RFC 3465 §2.3: the byte-counting limit L in slow start, in segments.
 const ABC_LIMIT_SEGMENTS: f64 = 2.0;
 
-// RFC 9406 §4.3: HyStart++ constants.
-const HYSTART_MIN_RTT_THRESH: Duration = Duration::from_millis(4);
-const HYSTART_MAX_RTT_THRESH: Duration = Duration::from_millis(16);
-const HYSTART_MIN_RTT_DIVISOR: u64 = 8;
-const HYSTART_N_RTT_SAMPLE: u32 = 8;
-const HYSTART_CSS_GROWTH_DIVISOR: f64 = 4.0;
-const HYSTART_CSS_ROUNDS: u32 = 5;
-/// Linux's HyStart (tcp_cubic.c): the ACK-train test starts at a window of
-/// hystart_low_window segments, and ACKs more than hystart_ack_delta_us apart break
-/// a train.
-const ACK_TRAIN_LOW_WINDOW_SEGMENTS: f64 = 16.0;
-const ACK_TRAIN_SPACING: Duration = Duration::from_millis(2);
-/// RFC 9406 §4.3: L for a sender that does not pace, in segments.
-const HYSTART_L_SEGMENTS: f64 = 8.0;
-
 /// Options of [`Cubic`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CubicConfig {
@@ -49,7 +35,7 @@ pub struct CubicConfig {
     /// RFC 5681's (with RFC 3465 byte counting) until the first loss. Default: on.
     pub hystart_plus_plus: bool,
     /// With HyStart++, also leave the first slow start on the ACK-train signal of
-    /// Linux's HyStart (see `HyStart::ack_train_fills_the_pipe`). A sender that does
+    /// Linux's HyStart (see cc/hystart.rs). A sender that does
     /// not pace sends slow start's rounds in bursts, so the bottleneck's queue
     /// drains between them and the round-minimum RTT that HyStart++ watches may not
     /// grow until cwnd is far past what the path holds (50 Mbit/s, 20 ms, 250 KB of
@@ -126,56 +112,6 @@ struct CubicState {
     hystart: Option<HyStart>,
 }
 
-/// RFC 9406 §4.2 state. RFC 9406 ends a round when the ACK covers SND.NXT as it was
-/// at the round's start; the controller sees no sequence numbers, so it marks the
-/// same point in bytes: delivered + in flight at the round's first ACK.
-#[derive(Debug, Clone, Default)]
-struct HyStart {
-    window_end: Option<u64>,
-    /// `None` is the RFC's infinity.
-    last_round_min_rtt: Option<Duration>,
-    current_round_min_rtt: Option<Duration>,
-    rtt_sample_count: u32,
-    /// Present during Conservative Slow Start.
-    css_baseline_min_rtt: Option<Duration>,
-    css_rounds: u32,
-    /// [`CubicConfig::hystart_ack_train`]: when this round's first ACK arrived, the
-    /// last ACK that continued its train, and the smallest RTT sample seen.
-    ack_train: bool,
-    round_start: Option<Instant>,
-    train_last_ack: Option<Instant>,
-    delay_min: Option<Duration>,
-}
-
-impl HyStart {
-    fn new(config: &CubicConfig) -> Self {
-        HyStart {
-            ack_train: config.hystart_ack_train,
-            ..HyStart::default()
-        }
-    }
-
-    /// The ACK-train signal of Linux's HyStart (tcp_cubic.c, hystart_update): ACKs
-    /// of this round arriving no more than ACK_TRAIN_SPACING apart for longer than
-    /// the minimum RTT mean the round's data took longer than a round trip to cross
-    /// the bottleneck: cwnd is past the bandwidth-delay product and the rest would
-    /// only queue. Linux, not pacing, uses half the minimum RTT; that stops at
-    /// BDP / 2 to BDP, where CUBIC takes seconds to grow (Wi-Fi + cellular at
-    /// RTT_max·Σbw: 84.2% of the link sum against 89.8% with the full RTT).
-    fn ack_train_fills_the_pipe(&mut self, now: Instant) -> bool {
-        let (Some(start), Some(last), Some(delay_min)) =
-            (self.round_start, self.train_last_ack, self.delay_min)
-        else {
-            return false;
-        };
-        if now - last > ACK_TRAIN_SPACING {
-            return false;
-        }
-        self.train_last_ack = Some(now);
-        now - start > delay_min
-    }
-}
-
 impl CubicState {
     fn new(mss: u32, config: &CubicConfig) -> Self {
         CubicState {
@@ -193,7 +129,9 @@ impl CubicState {
             rto_backed_off: false,
             timeout_recovery: false,
             delivered: 0,
-            hystart: config.hystart_plus_plus.then(|| HyStart::new(config)),
+            hystart: config
+                .hystart_plus_plus
+                .then(|| HyStart::new(config.hystart_ack_train)),
         }
     }
 
@@ -268,8 +206,8 @@ impl CubicState {
         }
     }
 
-    /// RFC 9406 §4.2, on one ACK in the first slow start. Returns the bytes left for
-    /// congestion avoidance if Conservative Slow Start ended.
+    /// One ACK in the first slow start with HyStart on ([`HyStart::on_ack`]).
+    /// Returns the bytes left for congestion avoidance if slow start ended.
     fn hystart_slow_start(
         &mut self,
         now: Instant,
@@ -277,86 +215,23 @@ impl CubicState {
         ack: &AckEvent,
     ) -> Option<f64> {
         let h = self.hystart.as_mut()?;
-        if let (Some(rtt), true) = (ack.rtt, h.ack_train) {
-            h.delay_min = Some(h.delay_min.map_or(rtt, |m| m.min(rtt)));
-        }
-        if h.window_end.is_none_or(|end| delivered_before >= end) {
-            // A new round: its end is what is sent by now, SND.NXT in bytes.
-            h.window_end = Some(delivered_before.saturating_add(ack.prior_in_flight));
-            if h.ack_train {
-                h.round_start = Some(now);
-                h.train_last_ack = Some(now);
+        match h.on_ack(now, delivered_before, ack, self.cwnd, self.mss) {
+            SlowStartStep::Grow(increase) => {
+                self.cwnd += increase;
+                None
             }
-            h.last_round_min_rtt = h.current_round_min_rtt;
-            h.current_round_min_rtt = None;
-            h.rtt_sample_count = 0;
-            if h.css_baseline_min_rtt.is_some() {
-                h.css_rounds += 1;
-                if h.css_rounds >= HYSTART_CSS_ROUNDS {
-                    // CSS_ROUNDS rounds of CSS: enter congestion avoidance with
-                    // ssthresh = cwnd. RFC 9438 §4.10: no loss, so W_max is undefined
-                    // (the next epoch takes K = 0 and W_max = cwnd_epoch) and
-                    // cwnd_prior = cwnd.
-                    self.hystart = None;
-                    self.ssthresh = self.cwnd as u64;
-                    self.cwnd = self.ssthresh_f();
-                    self.cwnd_prior = self.cwnd;
-                    self.w_max = 0.0;
-                    return Some(ack.acked as f64);
-                }
+            SlowStartStep::Leave => {
+                // Congestion avoidance with ssthresh = cwnd. RFC 9438 §4.10: no loss,
+                // so W_max is undefined (the next epoch takes K = 0 and W_max =
+                // cwnd_epoch) and cwnd_prior = cwnd.
+                self.hystart = None;
+                self.ssthresh = self.cwnd as u64;
+                self.cwnd = self.ssthresh_f();
+                self.cwnd_prior = self.cwnd;
+                self.w_max = 0.0;
+                Some(ack.acked as f64)
             }
         }
-        if h.css_baseline_min_rtt.is_none()
-            && self.cwnd >= ACK_TRAIN_LOW_WINDOW_SEGMENTS * self.mss
-            && h.ack_train_fills_the_pipe(now)
-        {
-            // Linux's HyStart exit: ssthresh = cwnd, straight to congestion avoidance
-            // (as at the end of CSS, W_max is undefined and cwnd_prior = cwnd).
-            self.hystart = None;
-            self.ssthresh = self.cwnd as u64;
-            self.cwnd = self.ssthresh_f();
-            self.cwnd_prior = self.cwnd;
-            self.w_max = 0.0;
-            return Some(ack.acked as f64);
-        }
-        // cwnd += min(N, L*SMSS), divided by CSS_GROWTH_DIVISOR during CSS.
-        let mut increase = (ack.acked as f64).min(HYSTART_L_SEGMENTS * self.mss);
-        if h.css_baseline_min_rtt.is_some() {
-            increase /= HYSTART_CSS_GROWTH_DIVISOR;
-        }
-        self.cwnd += increase;
-        if let Some(rtt) = ack.rtt {
-            h.current_round_min_rtt = Some(h.current_round_min_rtt.map_or(rtt, |m| m.min(rtt)));
-            h.rtt_sample_count += 1;
-        }
-        if h.rtt_sample_count < HYSTART_N_RTT_SAMPLE {
-            return None;
-        }
-        let current = h.current_round_min_rtt?;
-        match h.css_baseline_min_rtt {
-            None => {
-                let last = h.last_round_min_rtt?;
-                // RttThresh = max(MIN_RTT_THRESH, min(lastRoundMinRTT / MIN_RTT_DIVISOR,
-                // MAX_RTT_THRESH)); a round whose minimum RTT grew by that much ends
-                // slow start and starts CSS.
-                let thresh = (last.checked_div(HYSTART_MIN_RTT_DIVISOR))
-                    .unwrap_or(Duration::ZERO)
-                    .min(HYSTART_MAX_RTT_THRESH)
-                    .max(HYSTART_MIN_RTT_THRESH);
-                if current >= last + thresh {
-                    h.css_baseline_min_rtt = Some(current);
-                    h.css_rounds = 0;
-                }
-            }
-            Some(baseline) => {
-                // The RTT fell back below the baseline: the exit was spurious and slow
-                // start resumes.
-                if current < baseline {
-                    h.css_baseline_min_rtt = None;
-                }
-            }
-        }
-        None
     }
 
     /// RFC 9438 §4.2-4.5 on one ACK in congestion avoidance.

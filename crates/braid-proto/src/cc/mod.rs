@@ -13,6 +13,7 @@ use crate::time::{Duration, Instant};
 mod balia;
 mod coupled;
 mod cubic;
+mod hystart;
 mod lia;
 mod new_reno;
 mod olia;
