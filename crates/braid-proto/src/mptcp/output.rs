@@ -297,13 +297,7 @@ impl MptcpConnection {
             self.left_edge_since = (una, now);
         }
         let usable = self.subflows.iter().filter(|s| s.is_usable()).count();
-        let rtt_max = self
-            .subflows
-            .iter()
-            .filter(|s| s.is_usable())
-            .filter_map(|s| s.tcp.srtt())
-            .max()
-            .unwrap_or(Duration::ZERO);
+        let rtt_max = self.tuning_rtt_max(false).unwrap_or(Duration::ZERO);
         let patience = rtt_max
             .saturating_mul(STUCK_LEFT_EDGE_RTTS)
             .max(STUCK_LEFT_EDGE_MIN);

@@ -124,13 +124,14 @@ impl MptcpConnection {
         self.sender.autotune(now, rtt_max, delivered, headroom);
     }
 
-    /// The interval of buffer auto-tuning: the largest RTT of the usable subflows,
-    /// once the connection is past its handshake. The sending side's smoothed RTT,
+    /// The largest RTT of the usable subflows, once the connection is past its
+    /// handshake: buffer auto-tuning's interval, and the unit of patience with a
+    /// stuck left edge. The sending side's smoothed RTT,
     /// or for the receive buffer the RTT the receiving side measures
     /// ([`TcpConnection::receive_rtt`]; a side that only receives has no other).
     ///
     /// [`TcpConnection::receive_rtt`]: crate::tcp::TcpConnection::receive_rtt
-    fn tuning_rtt_max(&self, receiving: bool) -> Option<Duration> {
+    pub(super) fn tuning_rtt_max(&self, receiving: bool) -> Option<Duration> {
         if self.phase == Phase::Handshake {
             return None;
         }
