@@ -26,6 +26,11 @@ const MIN_INTERVAL: Duration = Duration::from_millis(10);
 /// and delayed-ACK timers, which its own window cannot remove.
 const MIN_QUEUE_ALLOWANCE: Duration = Duration::from_millis(10);
 
+/// Queue a subflow may always keep beyond its bandwidth-delay product, however
+/// short the window: a cap of exactly the BDP would stop the rate estimate from
+/// ever rising.
+const MIN_QUEUE_SLACK: Duration = Duration::from_millis(5);
+
 /// The fewest segments a cap allows: a subflow is never throttled below its
 /// initial window (RFC 6928).
 const MIN_CAP_SEGMENTS: u64 = 10;
@@ -67,14 +72,21 @@ impl DeliveryRate {
 
     /// The most a subflow delivering at this rate over a path of minimum RTT
     /// `min_rtt` should hold in flight: twice its bandwidth-delay product, with at
-    /// least [`MIN_QUEUE_ALLOWANCE`] of queue, never below [`MIN_CAP_SEGMENTS`].
-    /// `None` until a rate has been measured.
-    pub fn in_flight_cap(&self, min_rtt: Duration, mss: u32) -> Option<u64> {
+    /// least [`MIN_QUEUE_ALLOWANCE`] of queue, but for no longer than `covered`, the
+    /// time the peer's window lasts at the subflows' summed rate (at least
+    /// [`MIN_QUEUE_SLACK`] beyond the minimum RTT); never below [`MIN_CAP_SEGMENTS`].
+    /// Whatever queue a subflow keeps delays the window's left edge by as much, so
+    /// a path whose RTT is close to what the window covers must keep close to its
+    /// bandwidth-delay product: without that limit the 25 ms path of 15+5 Mbit/s
+    /// at 1/25 ms held two BDPs of a 122 KiB window and blocked the other. `None`
+    /// until a rate has been measured.
+    pub fn in_flight_cap(&self, min_rtt: Duration, mss: u32, covered: Duration) -> Option<u64> {
         let rate = self.bytes_per_second();
         if rate == 0 {
             return None;
         }
-        let span = min_rtt + min_rtt.max(MIN_QUEUE_ALLOWANCE);
+        let twice_bdp = min_rtt + min_rtt.max(MIN_QUEUE_ALLOWANCE);
+        let span = twice_bdp.min(covered.max(min_rtt + MIN_QUEUE_SLACK));
         let bytes = rate.saturating_mul(span.as_micros()) / 1_000_000;
         Some(bytes.max(MIN_CAP_SEGMENTS * u64::from(mss)))
     }
@@ -85,6 +97,8 @@ mod tests {
     use super::*;
 
     const MSS: u32 = 1448;
+    /// A window that lasts longer than any cap here.
+    const LONG: Duration = Duration::from_secs(10);
 
     fn at(ms: u64) -> Instant {
         Instant::from_millis(ms)
@@ -93,7 +107,10 @@ mod tests {
     #[test]
     fn no_cap_before_a_rate_is_measured() {
         let mut rate = DeliveryRate::default();
-        assert_eq!(rate.in_flight_cap(Duration::from_millis(50), MSS), None);
+        assert_eq!(
+            rate.in_flight_cap(Duration::from_millis(50), MSS, LONG),
+            None
+        );
         rate.update(at(0), 0, Duration::from_millis(50));
         rate.update(at(20), 10_000, Duration::from_millis(50));
         assert_eq!(
@@ -101,7 +118,10 @@ mod tests {
             0,
             "the first interval has not closed"
         );
-        assert_eq!(rate.in_flight_cap(Duration::from_millis(50), MSS), None);
+        assert_eq!(
+            rate.in_flight_cap(Duration::from_millis(50), MSS, LONG),
+            None
+        );
     }
 
     #[test]
@@ -112,9 +132,30 @@ mod tests {
         rate.update(at(50), 62_500, Duration::from_millis(50));
         assert_eq!(rate.bytes_per_second(), 1_250_000);
         assert_eq!(
-            rate.in_flight_cap(Duration::from_millis(50), MSS),
+            rate.in_flight_cap(Duration::from_millis(50), MSS, LONG),
             Some(125_000)
         );
+    }
+
+    #[test]
+    fn a_path_keeps_little_more_than_its_bdp_when_the_window_covers_little_more() {
+        // 1.25 MB/s over a 50 ms path (BDP 62.5 kB) sharing a window that lasts
+        // 52 ms, 80 ms and 200 ms at the subflows' summed rate.
+        let mut rate = DeliveryRate::default();
+        rate.update(at(0), 0, Duration::from_millis(50));
+        rate.update(at(50), 62_500, Duration::from_millis(50));
+        let cap = |covered_ms| {
+            rate.in_flight_cap(
+                Duration::from_millis(50),
+                MSS,
+                Duration::from_millis(covered_ms),
+            )
+        };
+        // At least 5 ms of queue: 1.25 MB/s × 55 ms.
+        assert_eq!(cap(52), Some(68_750));
+        assert_eq!(cap(80), Some(100_000));
+        // Never more than twice the BDP.
+        assert_eq!(cap(200), Some(125_000));
     }
 
     #[test]
@@ -124,7 +165,7 @@ mod tests {
         rate.update(at(10), 12_500, Duration::from_millis(10));
         // 1.25 MB/s × (2 ms + 10 ms) = 15 kB, the initial window is 14.48 kB.
         assert_eq!(
-            rate.in_flight_cap(Duration::from_millis(2), MSS),
+            rate.in_flight_cap(Duration::from_millis(2), MSS, LONG),
             Some(15_000)
         );
         // A slow path: never below ten segments.
@@ -132,7 +173,7 @@ mod tests {
         slow.update(at(0), 0, Duration::from_millis(10));
         slow.update(at(10), 100, Duration::from_millis(10));
         assert_eq!(
-            slow.in_flight_cap(Duration::from_millis(2), MSS),
+            slow.in_flight_cap(Duration::from_millis(2), MSS, LONG),
             Some(10 * u64::from(MSS))
         );
     }

@@ -149,7 +149,7 @@ impl MptcpConnection {
             }
         }
         self.hold_back_while_stuck(now);
-        let share_window = self.window_is_short(now);
+        let covered = self.window_is_short(now);
         let mut infos = std::mem::take(&mut self.sched_scratch);
         for _ in 0..MAX_CHUNKS_PER_POLL {
             let new_bytes = self.written_dsn_end().wrapping_sub(self.sender.data_nxt());
@@ -183,9 +183,10 @@ impl MptcpConnection {
                 let in_use = s.tcp.pipe() + s.tcp.unsent();
                 let mut cwnd = cc.cwnd(s.tcp.cc_id());
                 // Schedulers see the capped window: it is all the subflow may use.
-                if share_window {
+                if let Some(covered) = covered {
                     let cap = s.tcp.min_rtt().and_then(|min_rtt| {
-                        s.delivery.in_flight_cap(min_rtt, s.tcp.effective_mss())
+                        s.delivery
+                            .in_flight_cap(min_rtt, s.tcp.effective_mss(), covered)
                     });
                     cwnd = cwnd.min(cap.unwrap_or(u64::MAX));
                 }
@@ -259,8 +260,8 @@ impl MptcpConnection {
     /// the largest window the peer offered is large enough for them to add up at all
     /// (about the sum of their rates times the longest minimum RTT; with less, data
     /// on the slower path only blocks the window, and the faster path had better take
-    /// all of it).
-    fn window_is_short(&self, now: Instant) -> bool {
+    /// all of it). If so, how long that window lasts at the sum of their rates.
+    fn window_is_short(&self, now: Instant) -> Option<Duration> {
         let blocked_lately = self
             .window_full_at
             .is_some_and(|t| now.saturating_duration_since(t) < WINDOW_SHORT_MEMORY);
@@ -275,7 +276,9 @@ impl MptcpConnection {
             }
         }
         let needed = rate_sum.saturating_mul(rtt_max.as_micros()) / 1_000_000;
-        blocked_lately && regular > 1 && self.sender.largest_window() >= needed / 4 * 3
+        let window = self.sender.largest_window();
+        (blocked_lately && regular > 1 && window >= needed / 4 * 3)
+            .then(|| Duration::from_micros(window.saturating_mul(1_000_000) / rate_sum.max(1)))
     }
 
     /// Keeps half of the peer's window free of new data while the window's left
