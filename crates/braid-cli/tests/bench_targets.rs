@@ -52,9 +52,11 @@ fn aggregation_reaches_95_percent_on_every_simult_flows_case() {
 /// Opportunistic reinjection and penalisation (Raiciu et al., NSDI 2012) in the
 /// default scheduler: over Wi-Fi + cellular with the window at RTT_max·Σbw and twice
 /// that, the slow path's data holds the window's left edge and the slow path is
-/// penalised. Without that lowest-rtt reached 69.6% and 68.7% (no better than Wi-Fi
-/// alone, 67.8% and 67.4%); now 88.0% and 90.3%. With 1% loss on cellular, data
-/// cellular is repairing is sent again on Wi-Fi, where the copy should arrive first.
+/// penalised while it keeps a queue (at RTT_max·Σbw the in-flight cap now keeps it
+/// from building one). Without that lowest-rtt reached 69.6% and 68.7% (no better
+/// than Wi-Fi alone, 67.8% and 67.4%); now 88.0% and 90.3%. With 1% loss on
+/// cellular, data cellular is repairing is sent again on Wi-Fi, where the copy
+/// should arrive first.
 #[test]
 fn lowest_rtt_penalises_the_slow_path_and_beats_wifi_alone_by_far() {
     let wifi_cellular = |loss: bool| {
@@ -76,9 +78,12 @@ fn lowest_rtt_penalises_the_slow_path_and_beats_wifi_alone_by_far() {
         let client = r.report.connections[0].client.as_ref().expect("the client");
         client.mptcp.as_ref().expect("MPTCP").counters
     };
+    let penalties: Vec<u64> = runs[..2].iter().map(|r| counters(r).penalties).collect();
+    assert!(
+        penalties.iter().any(|&p| p > 0),
+        "no penalty: {penalties:?}"
+    );
     for r in &runs[..2] {
-        let counters = counters(r);
-        assert!(counters.penalties > 0, "{:?}: {counters:?}", r.buffer);
         assert!(
             r.fraction >= 0.85,
             "{:?}: {:.1}% of the link sum",
