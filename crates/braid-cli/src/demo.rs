@@ -13,10 +13,10 @@ use std::io::{self, BufWriter, Write};
 use std::net::{IpAddr, SocketAddr};
 
 use anyhow::{bail, Context, Result};
-use braid_cli::waiting_sink::WaitingSink;
+use braid_cli::waiting_sink::{server_sink, start_upload};
 use braid_proto::time::{Duration, Instant};
-use braid_sim::apps::{Application, Verify};
-use braid_sim::host::{Host, MptcpEvent, Socket};
+use braid_sim::apps::Application;
+use braid_sim::host::{MptcpEvent, Socket};
 use braid_sim::report::text::{bytes, micros, rate, table};
 use braid_sim::report::{ConnectionReport, Integrity, Outcome, Report, SideReport};
 use braid_sim::scenario::Scenario;
@@ -212,34 +212,19 @@ pub fn run(options: Options) -> Result<()> {
 fn simulate(seed: u64) -> Result<Demo> {
     let scenario = Scenario::from_toml(&scenario_toml()).context("the demo's scenario")?;
     let mut built = scenario.build(seed);
-    let (phone, server) = (built.hosts[0], built.hosts[1]);
-    let remote = SocketAddr::new(SERVER_WIFI.parse()?, PORT);
-    built
-        .sim
-        .node_mut::<Host>(server)
-        .listen(remote, || {
-            Box::new(WaitingSink::new(Verify::Pattern, Duration::from_millis(10)))
-        })
-        .context("listening on the server")?;
-    built
-        .sim
-        .node_mut::<Host>(phone)
-        .connect(
-            Instant::ZERO,
-            SocketAddr::new(PHONE_WIFI.parse()?, 0),
-            remote,
-            Box::new(TimedSender {
-                until: Instant::ZERO + SEND_FOR,
-                closed: false,
-            }),
-        )
-        .context("connecting from the phone")?;
+    start_upload(
+        &mut built,
+        SocketAddr::new(PHONE_WIFI.parse()?, 0),
+        SocketAddr::new(SERVER_WIFI.parse()?, PORT),
+        Duration::from_millis(10),
+        Box::new(TimedSender {
+            until: Instant::ZERO + SEND_FOR,
+            closed: false,
+        }),
+    )?;
     let outcome = built.run(scenario.duration, true);
     let report = built.report(&scenario.name, outcome, &[]);
-    let host = built.sim.node::<Host>(server);
-    let waits = host
-        .connections()
-        .find_map(|r| host.app::<WaitingSink>(r.id))
+    let waits = server_sink(&built)
         .map(|a| {
             a.waits()
                 .iter()

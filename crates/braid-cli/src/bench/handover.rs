@@ -31,14 +31,13 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use braid_proto::pm::PmConfig;
 use braid_proto::sched::SchedulerKind;
 use braid_proto::time::{Duration, Instant};
-use braid_sim::apps::{BulkSender, Verify};
+use braid_sim::apps::BulkSender;
 
-use crate::waiting_sink::WaitingSink;
-use braid_sim::host::Host;
+use crate::waiting_sink::{server_sink, start_upload};
 use braid_sim::report::{Integrity, Report};
 use braid_sim::scenario::Scenario;
 use serde_json::{json, Value};
@@ -299,25 +298,13 @@ fn ip(s: &str) -> IpAddr {
 pub fn run_one(case: &Case, seed: u64) -> Result<RunResult> {
     let scenario = scenario(case)?;
     let mut built = scenario.build(seed);
-    let (phone, server) = (built.hosts[0], built.hosts[1]);
-    let remote = SocketAddr::new(ip(SERVER), PORT);
-    built
-        .sim
-        .node_mut::<Host>(server)
-        .listen(remote, || {
-            Box::new(WaitingSink::new(Verify::Pattern, Duration::from_millis(1)))
-        })
-        .context("listening on the server")?;
-    built
-        .sim
-        .node_mut::<Host>(phone)
-        .connect(
-            Instant::ZERO,
-            SocketAddr::new(ip(PHONE_WIFI), 0),
-            remote,
-            Box::new(BulkSender::new(BYTES)),
-        )
-        .context("connecting from the phone")?;
+    start_upload(
+        &mut built,
+        SocketAddr::new(ip(PHONE_WIFI), 0),
+        SocketAddr::new(ip(SERVER), PORT),
+        Duration::from_millis(1),
+        Box::new(BulkSender::new(BYTES)),
+    )?;
     let fail = Instant::ZERO + FAIL_AT;
     let back = Instant::ZERO + BACK_AT;
     let cell_srtt = |built: &braid_sim::scenario::Built| {
@@ -341,13 +328,7 @@ pub fn run_one(case: &Case, seed: u64) -> Result<RunResult> {
     }
     let outcome = built.run(scenario.duration, true);
     let report = built.report(&scenario.name, outcome, &[]);
-    let host = built.sim.node::<Host>(server);
-    let Some(record) = host.connections().next() else {
-        bail!("the server never accepted the connection");
-    };
-    let app = host
-        .app::<WaitingSink>(record.id)
-        .context("the server's application")?;
+    let app = server_sink(&built).context("the server never accepted the upload")?;
     let longest = |keep: &dyn Fn(Instant, Instant) -> bool| {
         app.waits()
             .iter()
