@@ -72,21 +72,27 @@ impl DeliveryRate {
 
     /// The most a subflow delivering at this rate over a path of minimum RTT
     /// `min_rtt` should hold in flight: twice its bandwidth-delay product, with at
-    /// least [`MIN_QUEUE_ALLOWANCE`] of queue, but for no longer than `covered`, the
-    /// time the peer's window lasts at the subflows' summed rate (at least
-    /// [`MIN_QUEUE_SLACK`] beyond the minimum RTT); never below [`MIN_CAP_SEGMENTS`].
+    /// least [`MIN_QUEUE_ALLOWANCE`] of queue, but for no longer than
+    /// `window_lasts`, the time the peer's window lasts at the subflows' summed rate
+    /// (at least [`MIN_QUEUE_SLACK`] beyond the minimum RTT); never below
+    /// [`MIN_CAP_SEGMENTS`].
     /// Whatever queue a subflow keeps delays the window's left edge by as much, so
     /// a path whose RTT is close to what the window covers must keep close to its
     /// bandwidth-delay product: without that limit the 25 ms path of 15+5 Mbit/s
     /// at 1/25 ms held two BDPs of a 122 KiB window and blocked the other. `None`
     /// until a rate has been measured.
-    pub fn in_flight_cap(&self, min_rtt: Duration, mss: u32, covered: Duration) -> Option<u64> {
+    pub fn in_flight_cap(
+        &self,
+        min_rtt: Duration,
+        mss: u32,
+        window_lasts: Duration,
+    ) -> Option<u64> {
         let rate = self.bytes_per_second();
         if rate == 0 {
             return None;
         }
         let twice_bdp = min_rtt + min_rtt.max(MIN_QUEUE_ALLOWANCE);
-        let span = twice_bdp.min(covered.max(min_rtt + MIN_QUEUE_SLACK));
+        let span = twice_bdp.min(window_lasts.max(min_rtt + MIN_QUEUE_SLACK));
         let bytes = rate.saturating_mul(span.as_micros()) / 1_000_000;
         Some(bytes.max(MIN_CAP_SEGMENTS * u64::from(mss)))
     }
@@ -144,11 +150,11 @@ mod tests {
         let mut rate = DeliveryRate::default();
         rate.update(at(0), 0, Duration::from_millis(50));
         rate.update(at(50), 62_500, Duration::from_millis(50));
-        let cap = |covered_ms| {
+        let cap = |lasts_ms| {
             rate.in_flight_cap(
                 Duration::from_millis(50),
                 MSS,
-                Duration::from_millis(covered_ms),
+                Duration::from_millis(lasts_ms),
             )
         };
         // At least 5 ms of queue: 1.25 MB/s × 55 ms.

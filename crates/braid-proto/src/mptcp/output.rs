@@ -149,7 +149,7 @@ impl MptcpConnection {
             }
         }
         self.hold_back_while_stuck(now);
-        let covered = self.window_is_short(now);
+        let window_lasts = self.shared_window_lasts(now);
         let mut infos = std::mem::take(&mut self.sched_scratch);
         for _ in 0..MAX_CHUNKS_PER_POLL {
             let new_bytes = self.written_dsn_end().wrapping_sub(self.sender.data_nxt());
@@ -183,10 +183,10 @@ impl MptcpConnection {
                 let in_use = s.tcp.pipe() + s.tcp.unsent();
                 let mut cwnd = cc.cwnd(s.tcp.cc_id());
                 // Schedulers see the capped window: it is all the subflow may use.
-                if let Some(covered) = covered {
+                if let Some(window_lasts) = window_lasts {
                     let cap = s.tcp.min_rtt().and_then(|min_rtt| {
                         s.delivery
-                            .in_flight_cap(min_rtt, s.tcp.effective_mss(), covered)
+                            .in_flight_cap(min_rtt, s.tcp.effective_mss(), window_lasts)
                     });
                     cwnd = cwnd.min(cap.unwrap_or(u64::MAX));
                 }
@@ -254,14 +254,14 @@ impl MptcpConnection {
         self.sched_scratch = infos;
     }
 
-    /// Whether subflows should keep to their share of the peer's window
+    /// How long the peer's largest window lasts at the sum of the subflows' delivery
+    /// rates, if they should keep to their share of it
     /// ([`in_flight_cap`](crate::mptcp::delivery::DeliveryRate::in_flight_cap)): it
     /// has stopped the scheduler lately, more than one regular subflow shares it, and
-    /// the largest window the peer offered is large enough for them to add up at all
-    /// (about the sum of their rates times the longest minimum RTT; with less, data
-    /// on the slower path only blocks the window, and the faster path had better take
-    /// all of it). If so, how long that window lasts at the sum of their rates.
-    fn window_is_short(&self, now: Instant) -> Option<Duration> {
+    /// it is large enough for them to add up at all (about the sum of their rates
+    /// times the longest minimum RTT; with less, data on the slower path only blocks
+    /// the window, and the faster path had better take all of it).
+    fn shared_window_lasts(&self, now: Instant) -> Option<Duration> {
         let blocked_lately = self
             .window_full_at
             .is_some_and(|t| now.saturating_duration_since(t) < WINDOW_SHORT_MEMORY);
