@@ -10,6 +10,14 @@
 //! behind BBR's in-flight cap: Cardwell et al., "BBR: Congestion-Based Congestion
 //! Control", ACM Queue 2016), so while the window is short the scheduler holds each
 //! subflow to that much.
+//!
+//! A rate sample divides the bytes acknowledged over an interval by the longer of
+//! the time their ACKs took to arrive and the time the bytes took to leave (BBR's
+//! delivery rate, draft-cheng-iccrg-delivery-rate-estimation §3.3): when both
+//! directions carry data, ACKs wait behind the other direction's queue and then
+//! arrive in bursts, and ACK timing alone measured a 15 Mbit/s path at 24-26 Mbit/s.
+
+use std::collections::VecDeque;
 
 use crate::time::{Duration, Instant};
 
@@ -31,12 +39,24 @@ const MIN_QUEUE_ALLOWANCE: Duration = Duration::from_millis(10);
 /// ever rising.
 const MIN_QUEUE_SLACK: Duration = Duration::from_millis(5);
 
+/// How much of the time the peer's window lasts one path's round trip may take:
+/// a loss holds the left edge for about one and a half of the path's RTTs (three
+/// duplicate ACKs, then the retransmission's way out), and the window has to last
+/// that long for the other subflows to keep sending. With the whole time, a
+/// cellular path's queue let its first loss stall Wi-Fi + cellular for 20 ms.
+const WINDOW_SHARE_PER_PATH: (u64, u64) = (2, 3);
+
 /// The fewest segments a cap allows: a subflow is never throttled below its
 /// initial window (RFC 6928).
 const MIN_CAP_SEGMENTS: u64 = 10;
 
+/// Send-time checkpoints kept: at one per [`SEND_CHECKPOINTS_PER_RTT`]th of an
+/// RTT they cover four RTTs, more than a sample reaches back.
+const SEND_CHECKPOINTS: usize = 128;
+const SEND_CHECKPOINTS_PER_RTT: u64 = 32;
+
 /// A windowed-maximum estimate of a subflow's delivery rate, from its cumulative
-/// acknowledged bytes sampled once per RTT.
+/// acknowledged bytes sampled once per RTT and the times those bytes were sent.
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryRate {
     /// Where the current sample started: time and bytes acknowledged then.
@@ -44,9 +64,42 @@ pub struct DeliveryRate {
     /// Bytes per second of the last [`SAMPLES`] intervals, newest at `next - 1`.
     samples: [u64; SAMPLES],
     next: usize,
+    /// `(t, n)`: by time `t` the first `n` bytes of the subflow's stream had been
+    /// sent, oldest first, at most [`SEND_CHECKPOINTS`].
+    sent: VecDeque<(Instant, u64)>,
+    /// Whether checkpoints have been dropped from the front of `sent`.
+    sent_truncated: bool,
 }
 
 impl DeliveryRate {
+    /// Notes that the first `sent` bytes of the subflow's stream have left by `now`
+    /// (`rtt`: its smoothed RTT, which spaces the checkpoints).
+    pub fn on_sent(&mut self, now: Instant, sent: u64, rtt: Duration) {
+        let spacing = Duration::from_micros(rtt.as_micros() / SEND_CHECKPOINTS_PER_RTT)
+            .max(Duration::from_millis(1));
+        match self.sent.back_mut() {
+            Some(&mut (_, n)) if n >= sent => {}
+            // Within one spacing of the last checkpoint: it moves forward instead,
+            // so send times are known to that precision.
+            Some((t, n)) if now.saturating_duration_since(*t) < spacing => *n = sent,
+            _ => {
+                if self.sent.len() == SEND_CHECKPOINTS {
+                    self.sent.pop_front();
+                    self.sent_truncated = true;
+                }
+                self.sent.push_back((now, sent));
+            }
+        }
+    }
+
+    /// When the first `bytes` bytes had all been sent, as far as the checkpoints
+    /// tell (`None` if they no longer reach back that far).
+    fn sent_by(&self, bytes: u64) -> Option<Instant> {
+        let i = self.sent.partition_point(|&(_, n)| n < bytes);
+        let &(t, _) = self.sent.get(i)?;
+        (i > 0 || !self.sent_truncated || bytes == 0).then_some(t)
+    }
+
     /// Notes that `acked` bytes (cumulative) are acknowledged at `now`; a sample
     /// closes once `interval` (the subflow's RTT) has passed since the last one.
     pub fn update(&mut self, now: Instant, acked: u64, interval: Duration) {
@@ -58,7 +111,12 @@ impl DeliveryRate {
         if elapsed < interval.max(MIN_INTERVAL) {
             return;
         }
-        let micros = elapsed.as_micros().max(1);
+        // The bytes cannot have arrived faster than they left.
+        let send_span = match (self.sent_by(a0), self.sent_by(acked)) {
+            (Some(s0), Some(s1)) => s1.saturating_duration_since(s0),
+            _ => Duration::ZERO,
+        };
+        let micros = elapsed.max(send_span).as_micros().max(1);
         let rate = acked.saturating_sub(a0).saturating_mul(1_000_000) / micros;
         self.samples[self.next] = rate;
         self.next = (self.next + 1) % SAMPLES;
@@ -70,20 +128,23 @@ impl DeliveryRate {
         self.samples.iter().copied().max().unwrap_or(0)
     }
 
-    /// The most a subflow delivering at this rate over a path of minimum RTT
-    /// `min_rtt` should hold in flight: twice its bandwidth-delay product, with at
-    /// least [`MIN_QUEUE_ALLOWANCE`] of queue, but for no longer than
-    /// `window_lasts`, the time the peer's window lasts at the subflows' summed rate
-    /// (at least [`MIN_QUEUE_SLACK`] beyond the minimum RTT); never below
-    /// [`MIN_CAP_SEGMENTS`].
+    /// The most a subflow delivering at this rate should hold in flight: enough
+    /// for the time its data takes to come back with no queue of its own (its
+    /// minimum RTT plus `return_queueing`, what its ACKs now wait behind the other
+    /// direction's data, which it cannot shorten), plus a queue of its own of one
+    /// minimum RTT (at least [`MIN_QUEUE_ALLOWANCE`]), but not beyond
+    /// [`WINDOW_SHARE_PER_PATH`] of `window_lasts`, the time the peer's window lasts
+    /// at the subflows' summed rate (yet [`MIN_QUEUE_SLACK`] of queue always);
+    /// never below [`MIN_CAP_SEGMENTS`]. `None` until a rate has been measured.
+    ///
     /// Whatever queue a subflow keeps delays the window's left edge by as much, so
     /// a path whose RTT is close to what the window covers must keep close to its
     /// bandwidth-delay product: without that limit the 25 ms path of 15+5 Mbit/s
-    /// at 1/25 ms held two BDPs of a 122 KiB window and blocked the other. `None`
-    /// until a rate has been measured.
+    /// at 1/25 ms held two BDPs of a 122 KiB window and blocked the other.
     pub fn in_flight_cap(
         &self,
         min_rtt: Duration,
+        return_queueing: Duration,
         mss: u32,
         window_lasts: Duration,
     ) -> Option<u64> {
@@ -91,8 +152,16 @@ impl DeliveryRate {
         if rate == 0 {
             return None;
         }
-        let twice_bdp = min_rtt + min_rtt.max(MIN_QUEUE_ALLOWANCE);
-        let span = twice_bdp.min(window_lasts.max(min_rtt + MIN_QUEUE_SLACK));
+        let round_trip = min_rtt + return_queueing;
+        let (share, of) = WINDOW_SHARE_PER_PATH;
+        let window_share = window_lasts
+            .saturating_mul(share)
+            .checked_div(of)
+            .unwrap_or(window_lasts);
+        let own_queue = min_rtt
+            .max(MIN_QUEUE_ALLOWANCE)
+            .min(window_share.saturating_sub(round_trip).max(MIN_QUEUE_SLACK));
+        let span = round_trip + own_queue;
         let bytes = rate.saturating_mul(span.as_micros()) / 1_000_000;
         Some(bytes.max(MIN_CAP_SEGMENTS * u64::from(mss)))
     }
@@ -105,6 +174,8 @@ mod tests {
     const MSS: u32 = 1448;
     /// A window that lasts longer than any cap here.
     const LONG: Duration = Duration::from_secs(10);
+    /// ACKs that come back without queueing.
+    const NO_QUEUE: Duration = Duration::ZERO;
 
     fn at(ms: u64) -> Instant {
         Instant::from_millis(ms)
@@ -114,7 +185,7 @@ mod tests {
     fn no_cap_before_a_rate_is_measured() {
         let mut rate = DeliveryRate::default();
         assert_eq!(
-            rate.in_flight_cap(Duration::from_millis(50), MSS, LONG),
+            rate.in_flight_cap(Duration::from_millis(50), NO_QUEUE, MSS, LONG),
             None
         );
         rate.update(at(0), 0, Duration::from_millis(50));
@@ -125,7 +196,7 @@ mod tests {
             "the first interval has not closed"
         );
         assert_eq!(
-            rate.in_flight_cap(Duration::from_millis(50), MSS, LONG),
+            rate.in_flight_cap(Duration::from_millis(50), NO_QUEUE, MSS, LONG),
             None
         );
     }
@@ -138,7 +209,7 @@ mod tests {
         rate.update(at(50), 62_500, Duration::from_millis(50));
         assert_eq!(rate.bytes_per_second(), 1_250_000);
         assert_eq!(
-            rate.in_flight_cap(Duration::from_millis(50), MSS, LONG),
+            rate.in_flight_cap(Duration::from_millis(50), NO_QUEUE, MSS, LONG),
             Some(125_000)
         );
     }
@@ -153,13 +224,16 @@ mod tests {
         let cap = |lasts_ms| {
             rate.in_flight_cap(
                 Duration::from_millis(50),
+                NO_QUEUE,
                 MSS,
                 Duration::from_millis(lasts_ms),
             )
         };
         // At least 5 ms of queue: 1.25 MB/s × 55 ms.
         assert_eq!(cap(52), Some(68_750));
-        assert_eq!(cap(80), Some(100_000));
+        assert_eq!(cap(80), Some(68_750));
+        // The round trip with its queue takes two thirds of the window's time.
+        assert_eq!(cap(120), Some(100_000));
         // Never more than twice the BDP.
         assert_eq!(cap(200), Some(125_000));
     }
@@ -171,7 +245,7 @@ mod tests {
         rate.update(at(10), 12_500, Duration::from_millis(10));
         // 1.25 MB/s × (2 ms + 10 ms) = 15 kB, the initial window is 14.48 kB.
         assert_eq!(
-            rate.in_flight_cap(Duration::from_millis(2), MSS, LONG),
+            rate.in_flight_cap(Duration::from_millis(2), NO_QUEUE, MSS, LONG),
             Some(15_000)
         );
         // A slow path: never below ten segments.
@@ -179,9 +253,62 @@ mod tests {
         slow.update(at(0), 0, Duration::from_millis(10));
         slow.update(at(10), 100, Duration::from_millis(10));
         assert_eq!(
-            slow.in_flight_cap(Duration::from_millis(2), MSS, LONG),
+            slow.in_flight_cap(Duration::from_millis(2), NO_QUEUE, MSS, LONG),
             Some(10 * u64::from(MSS))
         );
+    }
+
+    #[test]
+    fn the_queue_acks_wait_in_is_allowed_for_but_not_counted_as_the_subflows_own() {
+        // 1.25 MB/s over a 10 ms path whose ACKs wait 20 ms behind the other
+        // direction's data: 30 ms of round trip and 10 ms of queue of its own.
+        let mut rate = DeliveryRate::default();
+        rate.update(at(0), 0, Duration::from_millis(10));
+        rate.update(at(40), 50_000, Duration::from_millis(10));
+        let min_rtt = Duration::from_millis(10);
+        let acks_wait = Duration::from_millis(20);
+        let cap =
+            |lasts_ms| rate.in_flight_cap(min_rtt, acks_wait, MSS, Duration::from_millis(lasts_ms));
+        assert_eq!(cap(10_000), Some(50_000));
+        // A window lasting 45 ms leaves 30 ms for the round trip: 5 ms of queue.
+        assert_eq!(cap(45), Some(43_750));
+    }
+
+    #[test]
+    fn acks_arriving_in_a_burst_do_not_raise_the_rate_above_the_sending_rate() {
+        // 20 kB sent over 40 ms (500 kB/s); their ACKs were held in a queue and
+        // arrive within 10 ms.
+        let mut rate = DeliveryRate::default();
+        let rtt = Duration::from_millis(10);
+        for ms in 0..=40 {
+            rate.on_sent(at(ms), ms * 500, rtt);
+        }
+        rate.update(at(50), 0, rtt);
+        rate.update(at(60), 20_000, rtt);
+        assert_eq!(rate.bytes_per_second(), 500_000);
+        // The same burst without send times: ACK timing alone says 2 MB/s.
+        let mut acks_only = DeliveryRate::default();
+        acks_only.update(at(50), 0, rtt);
+        acks_only.update(at(60), 20_000, rtt);
+        assert_eq!(acks_only.bytes_per_second(), 2_000_000);
+    }
+
+    #[test]
+    fn send_times_older_than_the_checkpoints_reach_are_unknown() {
+        let mut rate = DeliveryRate::default();
+        let rtt = Duration::from_millis(1);
+        for k in 0..(SEND_CHECKPOINTS as u64 + 10) {
+            rate.on_sent(at(k), (k + 1) * 1000, rtt);
+        }
+        assert_eq!(rate.sent_by(1000), None, "dropped from the front");
+        assert_eq!(rate.sent_by(20_000), Some(at(19)));
+        // Within one spacing the last checkpoint moves forward.
+        let mut coarse = DeliveryRate::default();
+        coarse.on_sent(at(0), 1000, Duration::from_millis(320));
+        coarse.on_sent(at(5), 2000, Duration::from_millis(320));
+        assert_eq!(coarse.sent_by(2000), Some(at(0)));
+        coarse.on_sent(at(10), 3000, Duration::from_millis(320));
+        assert_eq!(coarse.sent_by(3000), Some(at(10)));
     }
 
     #[test]

@@ -19,6 +19,7 @@ use std::ops::Bound;
 use super::config::TcpConfig;
 use super::options::{ReceivedOptions, SendOptions};
 use super::recv_buffer::RecvBuffer;
+use super::return_delay::ReturnDelay;
 use super::rtt::RttEstimator;
 use super::scoreboard::Scoreboard;
 use super::send_buffer::SendBuffer;
@@ -239,6 +240,8 @@ pub struct TcpConnection {
     pub(super) rcv_rtt: Option<Duration>,
     /// The TSecr of the last receive RTT sample: one sample per echoed TSval.
     pub(super) rcv_rtt_tsecr: u32,
+    /// Queueing on the path from the peer ([`Self::return_queueing`]).
+    pub(super) return_delay: ReturnDelay,
     pub(super) ack_due: AckDue,
 
     // Negotiated options.
@@ -357,6 +360,7 @@ impl TcpConnection {
             rcv_space_at: now,
             rcv_rtt: None,
             rcv_rtt_tsecr: 0,
+            return_delay: ReturnDelay::default(),
             ack_due: AckDue::No,
             snd_wscale: 0,
             rcv_wscale,
@@ -545,6 +549,13 @@ impl TcpConnection {
         self.rcv_rtt.or_else(|| self.rtt.srtt())
     }
 
+    /// How much longer than at best segments from the peer, ACKs included, now take
+    /// to arrive: the queue on the return path, from the peer's timestamps
+    /// (`None` without them).
+    pub fn return_queueing(&self) -> Option<Duration> {
+        self.return_delay.queueing()
+    }
+
     pub fn rto(&self) -> Duration {
         self.rtt.rto()
     }
@@ -663,6 +674,15 @@ impl TcpConnection {
     /// Stream bytes written so far, acknowledged or not.
     pub fn bytes_written(&self) -> u64 {
         self.data_end() - 1
+    }
+
+    /// Stream bytes sent at least once (RFC 9293's highest SND.NXT; the SYN
+    /// excluded), acknowledged or not.
+    pub fn bytes_sent_once(&self) -> u64 {
+        self.snd_max
+            .max(self.snd_nxt)
+            .min(self.data_end())
+            .saturating_sub(1)
     }
 
     /// Stream bytes the peer acknowledged (the SYN excluded).

@@ -269,6 +269,9 @@ impl TcpConnection {
         ack: u64,
         cc: &mut dyn CongestionControl,
     ) {
+        if let Some((tsval, _)) = seg.options.timestamps.filter(|_| self.ts_enabled) {
+            self.return_delay.on_segment(self.ts_now(now), tsval);
+        }
         let prior_in_flight = self.pipe();
         let mut acked = 0;
         let mut rtt_sample = None;

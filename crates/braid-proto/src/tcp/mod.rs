@@ -8,6 +8,7 @@ mod input;
 mod options;
 mod output;
 pub mod recv_buffer;
+mod return_delay;
 mod ring;
 pub mod rtt;
 pub mod scoreboard;
