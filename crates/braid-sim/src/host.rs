@@ -1185,6 +1185,7 @@ impl Host {
             EndpointEvent::Accepted {
                 listener,
                 connection,
+                ..
             } => {
                 let Some(make) = self.listeners.get_mut(&listener) else {
                     return;

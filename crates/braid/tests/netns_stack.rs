@@ -318,3 +318,77 @@ fn data_received_before_our_fin_is_acknowledged_is_not_lost() {
         "bytes braid read after its FIN was acknowledged"
     );
 }
+
+/// A connection the peer resets before the application accepts it is still accepted,
+/// as Linux does, and its reads and writes report the reset: an accept loop learns
+/// what happened instead of waiting for a connection that is gone.
+#[test]
+fn a_connection_reset_before_accept_is_accepted_and_reports_the_reset() {
+    let Some((_g, topo)) =
+        setup("a_connection_reset_before_accept_is_accepted_and_reports_the_reset")
+    else {
+        return;
+    };
+    let path = topo.paths[0].clone();
+    let braid_addr = SocketAddr::new(path.braid_ip.into(), 5005);
+    let (listening_tx, listening_rx) = std::sync::mpsc::channel::<()>();
+    let (reset_tx, reset_rx) = tokio::sync::oneshot::channel::<()>();
+    let braid = spawn_in(&topo.client, "braid", move || {
+        runtime()?.block_on(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let stack = Stack::new("braid0", &[path.braid_ip.into()], StackConfig::default())
+                .map_err(io::Error::from)?;
+            let listener = stack.listen(braid_addr)?;
+            listening_tx.send(()).map_err(io::Error::other)?;
+            tokio::time::timeout(TIME_LIMIT, reset_rx)
+                .await
+                .map_err(io::Error::other)?
+                .map_err(io::Error::other)?;
+            // Let the RST arrive and end the connection before accepting it.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let (mut stream, peer) = tokio::time::timeout(TIME_LIMIT, listener.accept())
+                .await
+                .map_err(|_| {
+                io::Error::other("accept waited for a connection that is gone")
+            })??;
+            let mut buf = vec![0u8; 64 << 10];
+            let read = loop {
+                match stream.read(&mut buf).await {
+                    Ok(0) => break Ok(0),
+                    Ok(_) => continue,
+                    Err(e) => break Err(e),
+                }
+            };
+            let write = stream.write_all(b"after the reset").await;
+            io::Result::Ok((peer, read, write))
+        })
+    });
+    listening_rx
+        .recv_timeout(TIME_LIMIT)
+        .expect("braid listens");
+    let linux = spawn_in(&topo.server, "linux-client", move || {
+        use std::io::Write;
+        let mut stream = std::net::TcpStream::connect_timeout(&braid_addr, TIME_LIMIT)?;
+        let local = stream.local_addr()?;
+        stream.write_all(b"a request nobody reads")?;
+        braid::runtime::linux_mptcp::abort(stream)?;
+        Ok(local)
+    });
+    let linux_addr = wait(
+        &linux,
+        Instant::now() + TIME_LIMIT,
+        "the Linux client",
+        &String::new,
+    );
+    reset_tx.send(()).expect("braid waits for the reset");
+    let (peer, read, write) = wait(&braid, Instant::now() + TIME_LIMIT, "braid", &String::new);
+    assert_eq!(peer, linux_addr);
+    assert_eq!(
+        read.expect_err("the read reports the reset").kind(),
+        io::ErrorKind::ConnectionReset
+    );
+    assert_eq!(
+        write.expect_err("the write reports the reset").kind(),
+        io::ErrorKind::ConnectionReset
+    );
+}

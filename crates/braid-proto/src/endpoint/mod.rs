@@ -103,9 +103,13 @@ pub struct ConnectionId(pub u64);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EndpointEvent {
     /// A listener completed a handshake: the connection is ready for the application.
+    /// Its addresses come along: it may end (a RST) before the application takes it,
+    /// and then the endpoint no longer has it.
     Accepted {
         listener: SocketAddr,
         connection: ConnectionId,
+        local: SocketAddr,
+        remote: SocketAddr,
     },
     /// Something happened on a connection.
     Connection {
@@ -649,6 +653,8 @@ impl Endpoint {
                     self.events.push_back(EndpointEvent::Accepted {
                         listener,
                         connection: id,
+                        local: slot.conn.local(),
+                        remote: slot.conn.remote(),
                     });
                     continue;
                 }

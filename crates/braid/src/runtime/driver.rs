@@ -287,6 +287,8 @@ fn dispatch_events(st: &mut State, wakers: &mut Vec<Waker>) -> bool {
             EndpointEvent::Accepted {
                 listener,
                 connection,
+                local,
+                remote,
             } => {
                 if let Some(l) = st.listeners.get_mut(&listener) {
                     l.queue.push_back(connection);
@@ -295,6 +297,7 @@ fn dispatch_events(st: &mut State, wakers: &mut Vec<Waker>) -> bool {
                         connection,
                         Conn {
                             connected: true,
+                            queued_addrs: Some((local, remote)),
                             ..Conn::default()
                         },
                     );

@@ -46,12 +46,20 @@ impl TcpListener {
                 return Poll::Pending;
             };
             st.endpoint.accepted(id);
-            let Some(tcp) = st.endpoint.connection(id) else {
-                // Over and gone before anyone accepted it (a RST, say).
-                st.conns.remove(&id);
-                continue;
+            let queued_addrs = st.conns.get_mut(&id).and_then(|c| c.queued_addrs.take());
+            let addrs = match st.endpoint.connection(id) {
+                Some(tcp) => (tcp.local(), tcp.remote()),
+                // Over before anyone accepted it (a RST, say): like Linux, accept
+                // still returns it, and its reads and writes report how it ended.
+                None => match queued_addrs {
+                    Some(addrs) => addrs,
+                    None => {
+                        st.conns.remove(&id);
+                        continue;
+                    }
+                },
             };
-            let (local, peer) = (tcp.local(), tcp.remote());
+            let (local, peer) = addrs;
             drop(guard);
             return Poll::Ready(Ok((
                 TcpStream::new(self.shared.clone(), id, local, peer),

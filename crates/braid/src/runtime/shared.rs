@@ -58,6 +58,9 @@ pub(crate) struct Conn {
     /// Data taken out of the core before it could drop the connection with it (see
     /// `driver::keep_unread_data`).
     pub stash: VecDeque<u8>,
+    /// Local and peer address of a connection waiting to be accepted: it may end (a
+    /// RST) before it is, and `accept` still returns it, as Linux does.
+    pub queued_addrs: Option<(SocketAddr, SocketAddr)>,
 }
 
 impl Conn {
