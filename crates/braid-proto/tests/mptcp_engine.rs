@@ -510,6 +510,55 @@ fn rfc8684_s3_4_2_remove_addr_closes_the_subflows_of_the_address_and_data_moves_
     assert_eq!(second.tcp.state(), braid_proto::tcp::TcpState::Closed);
 }
 
+/// §3.3.6: what a removed subflow held goes to the other subflow once. Resetting it
+/// queues its data; when its end is handled later, nothing is queued again (that
+/// re-sent the same ranges: 1.2 MB of copies ahead of the lost data in `braid bench
+/// handover`).
+#[test]
+fn rfc8684_s3_3_6_a_removed_subflows_data_is_reinjected_once() {
+    let (mut pair, client, server) = joined_pair("10.0.0.3,subflow", 200_000);
+    let up = pattern(2_000_000, 12);
+    let (mut written, mut received) = (0, Vec::new());
+    let mut buf = vec![0u8; 65536];
+    let mut transfer = |p: &mut Pair, written: &mut usize, received: &mut Vec<u8>| {
+        *written += p.endpoints[0]
+            .connection_mut(client)
+            .unwrap()
+            .write(&up[*written..]);
+        read_all(
+            p.endpoints[1].connection_mut(server).unwrap(),
+            &mut buf,
+            received,
+        );
+    };
+    // Until the joined subflow holds a few mappings not yet acknowledged.
+    let deadline = pair.now + Duration::from_secs(30);
+    pair.run_until(deadline, |p| {
+        transfer(p, &mut written, &mut received);
+        let c = mptcp_of(p, 0, client);
+        c.subflows().nth(1).is_some_and(|s| s.tx.len() >= 4)
+    });
+    let now = pair.now;
+    pair.endpoints[0].remove_local_address(now, "10.0.0.3".parse().unwrap());
+    let queued = mptcp_of(&pair, 0, client).stats().reinjected_bytes;
+    assert!(
+        queued > 0,
+        "the removed subflow's data was queued for the other"
+    );
+    let deadline = pair.now + Duration::from_secs(30);
+    pair.run_until(deadline, |p| {
+        transfer(p, &mut written, &mut received);
+        received.len() == up.len()
+    });
+    assert!(received == up, "upload differs");
+    let c = mptcp_of(&pair, 0, client);
+    assert!(
+        c.subflows().nth(1).unwrap().ended,
+        "the subflow's end was handled"
+    );
+    assert_eq!(c.stats().reinjected_bytes, queued, "reinjected again");
+}
+
 #[test]
 fn rfc8684_s3_2_joins_beyond_the_subflow_limit_are_refused_with_mp_tcprst() {
     let client_config = with_endpoints(&["10.0.0.3,subflow", "10.0.0.4,subflow"]);

@@ -99,6 +99,9 @@ pub struct Subflow {
     pub peer_reset_transient: bool,
     /// Its end was handled (data reinjected, path manager told).
     pub ended: bool,
+    /// Stream offset up to which its mappings were queued for reinjection
+    /// (`MptcpConnection::reinject_from`).
+    pub handed_on: u64,
     /// Reported to the application as established.
     pub announced: bool,
 }
@@ -132,6 +135,7 @@ impl Subflow {
             peer_reset_reason: None,
             peer_reset_transient: false,
             ended: false,
+            handed_on: 0,
             announced: false,
         }
     }
