@@ -24,11 +24,14 @@ pub struct MptcpConfig {
     pub scheduler: SchedulerKind,
     /// Auto-tune the connection-level receive window (below). Off, the whole receive
     /// buffer is offered from the start. Off by default for now: on, `braid bench
-    /// handover` waits 282 ms instead of 169 ms when Wi-Fi goes down (over the
-    /// target of cellular's RTT + 50 ms), and examples/scenarios/mptcp-two-paths.toml
-    /// moves 61.8 instead of 63.2 Mbit/s. (It used to give coupled controllers
-    /// 59-74% of a shared bottleneck: the subflows acknowledged every segment under
-    /// the tuned window; with that fixed, `braid bench fairness` gives them 45.7-51.1%.)
+    /// handover` waits 332 ms instead of 169 ms when Wi-Fi goes down (over the
+    /// target of cellular's RTT + 50 ms). The tuned window keeps cellular out of its
+    /// queue (srtt 122 ms instead of 167 ms); taking over Wi-Fi's data, its CUBIC
+    /// window then grows from 285 to 437 KB within 90 ms, overflows the 300 KB queue,
+    /// and the lost left edge costs a recovery round. Aggregation (fixed buffers) is
+    /// unchanged; `braid bench fairness` gives 45.1-56.1%. (It used to give coupled
+    /// controllers 59-74% of a shared bottleneck: the subflows acknowledged every
+    /// segment under the tuned window.)
     pub receive_autotune: bool,
     /// The connection-level receive window to start from; auto-tuning grows it
     /// towards RTT_max × the data rate (twice that, like Linux's dynamic right-sizing),
@@ -41,11 +44,11 @@ pub struct MptcpConfig {
     /// `send_buffer` and never shrinking. The application's writes take less while
     /// it is small. Off, the whole `send_buffer` is offered once the connection
     /// first hears from the peer. Off by default for now: on, `braid bench
-    /// aggregation` (lowest-RTT) lost throughput in some cases (15+5 Mbit/s, 25/1 ms
-    /// at 2·RTT_max·Σbw: 53.6% of the link sum instead of 64.8%; 10+10 Mbit/s, 25/1
-    /// ms: 70.6% instead of 73.4%) and gained in others (Wi-Fi + cellular at
-    /// 2·RTT_max·Σbw: 82.7% instead of 68.7%), although after the first few hundred
-    /// kilobytes the buffer no longer limited the sender.
+    /// aggregation` (lowest-RTT) averages 77.1% of the link sum instead of 77.6%
+    /// over its 24 cases, Wi-Fi + 1%-lossy cellular at RTT_max·Σbw falls from 67.8%
+    /// to 61.6%, and 15+5 Mbit/s, 1/25 ms at 2·RTT_max·Σbw from 90.5% to 87.7%,
+    /// although after the first few hundred kilobytes the buffer no longer limits
+    /// the sender; the handover gap is 160 ms instead of 169 ms.
     pub send_autotune: bool,
 }
 
