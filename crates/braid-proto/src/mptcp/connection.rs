@@ -2,8 +2,8 @@
 //!
 //! [`MptcpConnection`] owns its subflows (each a [`TcpConnection`] with the MPTCP
 //! state of [`Subflow`]), the data-level sender and receiver, and the path manager.
-//! The endpoint hands it each segment of its subflows ([`input`](super::input)) and
-//! asks it for segments to send ([`output`](super::output)); opening the subflows the
+//! The endpoint hands it each segment of its subflows (`mptcp/input.rs`) and
+//! asks it for segments to send (`mptcp/output.rs`); opening the subflows the
 //! path manager wants is the endpoint's job (it owns ports and the 4-tuple table), so
 //! the connection only queues [`SubflowRequest`]s.
 //!
