@@ -18,7 +18,7 @@ pub struct PathArgs {
     #[arg(long)]
     pub tcp: bool,
     /// An MPTCP endpoint, as `ip mptcp endpoint add` takes it:
-    /// ADDR,signal|subflow|backup|fullmesh[,port=N][,id=N] (flags joined with ',').
+    /// `ADDR,signal|subflow|backup|fullmesh[,port=N][,id=N]` (flags joined with ',').
     /// braid owns ADDR too. Repeatable.
     #[arg(long = "endpoint", value_name = "ADDR,FLAGS")]
     pub endpoints: Vec<String>,
