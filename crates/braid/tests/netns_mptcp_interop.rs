@@ -245,6 +245,8 @@ enum Role {
 /// view of its connections is recorded, so that it outlives the core's (which drops a
 /// connection the moment it ends).
 struct Braid<T> {
+    /// braid opened the connection (Linux is the server).
+    client: bool,
     stack: Option<Arc<Stack>>,
     snapshots: Snapshots,
     result: std::sync::mpsc::Receiver<io::Result<T>>,
@@ -291,6 +293,36 @@ impl<T> Braid<T> {
         let value = wait(&self.result, Instant::now() + LIMIT, what, progress);
         let snapshots = self.snapshots.lock().unwrap().values().cloned().collect();
         (value, snapshots)
+    }
+}
+
+impl Braid<Exchange> {
+    /// Waits for both ends of an exchange of `size` bytes each way, the client's first,
+    /// and checks that each received what the other sent; returns Linux's outcome and
+    /// braid's last view of its connections.
+    fn finish_exchange(
+        self,
+        linux: &std::sync::mpsc::Receiver<io::Result<PeerOutcome>>,
+        progress: (&Arc<Progress>, &Arc<Progress>),
+        size: u64,
+    ) -> (PeerOutcome, Vec<ConnSnapshot>) {
+        let progress = progress_of(progress.0, progress.1);
+        let linux_role = if self.client {
+            "the Linux server"
+        } else {
+            "the Linux client"
+        };
+        let wait_linux = || wait(linux, Instant::now() + LIMIT, linux_role, &progress);
+        let (braid, linux, snaps) = if self.client {
+            let (braid, snaps) = self.finish("the braid client", &progress);
+            (braid, wait_linux(), snaps)
+        } else {
+            let linux = wait_linux();
+            let (braid, snaps) = self.finish("the braid server", &progress);
+            (braid, linux, snaps)
+        };
+        assert_exchanged(&braid, &linux, size);
+        (linux, snaps)
     }
 }
 
@@ -371,6 +403,7 @@ where
         .expect("braid's stack starts")
         .expect("braid's stack");
     Braid {
+        client: matches!(role, Role::Client { .. }),
         stack: Some(stack),
         snapshots,
         result,
@@ -516,15 +549,7 @@ fn rfc8684_s3_1_braid_client_mp_capable_with_linux_server() {
         },
         braid_exchange(SIZE, bp.clone()),
     );
-    let progress = progress_of(&bp, &lp);
-    let (braid, snaps) = braid.finish("the braid client", &progress);
-    let linux = wait(
-        &linux,
-        Instant::now() + LIMIT,
-        "the Linux server",
-        &progress,
-    );
-    assert_exchanged(&braid, &linux, SIZE);
+    let (linux, snaps) = braid.finish_exchange(&linux, (&bp, &lp), SIZE);
     assert!(linux.mptcp, "Linux accepted an MPTCP connection");
     let info = linux.info_before.as_ref().expect("MPTCP_INFO");
     assert!(!info.fallback() && info.remote_key_received(), "{info:?}");
@@ -566,15 +591,7 @@ fn rfc8684_s3_1_linux_client_mp_capable_with_braid_server() {
         braid_exchange(SIZE, bp.clone()),
     );
     let linux = linux_client(&topo.server, None, v4(p.braid_ip, PORT), plan(SIZE, &lp));
-    let progress = progress_of(&bp, &lp);
-    let linux = wait(
-        &linux,
-        Instant::now() + LIMIT,
-        "the Linux client",
-        &progress,
-    );
-    let (braid, snaps) = braid.finish("the braid server", &progress);
-    assert_exchanged(&braid, &linux, SIZE);
+    let (linux, snaps) = braid.finish_exchange(&linux, (&bp, &lp), SIZE);
     let info = linux.info_after.as_ref().expect("MPTCP_INFO");
     assert!(!info.fallback() && info.remote_key_received(), "{info:?}");
     assert_eq!(info.bytes_received, SIZE, "{info:?}");
@@ -625,15 +642,7 @@ fn rfc8684_s3_2_braid_joins_linux_server_from_its_subflow_endpoint() {
         },
         braid_exchange(SIZE, bp.clone()),
     );
-    let progress = progress_of(&bp, &lp);
-    let (braid, snaps) = braid.finish("the braid client", &progress);
-    let linux = wait(
-        &linux,
-        Instant::now() + LIMIT,
-        "the Linux server",
-        &progress,
-    );
-    assert_exchanged(&braid, &linux, SIZE);
+    let (linux, snaps) = braid.finish_exchange(&linux, (&bp, &lp), SIZE);
     let info = linux.info_before.as_ref().expect("MPTCP_INFO");
     assert_eq!(info.subflows, 1, "Linux saw the join: {info:?}");
 
@@ -724,15 +733,7 @@ fn rfc8684_s3_2_linux_joins_braid_server_from_its_subflow_endpoint() {
         v4(p1.braid_ip, PORT),
         plan(SIZE, &lp).wait_subflows(1),
     );
-    let progress = progress_of(&bp, &lp);
-    let linux = wait(
-        &linux,
-        Instant::now() + LIMIT,
-        "the Linux client",
-        &progress,
-    );
-    let (braid, snaps) = braid.finish("the braid server", &progress);
-    assert_exchanged(&braid, &linux, SIZE);
+    let (_, snaps) = braid.finish_exchange(&linux, (&bp, &lp), SIZE);
 
     let m = only_mptcp(&snaps);
     assert_braid_clean(m);
@@ -814,15 +815,7 @@ fn rfc8684_s3_4_1_braid_joins_the_address_linux_announces() {
         },
         braid_exchange(SIZE, bp.clone()),
     );
-    let progress = progress_of(&bp, &lp);
-    let (braid, snaps) = braid.finish("the braid client", &progress);
-    let linux = wait(
-        &linux,
-        Instant::now() + LIMIT,
-        "the Linux server",
-        &progress,
-    );
-    assert_exchanged(&braid, &linux, SIZE);
+    let (linux, snaps) = braid.finish_exchange(&linux, (&bp, &lp), SIZE);
     let info = linux.info_after.as_ref().expect("MPTCP_INFO");
     assert_eq!(info.add_addr_signal, 1, "{info:?}");
 
@@ -886,15 +879,7 @@ fn rfc8684_s3_4_1_linux_joins_the_address_braid_announces() {
         v4(p1.braid_ip, PORT),
         plan(SIZE, &lp).wait_subflows(1),
     );
-    let progress = progress_of(&bp, &lp);
-    let linux = wait(
-        &linux,
-        Instant::now() + LIMIT,
-        "the Linux client",
-        &progress,
-    );
-    let (braid, snaps) = braid.finish("the braid server", &progress);
-    assert_exchanged(&braid, &linux, SIZE);
+    let (linux, snaps) = braid.finish_exchange(&linux, (&bp, &lp), SIZE);
     let info = linux.info_before.as_ref().expect("MPTCP_INFO");
     assert_eq!(info.add_addr_accepted, 1, "{info:?}");
 
@@ -1066,15 +1051,7 @@ fn try_removing_address(test: &str, removal: RemovalSetup) -> Removal {
             break held;
         }
         if Instant::now() >= deadline || lp.received() >= size - 4 * MIB {
-            let progress = progress_of(&bp, &lp);
-            let (braid, _) = braid.finish("the braid client", &progress);
-            let linux = wait(
-                &linux,
-                Instant::now() + LIMIT,
-                "the Linux server",
-                &progress,
-            );
-            assert_exchanged(&braid, &linux, size);
+            braid.finish_exchange(&linux, (&bp, &lp), size);
             return Removal::RangesNeverHeld(held);
         }
         std::thread::sleep(Duration::from_micros(200));
@@ -1105,16 +1082,8 @@ fn try_removing_address(test: &str, removal: RemovalSetup) -> Removal {
     std::thread::sleep(Duration::from_millis(100));
     let c2_after = link(&topo.client, &p2.client_dev);
     let (gap_braid, gap_linux) = longest_gaps(&bp, &lp, size, LIMIT);
-    let progress = progress_of(&bp, &lp);
-    let (braid, snaps) = braid.finish("the braid client", &progress);
-    let linux = wait(
-        &linux,
-        Instant::now() + LIMIT,
-        "the Linux server",
-        &progress,
-    );
+    let (_, snaps) = braid.finish_exchange(&linux, (&bp, &lp), size);
     let done_after = removed_at.elapsed();
-    assert_exchanged(&braid, &linux, size);
     assert!(
         at.0 < size && at.1 < size,
         "the removal came mid-transfer: {at:?}"
@@ -1256,15 +1225,7 @@ fn rfc8684_s3_4_2_linux_removes_its_announced_address_mid_transfer() {
     let removed = braid.wait_for("REMOVE_ADDR", Duration::from_secs(5), |m| {
         m.stats.remove_addr_received >= 1
     });
-    let progress = progress_of(&bp, &lp);
-    let (braid, snaps) = braid.finish("the braid client", &progress);
-    let linux = wait(
-        &linux,
-        Instant::now() + LIMIT,
-        "the Linux server",
-        &progress,
-    );
-    assert_exchanged(&braid, &linux, size);
+    let (_, snaps) = braid.finish_exchange(&linux, (&bp, &lp), size);
     assert!(
         at.0 < size && at.1 < size,
         "the removal came mid-transfer: {at:?}"
@@ -1378,15 +1339,7 @@ fn rfc8684_s3_3_8_backup_join_then_mp_prio_makes_it_regular() {
         .set_address_backup(p2.braid_ip.into(), false)
         .expect("10.1.2.1 becomes regular");
     wait_counter(&topo.server, "MPPrioRx", 1);
-    let progress = progress_of(&bp, &lp);
-    let (braid, snaps) = braid.finish("the braid client", &progress);
-    let linux = wait(
-        &linux,
-        Instant::now() + LIMIT,
-        "the Linux server",
-        &progress,
-    );
-    assert_exchanged(&braid, &linux, size);
+    let (_, snaps) = braid.finish_exchange(&linux, (&bp, &lp), size);
     assert!(
         at.0 < size / 2 && at.1 < size / 2,
         "MP_PRIO came mid-transfer: {at:?}"
@@ -1615,15 +1568,7 @@ fn rfc8684_s3_3_1_checksums_when_linux_asks() {
         },
         braid_exchange(SIZE, bp.clone()),
     );
-    let progress = progress_of(&bp, &lp);
-    let (braid, snaps) = braid.finish("the braid client", &progress);
-    let linux = wait(
-        &linux,
-        Instant::now() + LIMIT,
-        "the Linux server",
-        &progress,
-    );
-    assert_exchanged(&braid, &linux, SIZE);
+    let (linux, snaps) = braid.finish_exchange(&linux, (&bp, &lp), SIZE);
     assert!(linux.info_after.as_ref().unwrap().csum_enabled);
     let m = only_mptcp(&snaps);
     assert_braid_clean(m);
@@ -1662,15 +1607,7 @@ fn rfc8684_s3_3_1_checksums_when_braid_asks() {
         braid_exchange(SIZE, bp.clone()),
     );
     let linux = linux_client(&topo.server, None, v4(p.braid_ip, PORT), plan(SIZE, &lp));
-    let progress = progress_of(&bp, &lp);
-    let linux = wait(
-        &linux,
-        Instant::now() + LIMIT,
-        "the Linux client",
-        &progress,
-    );
-    let (braid, snaps) = braid.finish("the braid server", &progress);
-    assert_exchanged(&braid, &linux, SIZE);
+    let (linux, snaps) = braid.finish_exchange(&linux, (&bp, &lp), SIZE);
     assert_eq!(
         topo.server
             .sysctl_read("net.mptcp.checksum_enabled")
@@ -1727,15 +1664,7 @@ fn ipv6_transfer(test: &str, two_subflows: bool) {
         },
         braid_exchange(SIZE, bp.clone()),
     );
-    let progress = progress_of(&bp, &lp);
-    let (braid, snaps) = braid.finish("the braid client", &progress);
-    let linux = wait(
-        &linux,
-        Instant::now() + LIMIT,
-        "the Linux server",
-        &progress,
-    );
-    assert_exchanged(&braid, &linux, SIZE);
+    let (linux, snaps) = braid.finish_exchange(&linux, (&bp, &lp), SIZE);
     assert_eq!(linux.peer.ip(), IpAddr::from(p1.braid_ip6));
     let m = only_mptcp(&snaps);
     assert_braid_clean(m);
@@ -1802,15 +1731,7 @@ fn rfc8684_s3_7_mp_capable_stripped_from_braid_syn_falls_back_to_tcp() {
         },
         braid_exchange(SIZE, bp.clone()),
     );
-    let progress = progress_of(&bp, &lp);
-    let (braid, snaps) = braid.finish("the braid client", &progress);
-    let linux = wait(
-        &linux,
-        Instant::now() + LIMIT,
-        "the Linux server",
-        &progress,
-    );
-    assert_exchanged(&braid, &linux, SIZE);
+    let (linux, snaps) = braid.finish_exchange(&linux, (&bp, &lp), SIZE);
     assert!(topo.client.iptables_packets(&rules[0]).unwrap() >= 1);
     assert!(!linux.mptcp, "Linux accepted a plain TCP connection");
     let m = only_mptcp(&snaps);
@@ -1852,15 +1773,7 @@ fn rfc8684_s3_7_mp_capable_stripped_from_linux_syn_falls_back_to_tcp() {
         braid_exchange(SIZE, bp.clone()),
     );
     let linux = linux_client(&topo.server, None, v4(p.braid_ip, PORT), plan(SIZE, &lp));
-    let progress = progress_of(&bp, &lp);
-    let linux = wait(
-        &linux,
-        Instant::now() + LIMIT,
-        "the Linux client",
-        &progress,
-    );
-    let (braid, snaps) = braid.finish("the braid server", &progress);
-    assert_exchanged(&braid, &linux, SIZE);
+    let (linux, snaps) = braid.finish_exchange(&linux, (&bp, &lp), SIZE);
     assert!(topo.server.iptables_packets(&rules[0]).unwrap() >= 1);
     assert!(linux.info_after.is_err(), "{:?}", linux.info_after);
     assert_eq!(snaps.len(), 1, "{snaps:#?}");
@@ -1933,15 +1846,7 @@ fn path_goes_silent(test: &str, blocked: usize) {
     let blocked_at = Instant::now();
     let (gap_braid, gap_linux) = longest_gaps(&bp, &lp, size, Duration::from_secs(30));
     let done_after = blocked_at.elapsed();
-    let progress = progress_of(&bp, &lp);
-    let (braid, snaps) = braid.finish("the braid client", &progress);
-    let linux = wait(
-        &linux,
-        Instant::now() + LIMIT,
-        "the Linux server",
-        &progress,
-    );
-    assert_exchanged(&braid, &linux, size);
+    let (_, snaps) = braid.finish_exchange(&linux, (&bp, &lp), size);
     assert!(at.0 < size && at.1 < size, "blocked mid-transfer: {at:?}");
     assert!(topo.blocked_packets(blocked).unwrap() >= 1);
     // The other path alone moves the rest (3/4 of the transfer each way at
