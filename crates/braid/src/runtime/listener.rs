@@ -46,20 +46,15 @@ impl TcpListener {
                 return Poll::Pending;
             };
             st.endpoint.accepted(id);
-            let queued_addrs = st.conns.get_mut(&id).and_then(|c| c.queued_addrs.take());
-            let addrs = match st.endpoint.connection(id) {
-                Some(tcp) => (tcp.local(), tcp.remote()),
-                // Over before anyone accepted it (a RST, say): like Linux, accept
-                // still returns it, and its reads and writes report how it ended.
-                None => match queued_addrs {
-                    Some(addrs) => addrs,
-                    None => {
-                        st.conns.remove(&id);
-                        continue;
-                    }
-                },
+            // The driver recorded the addresses when the handshake completed: the
+            // connection may have ended (a RST) since, and the endpoint dropped it.
+            // Like Linux, accept still returns it; its reads and writes report how
+            // it ended.
+            let Some((local, peer)) = st.conns.get_mut(&id).and_then(|c| c.queued_addrs.take())
+            else {
+                st.conns.remove(&id);
+                continue;
             };
-            let (local, peer) = addrs;
             drop(guard);
             return Poll::Ready(Ok((
                 TcpStream::new(self.shared.clone(), id, local, peer),
