@@ -175,7 +175,7 @@ fn subflow_bytes(c: &Connection) -> Vec<(std::net::SocketAddr, u64)> {
     c.as_mptcp()
         .unwrap()
         .subflows()
-        .map(|s| (s.tcp.local(), s.tcp.stats().bytes_sent))
+        .map(|s| (s.tcp().local(), s.tcp().stats().bytes_sent))
         .collect()
 }
 
@@ -212,8 +212,8 @@ fn rfc8684_s3_2_client_joins_from_a_subflow_endpoint_and_both_subflows_carry_dat
     let m = c.as_mptcp().unwrap();
     assert_eq!(m.subflows().count(), 2);
     let joined = m.subflows().nth(1).unwrap();
-    assert_eq!(joined.tcp.local().ip().to_string(), "10.0.0.3");
-    assert_eq!(joined.local_id, 1);
+    assert_eq!(joined.tcp().local().ip().to_string(), "10.0.0.3");
+    assert_eq!(joined.local_id(), 1);
     let per_subflow = subflow_bytes(c);
     // One link: the scheduler fills both subflows' windows.
     assert!(
@@ -273,9 +273,9 @@ fn rfc8684_s3_4_server_announces_an_address_and_the_client_joins_it() {
         .unwrap();
     assert_eq!(m.stats().add_addr_received, 1);
     let joined = m.subflows().nth(1).expect("joined the announced address");
-    assert_eq!(joined.tcp.remote(), addr("10.0.0.4:5001"));
-    assert_eq!(joined.remote_id, 1);
-    assert!(joined.tcp.stats().bytes_sent > 100_000);
+    assert_eq!(joined.tcp().remote(), addr("10.0.0.4:5001"));
+    assert_eq!(joined.remote_id(), 1);
+    assert!(joined.tcp().stats().bytes_sent > 100_000);
     let server = pair.accepted().unwrap();
     let s = pair.endpoints[1]
         .connection(server)
@@ -314,7 +314,7 @@ fn rfc8684_s3_2_a_join_with_an_unknown_token_gets_rst_with_mp_tcprst() {
         retransmission: false,
     };
     let mut packet = vec![0u8; 200];
-    let len = braid_proto::endpoint::emit_segment(
+    let len = braid_proto::tcp::emit_segment(
         &mut packet,
         addr("10.0.0.3:41000"),
         addr(SERVER),
@@ -459,7 +459,7 @@ fn rfc8684_s3_3_8_mp_prio_turns_a_subflow_into_a_backup_the_peer_stops_using() {
         written += s.write(&down[written..]);
         let m = s.as_mptcp().unwrap();
         if before.is_none() && m.stats().mp_prio_received > 0 {
-            before = Some(m.subflows().nth(1).unwrap().tcp.stats().bytes_sent);
+            before = Some(m.subflows().nth(1).unwrap().tcp().stats().bytes_sent);
         }
         read_all(
             p.endpoints[0].connection_mut(client).unwrap(),
@@ -472,8 +472,8 @@ fn rfc8684_s3_3_8_mp_prio_turns_a_subflow_into_a_backup_the_peer_stops_using() {
     let m = mptcp_of(&pair, 1, server);
     assert_eq!(m.stats().mp_prio_received, 1);
     let backup = m.subflows().nth(1).unwrap();
-    assert!(backup.peer_backup);
-    let after = backup.tcp.stats().bytes_sent;
+    assert!(backup.peer_backup());
+    let after = backup.tcp().stats().bytes_sent;
     // What was in flight may finish; nothing new goes on the backup.
     assert!(
         after - before.unwrap() < 100_000,
@@ -507,7 +507,7 @@ fn rfc8684_s3_4_2_remove_addr_closes_the_subflows_of_the_address_and_data_moves_
     let s = mptcp_of(&pair, 1, server);
     assert_eq!(s.stats().remove_addr_received, 1);
     let second = s.subflows().nth(1).unwrap();
-    assert_eq!(second.tcp.state(), braid_proto::tcp::TcpState::Closed);
+    assert_eq!(second.tcp().state(), braid_proto::tcp::TcpState::Closed);
 }
 
 /// §3.3.6: what a removed subflow held goes to the other subflow once. Resetting it
@@ -526,8 +526,8 @@ fn rfc8684_s3_3_6_a_removed_subflows_data_is_reinjected_once() {
         };
         let joined = c.subflows().nth(1);
         // The address goes once the joined subflow holds a few unacknowledged mappings.
-        let remove = queued.is_none() && joined.is_some_and(|s| s.tx.len() >= 4);
-        ended |= joined.is_some_and(|s| s.ended);
+        let remove = queued.is_none() && joined.is_some_and(|s| s.sent_mappings().count() >= 4);
+        ended |= joined.is_some_and(|s| s.is_ended());
         reinjected = c.stats().reinjected_bytes;
         if remove {
             let now = p.now;
@@ -570,7 +570,7 @@ fn rfc8684_s3_2_joins_beyond_the_subflow_limit_are_refused_with_mp_tcprst() {
     let c = mptcp_of(&pair, 0, client);
     let established = c
         .subflows()
-        .filter(|s| s.tcp.state() == braid_proto::tcp::TcpState::Established)
+        .filter(|s| s.tcp().state() == braid_proto::tcp::TcpState::Established)
         .count();
     assert_eq!(established, 2, "the first subflow and one join");
     assert_eq!(

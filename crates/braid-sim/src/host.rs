@@ -76,8 +76,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use braid_proto::endpoint::Connection;
 use braid_proto::endpoint::{ConnectionId, Endpoint, EndpointConfig, EndpointError, EndpointEvent};
-use braid_proto::mptcp::subflow::Handshake;
-use braid_proto::mptcp::{MptcpConnection, MptcpStats, Phase};
+use braid_proto::mptcp::{Handshake, MptcpConnection, MptcpStats, Phase};
 use braid_proto::pm::PmEndpoint;
 use braid_proto::tcp::{CloseReason, TcpEvent, TcpState, TcpStats};
 use braid_proto::time::{Duration, Instant};
@@ -386,85 +385,102 @@ impl MptcpRecord {
         }
     }
 
-    /// Takes in the connection's state at `now`.
-    fn observe(&mut self, now: Instant, m: &MptcpConnection) {
-        let before = self.established_count();
-        if m.phase() == Phase::Fallback && self.fallback_at.is_none() {
-            self.fallback_at = Some(now);
-            self.push(now, MptcpEvent::Fallback);
-        }
+    /// Refreshes what it knows of the connection's state (phase, counters, each
+    /// subflow's TCP state and counters). What happened, and when, comes from the
+    /// connection's events ([`on_event`](Self::on_event)).
+    fn observe(&mut self, m: &MptcpConnection) {
         self.phase = m.phase();
         self.checksums = m.checksums();
-        let stats = *m.stats();
-        if stats.reinjected_bytes > self.stats.reinjected_bytes {
-            let bytes = stats.reinjected_bytes - self.stats.reinjected_bytes;
-            self.push(now, MptcpEvent::Reinjected { bytes });
-        }
-        self.stats = stats;
+        self.stats = *m.stats();
         for s in m.subflows() {
-            let id = s.id.0;
-            let i = match self.subflows.iter().position(|r| r.id == id) {
-                Some(i) => i,
-                None => {
-                    self.subflows.push(SubflowRecord {
-                        id,
-                        local: s.tcp.local(),
-                        remote: s.tcp.remote(),
-                        join: s.handshake != Handshake::Capable,
-                        local_id: s.local_id,
-                        remote_id: s.remote_id,
-                        backup: s.backup,
-                        peer_backup: s.peer_backup,
-                        opened_at: now,
-                        established_at: None,
-                        closed_at: None,
-                        state: TcpState::Closed,
-                        close_reason: None,
-                        reset_reason: None,
-                        peer_reset_reason: None,
-                        stats: TcpStats::default(),
-                        srtt: None,
-                    });
-                    self.push(now, MptcpEvent::SubflowOpened { subflow: id });
-                    self.subflows.len() - 1
-                }
+            let Some(r) = self.subflows.iter_mut().find(|r| r.id == s.id().0) else {
+                continue;
             };
-            let state = s.tcp.state();
-            let r = &mut self.subflows[i];
-            let old_timeouts = r.stats.timeouts;
-            r.local_id = s.local_id;
-            r.remote_id = s.remote_id;
-            r.backup = s.backup;
-            r.peer_backup = s.peer_backup;
-            r.state = state;
-            r.close_reason = s.tcp.close_reason().or(r.close_reason);
-            r.reset_reason = s.reset_reason.or(r.reset_reason);
-            r.peer_reset_reason = s.peer_reset_reason.or(r.peer_reset_reason);
-            r.stats = *s.tcp.stats();
-            r.srtt = s.tcp.srtt().or(r.srtt);
-            let timeouts = r.stats.timeouts;
-            let handshake_done = matches!(s.handshake, Handshake::Capable | Handshake::Joined);
-            let established =
-                r.established_at.is_none() && handshake_done && state.is_synchronized();
-            if established {
-                r.established_at = Some(now);
+            r.local_id = s.local_id();
+            r.remote_id = s.remote_id();
+            r.backup = s.backup();
+            r.peer_backup = s.peer_backup();
+            r.state = s.tcp().state();
+            r.close_reason = s.tcp().close_reason().or(r.close_reason);
+            r.reset_reason = s.reset_reason().or(r.reset_reason);
+            r.peer_reset_reason = s.peer_reset_reason().or(r.peer_reset_reason);
+            r.stats = *s.tcp().stats();
+            r.srtt = s.tcp().srtt().or(r.srtt);
+        }
+    }
+
+    /// Records what the connection reported at `now`.
+    fn on_event(
+        &mut self,
+        now: Instant,
+        m: &MptcpConnection,
+        event: braid_proto::mptcp::MptcpEvent,
+    ) {
+        use braid_proto::mptcp::MptcpEvent as Core;
+        let before = self.established_count();
+        match event {
+            Core::SubflowOpened { subflow } => {
+                let Some(s) = m.subflow(subflow) else {
+                    return;
+                };
+                self.subflows.push(SubflowRecord {
+                    id: subflow.0,
+                    local: s.tcp().local(),
+                    remote: s.tcp().remote(),
+                    join: s.handshake() != Handshake::Capable,
+                    local_id: s.local_id(),
+                    remote_id: s.remote_id(),
+                    backup: s.backup(),
+                    peer_backup: s.peer_backup(),
+                    opened_at: now,
+                    established_at: None,
+                    closed_at: None,
+                    state: TcpState::Closed,
+                    close_reason: None,
+                    reset_reason: None,
+                    peer_reset_reason: None,
+                    stats: TcpStats::default(),
+                    srtt: None,
+                });
+                self.push(now, MptcpEvent::SubflowOpened { subflow: subflow.0 });
             }
-            let closed = r.closed_at.is_none()
-                && (matches!(state, TcpState::Closed | TcpState::TimeWait)
-                    || r.reset_reason.is_some());
-            if closed {
-                r.closed_at = Some(now);
+            Core::SubflowEstablished { subflow } => {
+                let Some(r) = self.subflows.iter_mut().find(|r| r.id == subflow.0) else {
+                    return;
+                };
+                if r.established_at.is_none() {
+                    r.established_at = Some(now);
+                    self.push(now, MptcpEvent::SubflowEstablished { subflow: subflow.0 });
+                }
             }
-            if established {
-                self.push(now, MptcpEvent::SubflowEstablished { subflow: id });
+            Core::SubflowTimeout { subflow, count } => {
+                let subflow = subflow.0;
+                self.push(now, MptcpEvent::Timeout { subflow, count });
             }
-            if timeouts > old_timeouts {
-                let count = timeouts;
-                self.push(now, MptcpEvent::Timeout { subflow: id, count });
+            Core::SubflowClosed { subflow, .. } => {
+                let Some(r) = self.subflows.iter_mut().find(|r| r.id == subflow.0) else {
+                    return;
+                };
+                if r.closed_at.is_none() {
+                    r.closed_at = Some(now);
+                    self.push(now, MptcpEvent::SubflowClosed { subflow: subflow.0 });
+                }
             }
-            if closed {
-                self.push(now, MptcpEvent::SubflowClosed { subflow: id });
+            Core::Reinjected { bytes } => match self.events.last_mut() {
+                // One entry per moment, however many ranges were queued.
+                Some((t, MptcpEvent::Reinjected { bytes: b })) if *t == now => *b += bytes,
+                _ => self.push(now, MptcpEvent::Reinjected { bytes }),
+            },
+            Core::Fallback { .. } => {
+                if self.fallback_at.is_none() {
+                    self.fallback_at = Some(now);
+                    self.push(now, MptcpEvent::Fallback);
+                }
             }
+            Core::Established
+            | Core::PeerPriority { .. }
+            | Core::AddressAnnounced { .. }
+            | Core::AddressRemoved { .. } => {}
         }
         self.note_established(now, before);
     }
@@ -529,17 +545,31 @@ impl ConnectionRecord {
         }
     }
 
-    fn observe(&mut self, now: Instant, endpoint: &Endpoint) {
+    fn observe(&mut self, endpoint: &Endpoint) {
         if let Some(c) = endpoint.connection(self.id) {
             self.state = c.state();
             self.stats = c.stats();
             self.srtt = c.srtt().or(self.srtt);
-            self.cwnd = endpoint.cwnd(self.id);
+            // A subflow over for its connection leaves the congestion controller
+            // (a window of 0): keep the window it last had.
+            self.cwnd = endpoint.cwnd(self.id).filter(|&w| w > 0).or(self.cwnd);
             if let Some(m) = c.as_mptcp() {
-                self.mptcp
-                    .get_or_insert_with(MptcpRecord::new)
-                    .observe(now, m);
+                self.mptcp.get_or_insert_with(MptcpRecord::new).observe(m);
             }
+        }
+    }
+
+    /// Records an event of its MPTCP connection.
+    fn on_mptcp_event(
+        &mut self,
+        now: Instant,
+        endpoint: &Endpoint,
+        event: braid_proto::mptcp::MptcpEvent,
+    ) {
+        if let Some(m) = endpoint.connection(self.id).and_then(Connection::as_mptcp) {
+            let record = self.mptcp.get_or_insert_with(MptcpRecord::new);
+            record.on_event(now, m, event);
+            record.observe(m);
         }
     }
 
@@ -1067,7 +1097,7 @@ impl Host {
         let mut record =
             ConnectionRecord::new(id, Role::Client, app.name(), local, remote, now, self.bin);
         record.label = label;
-        record.observe(now, &self.endpoint);
+        record.observe(&self.endpoint);
         self.add_slot(AppSlot { app, record });
         Ok(id)
     }
@@ -1167,17 +1197,17 @@ impl Host {
             };
             slot.app.run(&mut socket);
             let known = slot.record.subflows_known();
-            slot.record.observe(now, &self.endpoint);
+            slot.record.observe(&self.endpoint);
             register_subflows(&mut self.by_tuple, index, &slot.record, known);
         }
     }
 
+    /// Takes the endpoint's events; returns whether any wait for [`drive`](Self::drive).
     fn collect_events(&mut self) -> bool {
-        let before = self.events.len();
         while let Some(e) = self.endpoint.poll_event() {
             self.events.push_back(e);
         }
-        self.events.len() > before
+        !self.events.is_empty()
     }
 
     fn on_event(&mut self, now: Instant, event: EndpointEvent) {
@@ -1209,7 +1239,7 @@ impl Host {
                     self.bin,
                 );
                 record.established_at = Some(now);
-                record.observe(now, &self.endpoint);
+                record.observe(&self.endpoint);
                 self.endpoint.accepted(connection);
                 self.add_slot(AppSlot { app, record });
             }
@@ -1229,8 +1259,33 @@ impl Host {
                         r.closed_at.get_or_insert(now);
                         r.close_reason.get_or_insert(reason);
                     }
-                    TcpEvent::Readable | TcpEvent::Writable => {}
+                    TcpEvent::Readable | TcpEvent::Writable | TcpEvent::RetransmissionTimeout => {}
                 }
+            }
+            EndpointEvent::Mptcp { connection, event } => {
+                let Some(&i) = self.by_id.get(&connection) else {
+                    return;
+                };
+                let record = &mut self.slots[i].record;
+                let known = record.subflows_known();
+                record.on_mptcp_event(now, &self.endpoint, event);
+                register_subflows(&mut self.by_tuple, i, record, known);
+            }
+        }
+    }
+
+    /// Records at once the MPTCP events of connections that have a record (what
+    /// sending a segment set off, at the moment it was sent); the rest wait for
+    /// [`drive`](Self::drive), in order.
+    fn take_mptcp_events(&mut self, now: Instant) {
+        while let Some(e) = self.endpoint.poll_event() {
+            match e {
+                EndpointEvent::Mptcp { connection, .. }
+                    if self.events.is_empty() && self.by_id.contains_key(&connection) =>
+                {
+                    self.on_event(now, e)
+                }
+                _ => self.events.push_back(e),
             }
         }
     }
@@ -1284,12 +1339,12 @@ impl Host {
 
     /// Refreshes the record of the connection on this 4-tuple, if an application runs
     /// on it.
-    fn observe_tuple(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr) {
+    fn observe_tuple(&mut self, local: SocketAddr, remote: SocketAddr) {
         if let Some(&i) = self.by_tuple.get(&(local, remote)) {
             let r = &mut self.slots[i].record;
             if r.attached {
                 let known = r.subflows_known();
-                r.observe(now, &self.endpoint);
+                r.observe(&self.endpoint);
                 register_subflows(&mut self.by_tuple, i, &self.slots[i].record, known);
             }
         }
@@ -1344,7 +1399,7 @@ impl Node for Host {
             }
             // The endpoint may drop the connection on this segment (RST, last ACK):
             // keep its counters from just before.
-            self.observe_tuple(now, dst, src);
+            self.observe_tuple(dst, src);
         }
         self.endpoint.handle(now, packet);
         self.drive(now);
@@ -1361,8 +1416,9 @@ impl Node for Host {
                         f.sent.add(payload);
                         f.sent_series.record(now, payload);
                     }
-                    self.observe_tuple(now, src, dst);
+                    self.observe_tuple(src, dst);
                 }
+                self.take_mptcp_events(now);
                 let iface = IpRepr::parse(buf)
                     .ok()
                     .and_then(|(ip, _)| self.egress(ip.src_addr(), ip.dst_addr()));

@@ -105,7 +105,7 @@ fn run(rate_mbit: u32, queue: &str, bytes: u64, autotune: bool) -> Run {
             let Some(m) = c.as_mptcp() else { continue };
             // Once the application closed, only what is queued is seen.
             buffers.push(c.send_queued() + c.send_capacity());
-            let rtts: Vec<_> = m.subflows().filter_map(|s| s.tcp.srtt()).collect();
+            let rtts: Vec<_> = m.subflows().filter_map(|s| s.tcp().srtt()).collect();
             if rtts.len() == 2 {
                 rtt_max.extend(rtts.into_iter().max());
             }

@@ -198,14 +198,14 @@ fn snapshot(endpoint: &Endpoint) -> Vec<(ConnectionId, ConnSnapshot)> {
                 subflows: m
                     .subflows()
                     .map(|s| SubflowSnapshot {
-                        local: s.tcp.local(),
-                        remote: s.tcp.remote(),
+                        local: s.tcp().local(),
+                        remote: s.tcp().remote(),
                         usable: s.is_usable(),
-                        backup: s.backup,
-                        stale: s.stale,
-                        srtt: s.tcp.srtt(),
-                        state: s.tcp.state(),
-                        tcp: *s.tcp.stats(),
+                        backup: s.backup(),
+                        stale: s.is_stale(),
+                        srtt: s.tcp().srtt(),
+                        state: s.tcp().state(),
+                        tcp: *s.tcp().stats(),
                     })
                     .collect(),
             });
@@ -936,9 +936,9 @@ fn held_by(endpoint: &Endpoint, addr: IpAddr) -> Option<Held> {
         let mut end = None;
         for s in m
             .subflows()
-            .filter(|s| s.tcp.local().ip() == addr && s.is_usable())
+            .filter(|s| s.tcp().local().ip() == addr && s.is_usable())
         {
-            for t in &s.tx {
+            for t in s.sent_mappings() {
                 if end != Some(t.dsn) {
                     held.ranges += 1;
                 }

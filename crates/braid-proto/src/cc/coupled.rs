@@ -31,7 +31,8 @@ use std::collections::BTreeMap;
 use std::marker::PhantomData;
 
 use super::new_reno::initial_window;
-use super::{AckEvent, CongestionControl, SubflowId};
+use super::{AckEvent, CongestionControl};
+use crate::tcp::SubflowId;
 use crate::time::{Duration, Instant};
 
 /// RFC 3465 §2.3: the limit L on the bytes one ACK may add in slow start, in segments.
@@ -381,28 +382,28 @@ macro_rules! coupled_controller {
         }
 
         impl super::CongestionControl for $name {
-            fn add_subflow(&mut self, id: super::SubflowId, mss: u32, now: crate::time::Instant) {
+            fn add_subflow(&mut self, id: crate::tcp::SubflowId, mss: u32, now: crate::time::Instant) {
                 self.0.add_subflow(id, mss, now)
             }
-            fn remove_subflow(&mut self, id: super::SubflowId) {
+            fn remove_subflow(&mut self, id: crate::tcp::SubflowId) {
                 self.0.remove_subflow(id)
             }
-            fn on_ack(&mut self, id: super::SubflowId, now: crate::time::Instant, ack: super::AckEvent) {
+            fn on_ack(&mut self, id: crate::tcp::SubflowId, now: crate::time::Instant, ack: super::AckEvent) {
                 self.0.on_ack(id, now, ack)
             }
-            fn on_congestion_event(&mut self, id: super::SubflowId, now: crate::time::Instant, in_flight: u64) {
+            fn on_congestion_event(&mut self, id: crate::tcp::SubflowId, now: crate::time::Instant, in_flight: u64) {
                 self.0.on_congestion_event(id, now, in_flight)
             }
-            fn on_recovery_end(&mut self, id: super::SubflowId, now: crate::time::Instant) {
+            fn on_recovery_end(&mut self, id: crate::tcp::SubflowId, now: crate::time::Instant) {
                 self.0.on_recovery_end(id, now)
             }
-            fn on_retransmission_timeout(&mut self, id: super::SubflowId, now: crate::time::Instant, in_flight: u64) {
+            fn on_retransmission_timeout(&mut self, id: crate::tcp::SubflowId, now: crate::time::Instant, in_flight: u64) {
                 self.0.on_retransmission_timeout(id, now, in_flight)
             }
-            fn cwnd(&self, id: super::SubflowId) -> u64 {
+            fn cwnd(&self, id: crate::tcp::SubflowId) -> u64 {
                 self.0.cwnd(id)
             }
-            fn ssthresh(&self, id: super::SubflowId) -> u64 {
+            fn ssthresh(&self, id: crate::tcp::SubflowId) -> u64 {
                 self.0.ssthresh(id)
             }
             fn name(&self) -> &'static str {

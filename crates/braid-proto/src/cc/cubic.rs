@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 
 use super::hystart::{HyStart, SlowStartStep};
 use super::new_reno::initial_window;
-use super::{AckEvent, CongestionControl, SubflowId};
+use super::{AckEvent, CongestionControl};
+use crate::tcp::SubflowId;
 use crate::time::{Duration, Instant};
 
 /// RFC 9438 §4.1.1: C, in segments per second cubed.

@@ -69,7 +69,8 @@ mod tests {
     use super::super::coupled::testing::*;
     use super::super::coupled::Coupled;
     use super::*;
-    use crate::cc::{CongestionControl, SubflowId};
+    use crate::cc::CongestionControl;
+    use crate::tcp::SubflowId;
     use crate::time::{Duration, Instant};
 
     const MS10: Duration = Duration::from_millis(10);

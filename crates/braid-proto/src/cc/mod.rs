@@ -8,6 +8,7 @@
 //! NewReno. The TCP engine calls the controller at the events below and sends no more
 //! than [`CongestionControl::cwnd`] bytes beyond what it believes is in the network.
 
+use crate::tcp::SubflowId;
 use crate::time::{Duration, Instant};
 
 mod balia;
@@ -23,10 +24,6 @@ pub use cubic::{Cubic, CubicConfig};
 pub use lia::Lia;
 pub use new_reno::{initial_window, NewReno};
 pub use olia::Olia;
-
-/// Identifies a subflow to its connection's controller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SubflowId(pub u32);
 
 /// What the TCP engine tells the controller about an acknowledgment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,7 +10,8 @@
 
 use std::collections::BTreeMap;
 
-use super::{AckEvent, CongestionControl, SubflowId};
+use super::{AckEvent, CongestionControl};
+use crate::tcp::SubflowId;
 use crate::time::Instant;
 
 /// RFC 3465 §2.3: the limit L on the bytes one ACK may add to cwnd in slow start,

@@ -78,7 +78,8 @@ coupled_controller!(
 mod tests {
     use super::super::coupled::testing::*;
     use super::*;
-    use crate::cc::{CongestionControl, SubflowId};
+    use crate::cc::CongestionControl;
+    use crate::tcp::SubflowId;
     use crate::time::{Duration, Instant};
 
     const MS10: Duration = Duration::from_millis(10);

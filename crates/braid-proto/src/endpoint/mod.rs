@@ -14,11 +14,9 @@
 //! (RFC 9293 §3.10.7.1). Every limit is in [`EndpointConfig`].
 
 mod connection;
-mod emit;
 mod mptcp;
 
 pub use connection::Connection;
-pub use emit::emit_segment;
 pub use mptcp::JoinSyn;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -27,17 +25,19 @@ use std::ops::Bound;
 
 use thiserror::Error;
 
-use crate::cc::{CongestionControl, Cubic, NewReno, SubflowId};
+use crate::cc::{CongestionControl, Cubic, NewReno};
 use crate::mptcp::keys::TokenTable;
-use crate::mptcp::MptcpConfig;
+use crate::mptcp::{MptcpConfig, MptcpEvent, SegmentOptions};
 use crate::rng::Rng;
 use crate::seq::SeqNum;
-use crate::tcp::{SegmentIn, SegmentVerdict, TcpConfig, TcpConnection, TcpEvent};
+use crate::tcp::SubflowId;
+use crate::tcp::{
+    emit_control, emit_segment, SegmentIn, SegmentVerdict, TcpConfig, TcpConnection, TcpEvent,
+};
 use crate::time::Instant;
 use crate::wire::mptcp::MpTcpRstReason;
 use crate::wire::tcp_option::TcpOption;
 use crate::wire::{ip_protocol, IpRepr, TcpFlags, TcpRepr};
-use emit::emit_control;
 
 /// Which congestion controller new connections get: one per connection, shared by
 /// all of an MPTCP connection's subflows (see [`crate::cc`]).
@@ -115,6 +115,11 @@ pub enum EndpointEvent {
     Connection {
         connection: ConnectionId,
         event: TcpEvent,
+    },
+    /// Something happened to an MPTCP connection's subflows, addresses or mode.
+    Mptcp {
+        connection: ConnectionId,
+        event: MptcpEvent,
     },
 }
 
@@ -409,7 +414,7 @@ impl Endpoint {
             .path_manager
             .endpoints
             .retain(|e| e.addr != addr);
-        self.for_each_mptcp(now, |c| c.remove_local_address(now, addr));
+        self.for_each_mptcp(now, |c| c.remove_local_address(addr));
     }
 
     /// Makes a local address a backup path or a regular one (MP_PRIO on the
@@ -420,7 +425,7 @@ impl Endpoint {
                 e.flags.backup = backup;
             }
         }
-        self.for_each_mptcp(now, |c| c.set_address_backup(now, addr, backup));
+        self.for_each_mptcp(now, |c| c.set_address_backup(addr, backup));
     }
 
     /// Runs `f` on every MPTCP connection, then what follows its activity (subflows
@@ -460,7 +465,7 @@ impl Endpoint {
         command: impl FnOnce(&mut crate::pm::PathManager) -> R,
     ) -> Option<R> {
         let result = match self.connections.get_mut(&id).map(|s| &mut s.conn) {
-            Some(Connection::Mptcp(c)) => c.pm_command(now, command),
+            Some(Connection::Mptcp(c)) => c.pm_command(command),
             _ => return None,
         };
         self.after_activity(now, id);
@@ -497,28 +502,29 @@ impl Endpoint {
         let src = SocketAddr::new(src_ip, repr.src_port);
         let dst = SocketAddr::new(dst_ip, repr.dst_port);
         let seg = SegmentIn::from_repr(&repr);
+        let options = SegmentOptions::parse(repr.options);
         if let Some(&(id, subflow)) = self.by_tuple.get(&(dst, src)) {
             let slot = self.connections.get_mut(&id).expect("table and map agree");
             let verdict = match &mut slot.conn {
                 Connection::Tcp(c) => c.handle_segment(now, &seg, slot.cc.as_mut()),
                 Connection::Mptcp(c) => {
-                    c.handle_segment(now, subflow, &seg, repr.options, slot.cc.as_mut())
+                    c.handle_segment(now, subflow, &seg, &options, slot.cc.as_mut())
                 }
             };
             if verdict == SegmentVerdict::Reset {
                 self.queue_reset(dst, src, &seg, None);
             }
-            self.finish_passive_open(now, id, &seg, repr.options);
+            self.finish_passive_open(now, id, &seg, &options);
             self.after_activity(now, id);
             return;
         }
         if seg.flags.contains(TcpFlags::SYN) && !seg.flags.ack() && !seg.flags.rst() {
-            if let Some(join) = mptcp::join_syn(repr.options) {
+            if let Some(join) = mptcp::join_syn(&options) {
                 self.on_join_syn(now, dst, src, &seg, join);
                 return;
             }
             if let Some(listener) = self.listener_for(dst) {
-                self.on_syn(now, listener, dst, src, &seg, repr.options);
+                self.on_syn(now, listener, dst, src, &seg, &options);
                 return;
             }
         }
@@ -551,7 +557,7 @@ impl Endpoint {
         local: SocketAddr,
         remote: SocketAddr,
         seg: &SegmentIn<'_>,
-        options: &[u8],
+        options: &SegmentOptions,
     ) {
         let l = self.listeners.get(&listener).expect("found above");
         if l.half_open >= self.config.syn_backlog {
@@ -674,6 +680,15 @@ impl Endpoint {
                 connection: id,
                 event,
             });
+        }
+        // After the stream's events: an accepted connection is announced first.
+        if let Connection::Mptcp(c) = &mut slot.conn {
+            while let Some(event) = c.poll_mptcp_event() {
+                self.events.push_back(EndpointEvent::Mptcp {
+                    connection: id,
+                    event,
+                });
+            }
         }
     }
 

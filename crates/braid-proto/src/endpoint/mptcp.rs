@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 
 use super::{Connection, ConnectionId, Endpoint};
-use crate::mptcp::SubflowRequest;
+use crate::mptcp::{SegmentOptions, SubflowRequest};
 use crate::seq::SeqNum;
 use crate::tcp::{SegmentIn, TcpConnection};
 use crate::time::Instant;
@@ -13,7 +13,7 @@ use crate::wire::mptcp::{
     MpCapable, MpCapableFlags, MpCapableVariant, MpJoin, MpTcpRst, MpTcpRstFlags, MpTcpRstReason,
     MptcpOption,
 };
-use crate::wire::tcp_option::{mptcp_options, TcpOption};
+use crate::wire::tcp_option::TcpOption;
 
 /// What a SYN says about MPTCP (RFC 8684 §3.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,19 +26,14 @@ pub(super) enum CapableOffer {
     OtherVersion,
 }
 
-pub(super) fn capable_syn(options: &[u8]) -> CapableOffer {
-    for option in mptcp_options(options) {
-        match option {
-            MptcpOption::MpCapable(c) if c.variant == MpCapableVariant::Syn => {
-                return CapableOffer::V1 {
-                    checksums: c.flags.checksum_required(),
-                };
-            }
-            MptcpOption::Unknown(u) if u.subtype() == 0 => return CapableOffer::OtherVersion,
-            _ => {}
-        }
+pub(super) fn capable_syn(options: &SegmentOptions) -> CapableOffer {
+    match options.capable {
+        Some(c) if c.variant == MpCapableVariant::Syn => CapableOffer::V1 {
+            checksums: c.flags.checksum_required(),
+        },
+        _ if options.other_version => CapableOffer::OtherVersion,
+        _ => CapableOffer::None,
     }
-    CapableOffer::None
 }
 
 /// What a listener remembers of a SYN that offered MPTCP, in the half-open TCP
@@ -76,21 +71,21 @@ pub struct JoinSyn {
     pub nonce: u32,
 }
 
-pub(super) fn join_syn(options: &[u8]) -> Option<JoinSyn> {
-    mptcp_options(options).find_map(|o| match o {
-        MptcpOption::MpJoin(MpJoin::Syn {
+pub(super) fn join_syn(options: &SegmentOptions) -> Option<JoinSyn> {
+    match options.join? {
+        MpJoin::Syn {
             backup,
             addr_id,
             token,
             nonce,
-        }) => Some(JoinSyn {
+        } => Some(JoinSyn {
             backup,
             addr_id,
             token,
             nonce,
         }),
         _ => None,
-    })
+    }
 }
 
 pub(super) fn tcprst(reason: MpTcpRstReason) -> TcpOption<'static> {
@@ -110,7 +105,7 @@ impl Endpoint {
         now: Instant,
         id: ConnectionId,
         seg: &SegmentIn<'_>,
-        options: &[u8],
+        options: &SegmentOptions,
     ) {
         let Some(slot) = self.connections.get_mut(&id) else {
             return;
@@ -125,15 +120,12 @@ impl Endpoint {
             return;
         }
         slot.offer = None;
-        let echoed = mptcp_options(options).any(|o| match o {
-            MptcpOption::MpCapable(c) => matches!(
-                c.variant,
-                MpCapableVariant::Ack { receiver_key, .. }
-                    | MpCapableVariant::AckWithData { receiver_key, .. }
-                    if receiver_key == offer.key
-            ),
-            _ => false,
-        });
+        let echoed = matches!(
+            options.capable_variant(),
+            Some(MpCapableVariant::Ack { receiver_key, .. }
+                | MpCapableVariant::AckWithData { receiver_key, .. })
+                if receiver_key == offer.key
+        );
         if !echoed {
             self.stats.mptcp_third_ack_fallbacks += 1;
             return;
@@ -172,11 +164,13 @@ impl Endpoint {
     ) {
         let refusal = match self.tokens.lookup(join.token) {
             None => Some(MpTcpRstReason::MptcpSpecific),
-            Some(id) => match self.connections.get(&id).map(|s| &s.conn) {
+            Some(id) => match self.connections.get_mut(&id).map(|s| &mut s.conn) {
                 Some(Connection::Mptcp(c)) if !c.may_add_subflow() => {
+                    c.join_refused();
                     Some(MpTcpRstReason::LackOfResources)
                 }
                 Some(Connection::Mptcp(c)) if !c.may_accept_join() => {
+                    c.join_refused();
                     Some(MpTcpRstReason::AdministrativelyProhibited)
                 }
                 Some(Connection::Mptcp(_)) => None,
@@ -207,7 +201,11 @@ impl Endpoint {
             conn.next_subflow_id(),
             now,
         );
-        let subflow = conn.accept_join(tcp, &join, local_nonce);
+        let Some(subflow) = conn.accept_join(tcp, &join, local_nonce) else {
+            self.stats.joins_refused += 1;
+            self.queue_reset(local, remote, seg, Some(MpTcpRstReason::MptcpSpecific));
+            return;
+        };
         self.by_tuple.insert((local, remote), (id, subflow));
         self.after_activity(now, id);
     }

@@ -1,6 +1,7 @@
 //! Settings of MPTCP connections.
 
 use crate::pm::PmConfig;
+use crate::sched::sharing::SharingParams;
 use crate::sched::SchedulerKind;
 
 /// How an endpoint speaks MPTCP.
@@ -23,15 +24,9 @@ pub struct MptcpConfig {
     /// Which scheduler new connections get.
     pub scheduler: SchedulerKind,
     /// Auto-tune the connection-level receive window (below). Off, the whole receive
-    /// buffer is offered from the start. Off by default for now: on, `braid bench
-    /// handover` waits 332 ms instead of 169 ms when Wi-Fi goes down (over the
-    /// target of cellular's RTT + 50 ms). The tuned window keeps cellular out of its
-    /// queue (srtt 122 ms instead of 167 ms); taking over Wi-Fi's data, its CUBIC
-    /// window then grows from 285 to 437 KB within 90 ms, overflows the 300 KB queue,
-    /// and the lost left edge costs a recovery round. Aggregation (fixed buffers) is
-    /// unchanged; `braid bench fairness` gives 45.1-56.1%. (It used to give coupled
-    /// controllers 59-74% of a shared bottleneck: the subflows acknowledged every
-    /// segment under the tuned window.)
+    /// buffer is offered from the start. Off by default: on, the link-down handover
+    /// of `braid bench handover` misses its target (docs/tuning.md, "Buffer
+    /// auto-tuning").
     pub receive_autotune: bool,
     /// The connection-level receive window to start from; auto-tuning grows it
     /// towards RTT_max × the data rate (twice that, like Linux's dynamic right-sizing),
@@ -43,13 +38,12 @@ pub struct MptcpConfig {
     /// rates (like Linux's tcp_sndbuf_expand), never past the TCP settings'
     /// `send_buffer` and never shrinking. The application's writes take less while
     /// it is small. Off, the whole `send_buffer` is offered once the connection
-    /// first hears from the peer. Off by default for now: on, `braid bench
-    /// aggregation` (lowest-RTT) averages 77.1% of the link sum instead of 77.6%
-    /// over its 24 cases, Wi-Fi + 1%-lossy cellular at RTT_max·Σbw falls from 67.8%
-    /// to 61.6%, and 15+5 Mbit/s, 1/25 ms at 2·RTT_max·Σbw from 90.5% to 87.7%,
-    /// although after the first few hundred kilobytes the buffer no longer limits
-    /// the sender; the handover gap is 160 ms instead of 169 ms.
+    /// first hears from the peer. Off by default: on, `braid bench aggregation`
+    /// loses throughput in some cases (docs/tuning.md, "Buffer auto-tuning").
     pub send_autotune: bool,
+    /// The tuned values of the heuristics that share a short connection-level
+    /// window between subflows (see [`crate::sched::sharing`]).
+    pub sharing: SharingParams,
 }
 
 impl Default for MptcpConfig {
@@ -64,6 +58,7 @@ impl Default for MptcpConfig {
             initial_window: None,
             receive_autotune: false,
             send_autotune: false,
+            sharing: SharingParams::default(),
         }
     }
 }

@@ -1,42 +1,47 @@
-//! The MPTCP connection (RFC 8684): one byte stream over a set of subflows.
-//!
-//! [`MptcpConnection`] owns its subflows (each a [`TcpConnection`] with the MPTCP
-//! state of [`Subflow`]), the data-level sender and receiver, and the path manager.
-//! The endpoint hands it each segment of its subflows (`mptcp/input.rs`) and
-//! asks it for segments to send (`mptcp/output.rs`); opening the subflows the
-//! path manager wants is the endpoint's job (it owns ports and the 4-tuple table), so
-//! the connection only queues [`SubflowRequest`]s.
-//!
-//! Without MPTCP on the path (the peer or a middlebox dropped the option) the
-//! connection *falls back* (§3.7): one subflow carries the stream as plain TCP, and
-//! the same data-level machinery runs with an implicit mapping, so the application
-//! sees no difference.
+//! [`MptcpConnection`]: one byte stream over a set of subflows (RFC 8684), composed
+//! of the parts listed in [`super`]. This file is where they meet: segments in,
+//! segments out, timers, the reactions that follow each, and the application's
+//! stream calls.
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 
-use crate::cc::{CongestionControl, SubflowId};
+use crate::cc::CongestionControl;
+use crate::crypto;
 use crate::mptcp::config::MptcpConfig;
 use crate::mptcp::data::{DataReceiver, DataSender};
+use crate::mptcp::data_level::{DataLevel, DeliveryOutcome, DeliverySink};
+use crate::mptcp::events::MptcpEvent;
+use crate::mptcp::handshake::{self, Keys};
 use crate::mptcp::keys::LocalKey;
-use crate::mptcp::mapping::{MappingConfig, MappingReceiver};
-use crate::mptcp::subflow::{Handshake, Subflow, TxMapping};
-use crate::pm::{PathManager, Role};
+use crate::mptcp::lifecycle::Lifecycle;
+use crate::mptcp::mapping::{mp_capable_mapping, MappingConfig, MappingReceiver};
+use crate::mptcp::options::SegmentOptions;
+use crate::mptcp::scheduling::{ScheduleState, Scheduled, Scheduling, MAX_CHUNKS_PER_POLL};
+use crate::mptcp::signals::Signals;
+use crate::mptcp::state::{ConnState, FallbackCause, Phase};
+use crate::mptcp::stats::MptcpStats;
+use crate::mptcp::subflow::{Handshake, Subflow};
+use crate::mptcp::subflows::SubflowSet;
+use crate::mptcp::writer::{self, ConnectionView, SegmentView, SubflowView};
+use crate::pm::{PathManager, PmAction, Role, SubflowSelector};
+use crate::sched::sharing::PathState;
 use crate::sched::Scheduler;
-use crate::tcp::{CloseReason, TcpConnection, TcpEvent, TcpState, TcpStats};
-use crate::time::Instant;
-use crate::wire::mptcp::{AddAddr, MpTcpRstReason, RemoveAddr};
+use crate::tcp::{
+    emit_segment, CloseReason, SegmentIn, SegmentVerdict, SubflowId, TcpConnection, TcpEvent,
+    TcpState, TcpStats,
+};
+use crate::time::{Duration, Instant};
+use crate::wire::mptcp::{AddAddr, DssMapping, MpTcpRstReason, SeqField};
+use crate::wire::tcp_option::TcpOption;
 
-/// Where the connection is at the data level.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    /// MP_CAPABLE sent or received; the peer's key is not known yet.
-    Handshake,
-    /// Keys exchanged: MPTCP proper.
-    Established,
-    /// Plain TCP on one subflow (§3.7).
-    Fallback,
-}
+/// What buffer auto-tuning adds to twice a round trip's bytes, in segments: Linux's
+/// tcp_rcv_space_adjust adds 16 × advmss the same way.
+const AUTOTUNE_HEADROOM_SEGMENTS: u64 = 16;
+
+/// The data-level timer's base when no subflow is usable to give an RTO: RFC
+/// 6298's initial RTO.
+const DATA_TIMER_BASE_WITHOUT_RTT: Duration = Duration::from_secs(1);
 
 /// A subflow the path manager wants; the endpoint opens it with
 /// [`MptcpConnection::add_join_subflow`].
@@ -50,205 +55,90 @@ pub struct SubflowRequest {
     pub backup: bool,
 }
 
-/// Counters of one connection: what it did and what it refused.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct MptcpStats {
-    pub subflows_opened: u64,
-    pub joins_accepted: u64,
-    pub joins_rejected: u64,
-    /// Join handshakes that failed an HMAC check (§3.2).
-    pub bad_join_hmacs: u64,
-    pub add_addr_sent: u64,
-    pub add_addr_received: u64,
-    pub add_addr_bad_hmac: u64,
-    pub add_addr_echoes_received: u64,
-    pub remove_addr_received: u64,
-    pub mp_prio_received: u64,
-    pub mp_fail_sent: u64,
-    pub mp_fail_received: u64,
-    pub fastclose_sent: u64,
-    pub fastclose_received: u64,
-    pub mp_tcprst_received: u64,
-    pub checksum_failures: u64,
-    /// Fallbacks to plain TCP, by cause.
-    pub fallback_no_mp_capable: u64,
-    pub fallback_no_dss: u64,
-    pub fallback_checksum: u64,
-    pub infinite_mappings_received: u64,
-    /// Bytes queued again on other subflows (§3.3.6).
-    pub reinjected_bytes: u64,
-    /// Bytes sent again on a faster subflow because a slower one's copy held the
-    /// peer's window (opportunistic reinjection), and the penalties that came with it.
-    pub opportunistic_bytes: u64,
-    pub penalties: u64,
-    /// Expiries of the data-level retransmission timer.
-    pub data_level_timeouts: u64,
-    /// Protocol errors that reset a subflow (mapping conflicts, data beyond the
-    /// DATA_FIN, ...).
-    pub protocol_errors: u64,
-}
-
-/// An address announcement waiting for a segment to carry it.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Signal {
-    AddAddr(AddAddr),
-    RemoveAddr(RemoveAddr),
-}
-
 /// One MPTCP connection.
 #[derive(Debug)]
 pub struct MptcpConnection {
-    pub(super) config: MptcpConfig,
-    pub(super) client: bool,
-    pub(super) phase: Phase,
-    pub(super) local_key: LocalKey,
-    pub(super) remote_key: Option<u64>,
+    config: MptcpConfig,
+    client: bool,
+    local_key: LocalKey,
     /// DSS checksums in use (either side asked, §3.1).
-    pub(super) checksums: bool,
-    /// Client: the peer showed it has our MP_CAPABLE third ACK (a DSS arrived), so
-    /// we stop repeating it (§3.1).
-    pub(super) capable_acked: bool,
-    pub(super) subflows: Vec<Subflow>,
-    pub(super) next_subflow: u32,
-    pub(super) sender: DataSender,
-    pub(super) receiver: DataReceiver,
-    pub(super) scheduler: Box<dyn Scheduler>,
-    pub(super) pm: PathManager,
-    pub(super) requests: VecDeque<SubflowRequest>,
-    /// ADD_ADDR / REMOVE_ADDR to send, oldest first.
-    pub(super) signals: VecDeque<Signal>,
-    /// An MP_FAIL to send, with the DSN where the failure starts (§3.7).
-    pub(super) mp_fail_due: Option<u64>,
-    /// The peer's MP_FAIL asks for an infinite mapping: the next chunk mapped
-    /// carries it, and the connection falls back behind it (§3.7).
-    pub(super) infinite_mapping_due: bool,
-    /// We reset the connection with MP_FASTCLOSE (§3.5).
-    pub(super) fastclose: bool,
-    /// The DATA_FIN was put on a segment at least once.
-    pub(super) data_fin_sent_at: Option<Instant>,
-    pub(super) events: VecDeque<TcpEvent>,
-    pub(super) connected: bool,
-    pub(super) peer_fin_reported: bool,
-    pub(super) subflows_closing: bool,
-    pub(super) closed: Option<CloseReason>,
-    pub(super) stats: MptcpStats,
-    /// Scratch space for moving subflow bytes to the data level, allocated on first
-    /// use.
-    pub(super) scratch: Vec<u8>,
-    pub(super) sched_scratch: Vec<crate::sched::SubflowInfo>,
-    /// The window's left edge (data_una) last sent again opportunistically: once is
-    /// enough for each.
-    pub(super) opportunistic_at: Option<u64>,
-    /// When the peer's window last stopped the scheduler.
-    pub(super) window_full_at: Option<Instant>,
-    /// The window's left edge (data_una) and when it last moved.
-    pub(super) left_edge_since: (u64, Instant),
-    /// The subflow `poll_transmit` asks first, for fairness between subflows.
-    pub(super) tx_cursor: usize,
-    /// Readable bytes last reported with [`TcpEvent::Readable`].
-    pub(super) readable_reported: usize,
-    /// A write found the send buffer full: [`TcpEvent::Writable`] is owed once
-    /// acknowledgments make room.
-    pub(super) write_blocked: bool,
-    /// Receive auto-tuning: the window we let the peer use, and the measurement
-    /// interval in progress (start, DATA_ACK then).
-    pub(super) rcv_target: u64,
-    pub(super) rcv_sample: Option<(Instant, u64)>,
-    /// Subflows that ended, to be taken out of the congestion controller.
-    pub(super) cc_removals: Vec<SubflowId>,
-    /// The data-level retransmission timer (§3.3.6): when DATA_ACK stops moving,
-    /// the oldest unacknowledged data goes out again, with a new mapping.
-    pub(super) data_rto_at: Option<Instant>,
-    pub(super) data_rto_backoff: u32,
-    pub(super) data_una_seen: u64,
+    checksums: bool,
+    state: ConnState,
+    subflows: SubflowSet,
+    data: DataLevel,
+    signals: Signals,
+    scheduling: Scheduling,
+    pm: PathManager,
+    /// Subflows the path manager wants opened, for the endpoint.
+    requests: VecDeque<SubflowRequest>,
+    lifecycle: Lifecycle,
+    events: VecDeque<MptcpEvent>,
+    stats: MptcpStats,
+    /// Subflows that ended, to be taken out of the (shared) congestion controller.
+    cc_removals: Vec<SubflowId>,
 }
 
 /// The data-level receiver for a peer with `idsn`. Out-of-order ranges are the norm
 /// at data level (each subflow fills its own stretch of the sequence space, the slow
 /// one behind), so the cap on them follows the buffer: one range per few segments'
 /// worth of it, never fewer than a subflow's.
-pub(super) fn data_receiver(idsn: u64, capacity: usize) -> DataReceiver {
-    let ranges = (capacity / 4096).max(crate::tcp::recv_buffer::DEFAULT_MAX_RANGES);
+fn data_receiver(idsn: u64, capacity: usize) -> DataReceiver {
+    /// Bytes of buffer per out-of-order range allowed.
+    const BYTES_PER_RANGE: usize = 4096;
+    let ranges = (capacity / BYTES_PER_RANGE).max(crate::tcp::recv_buffer::DEFAULT_MAX_RANGES);
     DataReceiver::with_max_ranges(idsn, capacity, ranges)
 }
 
-/// Mapping limits for a subflow whose receive window reaches `recv_capacity`: the
-/// peer may send a window's worth of data beyond a hole, each segment with its own
-/// mapping, and all of them must be kept (Linux keeps them with each segment).
-pub(super) fn mapping_config(checksums: bool, recv_capacity: usize) -> MappingConfig {
-    let mut config = MappingConfig::new(checksums);
-    config.max_mappings = config.max_mappings.max(recv_capacity / 1024);
-    config
-}
-
 impl MptcpConnection {
-    pub(super) fn new_mapping_receiver(&self) -> MappingReceiver {
-        MappingReceiver::new(mapping_config(self.checksums, self.receiver.capacity()))
-    }
-
     fn new(
         config: MptcpConfig,
         client: bool,
         local_key: LocalKey,
         tcp: TcpConnection,
         initial_window: u64,
+        checksums: bool,
     ) -> Self {
         let send_capacity = tcp.config().send_buffer;
         let recv_capacity = tcp.config().recv_buffer;
         let role = if client { Role::Client } else { Role::Server };
         let pm = PathManager::new(config.path_manager.clone(), role, tcp.local(), tcp.remote());
-        let checksums = config.checksums;
-        let rx = MappingReceiver::new(mapping_config(checksums, recv_capacity));
+        let rx = MappingReceiver::new(MappingConfig::for_receive_window(checksums, recv_capacity));
+        let path = PathState::new(&config.sharing);
+        let mut sender = DataSender::new(local_key.idsn, send_capacity, initial_window);
+        if !config.send_autotune {
+            sender.grow_capacity(send_capacity);
+        }
+        // Replaced once the peer's key, and so its IDSN, is known.
+        let receiver = data_receiver(0, recv_capacity);
+        let rcv_target = config
+            .initial_window
+            .unwrap_or(recv_capacity)
+            .min(recv_capacity) as u64;
+        let mut first = Subflow::new(SubflowId(0), tcp, Handshake::Capable, rx, path);
+        // A passive open's first subflow completed its TCP handshake before the
+        // connection existed: that is the third ACK, which `complete_passive_open`
+        // handles; what else the segment brought (data, a FIN) stays news.
+        first.take_tcp_events();
+        first.news.connected = false;
+        let mut events = VecDeque::new();
+        events.push_back(MptcpEvent::SubflowOpened {
+            subflow: SubflowId(0),
+        });
         MptcpConnection {
             client,
-            phase: Phase::Handshake,
             local_key,
-            remote_key: None,
             checksums,
-            capable_acked: false,
-            subflows: vec![Subflow::new(SubflowId(0), tcp, Handshake::Capable, rx)],
-            next_subflow: 1,
-            sender: {
-                let mut sender = DataSender::new(local_key.idsn, send_capacity, initial_window);
-                if !config.send_autotune {
-                    // The whole configured buffer from the start, as before tuning.
-                    sender.grow_capacity(send_capacity);
-                }
-                sender
-            },
-            // Replaced once the peer's key, and so its IDSN, is known.
-            receiver: data_receiver(0, recv_capacity),
-            scheduler: config.scheduler.build(),
+            state: ConnState::Handshake,
+            subflows: SubflowSet::new(first),
+            data: DataLevel::new(sender, receiver, rcv_target),
+            signals: Signals::default(),
+            scheduling: Scheduling::new(config.scheduler.build(), config.sharing),
             pm,
             requests: VecDeque::new(),
-            signals: VecDeque::new(),
-            mp_fail_due: None,
-            infinite_mapping_due: false,
-            fastclose: false,
-            data_fin_sent_at: None,
-            events: VecDeque::new(),
-            connected: false,
-            peer_fin_reported: false,
-            subflows_closing: false,
-            closed: None,
+            lifecycle: Lifecycle::new(),
+            events,
             stats: MptcpStats::default(),
-            scratch: Vec::new(),
-            sched_scratch: Vec::new(),
-            opportunistic_at: None,
-            window_full_at: None,
-            left_edge_since: (0, Instant::ZERO),
-            tx_cursor: 0,
-            readable_reported: 0,
-            write_blocked: false,
             cc_removals: Vec::new(),
-            rcv_target: config
-                .initial_window
-                .unwrap_or(recv_capacity)
-                .min(recv_capacity) as u64,
-            rcv_sample: None,
-            data_rto_at: None,
-            data_rto_backoff: 0,
-            data_una_seen: 0,
             config,
         }
     }
@@ -256,7 +146,8 @@ impl MptcpConnection {
     /// An active open: `tcp` is the first subflow, in SYN-SENT; its SYN will carry
     /// MP_CAPABLE.
     pub fn connect(config: MptcpConfig, local_key: LocalKey, tcp: TcpConnection) -> Self {
-        Self::new(config, true, local_key, tcp, 0)
+        let checksums = config.checksums;
+        Self::new(config, true, local_key, tcp, 0, checksums)
     }
 
     /// A passive open: `tcp` answered a SYN that carried MP_CAPABLE, whose A flag
@@ -268,238 +159,997 @@ impl MptcpConnection {
         peer_wants_checksums: bool,
         syn_window: u64,
     ) -> Self {
-        let mut c = Self::new(config, false, local_key, tcp, syn_window);
-        c.checksums |= peer_wants_checksums;
-        c.subflows[0].rx = c.new_mapping_receiver();
-        c
+        let checksums = config.checksums || peer_wants_checksums;
+        Self::new(config, false, local_key, tcp, syn_window, checksums)
     }
 
-    pub fn phase(&self) -> Phase {
-        self.phase
-    }
+    // ---- Segments in -------------------------------------------------------------
 
-    pub fn local_key(&self) -> &LocalKey {
-        &self.local_key
-    }
-
-    pub fn remote_key(&self) -> Option<u64> {
-        self.remote_key
-    }
-
-    /// The peer's token: how our MP_JOIN SYNs name the connection.
-    pub fn remote_token(&self) -> Option<u32> {
-        self.remote_key.map(crate::crypto::token)
-    }
-
-    pub fn checksums(&self) -> bool {
-        self.checksums
-    }
-
-    pub fn stats(&self) -> &MptcpStats {
-        &self.stats
-    }
-
-    pub fn is_client(&self) -> bool {
-        self.client
-    }
-
-    /// The subflows, first one first.
-    pub fn subflows(&self) -> impl Iterator<Item = &Subflow> {
-        self.subflows.iter()
-    }
-
-    pub fn subflow(&self, id: SubflowId) -> Option<&Subflow> {
-        self.subflows.iter().find(|s| s.id == id)
-    }
-
-    pub(super) fn index_of(&self, id: SubflowId) -> Option<usize> {
-        self.subflows.iter().position(|s| s.id == id)
-    }
-
-    /// The first subflow's addresses: the connection's, as the application knows it.
-    /// The first subflow is never removed, so it is always there.
-    pub fn local(&self) -> SocketAddr {
-        self.subflows[0].tcp.local()
-    }
-
-    pub fn remote(&self) -> SocketAddr {
-        self.subflows[0].tcp.remote()
-    }
-
-    /// TCP counters summed over the subflows that still exist.
-    pub fn tcp_stats(&self) -> TcpStats {
-        let mut sum = TcpStats::default();
-        for s in &self.subflows {
-            sum.accumulate(s.tcp.stats());
+    /// Handles one segment of subflow `id`, whose MPTCP options the endpoint parsed.
+    pub fn handle_segment(
+        &mut self,
+        now: Instant,
+        id: SubflowId,
+        seg: &SegmentIn<'_>,
+        options: &SegmentOptions,
+        cc: &mut dyn CongestionControl,
+    ) -> SegmentVerdict {
+        let Some(s) = self.subflows.get_mut(id) else {
+            return SegmentVerdict::Accepted;
+        };
+        let was_synchronized = s.tcp.state().is_synchronized();
+        if seg.flags.rst() {
+            self.on_reset_options(id, options);
         }
-        sum
-    }
-
-    /// Writes as much of `data` as the connection-level send buffer takes.
-    pub fn write(&mut self, data: &[u8]) -> usize {
-        if self.closed.is_some() {
-            return 0;
+        let s = self.subflows.get_mut(id).expect("looked up above");
+        let verdict = s.tcp.handle_segment(now, seg, cc);
+        s.take_tcp_events();
+        let connected = std::mem::take(&mut s.news.connected);
+        if !seg.flags.rst() && !self.lifecycle.is_closed() {
+            let s = self.subflows.get_mut(id).expect("looked up above");
+            if connected {
+                match s.handshake {
+                    Handshake::Capable if self.client => self.on_syn_ack(now, id, options),
+                    Handshake::JoinSynSent { .. } => self.on_syn_ack(now, id, options),
+                    _ => self.on_third_ack(now, id, options),
+                }
+            } else if let Handshake::JoinAckSent { .. } = s.handshake {
+                if !seg.flags.syn() && s.tcp.state().is_synchronized() {
+                    // RFC 8684 §3.2: the fourth ACK; the subflow may carry data.
+                    s.handshake = Handshake::Joined;
+                    self.join_established(id);
+                }
+            } else if self.state.is_established()
+                && was_synchronized
+                && !seg.flags.syn()
+                && !options.any()
+            {
+                self.options_vanished(id, !seg.payload.is_empty());
+            }
+            if self.subflows.get(id).is_some() {
+                self.on_signals(now, id, options, seg);
+                self.drain(id, seg, options);
+            }
         }
-        let n = self.sender.write(data);
-        self.write_blocked |= n < data.len();
-        n
+        self.settle(now);
+        self.release_ended_subflows(cc);
+        verdict
     }
 
-    pub fn send_capacity(&self) -> usize {
-        if self.closed.is_some() || self.sender.data_fin_dsn().is_some() {
-            0
-        } else {
-            self.sender.free()
+    /// The endpoint made this connection on the third ACK of its first subflow
+    /// (whose TCP already took the segment): the segment's MPTCP options and data are
+    /// handled as if the connection had existed since the SYN.
+    pub fn complete_passive_open(
+        &mut self,
+        now: Instant,
+        seg: &SegmentIn<'_>,
+        options: &SegmentOptions,
+    ) {
+        let first = SubflowId(0);
+        self.events
+            .push_back(MptcpEvent::SubflowEstablished { subflow: first });
+        self.on_third_ack(now, first, options);
+        self.on_signals(now, first, options, seg);
+        self.drain(first, seg, options);
+        self.settle(now);
+    }
+
+    /// RFC 8684 §3.7: once MPTCP runs, every segment carries an MPTCP option (Linux
+    /// puts a DSS on each). One without any means a middlebox strips them, or the
+    /// peer fell back (its SYN-ACK or third ACK lost its option on the way): the
+    /// first subflow, alone, continues as plain TCP; any other subflow is reset.
+    fn options_vanished(&mut self, id: SubflowId, with_data: bool) {
+        let first = id == SubflowId(0);
+        if first && self.subflows.alone(id) {
+            self.stats.fallback_no_dss += 1;
+            self.fall_back(FallbackCause::NoDss);
+        } else if with_data || first {
+            self.reset_subflow(id, MpTcpRstReason::MiddleboxInterference);
         }
     }
 
-    /// Bytes written and not yet acknowledged at data level.
-    pub fn send_queued(&self) -> usize {
-        self.sender.buffered()
-    }
-
-    /// Bytes handed to the subflows and not yet acknowledged at data level: from
-    /// the window's left edge (data_una) to the next new byte.
-    pub fn sent_unacknowledged(&self) -> u64 {
-        self.sender.data_nxt().wrapping_sub(self.sender.data_una())
-    }
-
-    pub fn read(&mut self, buf: &mut [u8]) -> usize {
-        let before = self.window_to_advertise();
-        let n = self.receiver.read(buf);
-        self.readable_reported = self.receiver.readable();
-        // Announce the space reading freed when the window the peer knows has
-        // fallen to half the (auto-tuned) buffer or less (as the subflows do for TCP).
-        let largest = self.rcv_target.min(self.receiver.capacity() as u64);
-        if n > 0 && 2 * before <= largest && self.window_to_advertise() >= 2 * before.max(1) {
-            self.request_window_update();
+    /// MP_FASTCLOSE and MP_TCPRST ride on RSTs.
+    fn on_reset_options(&mut self, id: SubflowId, options: &SegmentOptions) {
+        if options
+            .fastclose
+            .is_some_and(|f| f.receiver_key == self.local_key.key)
+        {
+            self.on_fastclose();
         }
-        n
-    }
-
-    pub fn readable(&self) -> usize {
-        self.receiver.readable()
-    }
-
-    /// The peer sent its DATA_FIN and every byte before it was read.
-    pub fn is_read_closed(&self) -> bool {
-        self.receiver.is_finished()
-    }
-
-    /// Closes our sending side: the DATA_FIN follows the data written (§3.3.3).
-    pub fn close(&mut self) {
-        if self.closed.is_some() {
-            return;
+        if let Some(r) = options.tcprst {
+            self.stats.mp_tcprst_received += 1;
+            if let Some(s) = self.subflows.get_mut(id) {
+                s.peer_reset_reason = Some(r.reason);
+                s.peer_reset_transient = r.flags.transient();
+            }
         }
-        // Before the handshake ends too: the data and the DATA_FIN (or, after a
-        // fallback, the FIN) follow it.
-        self.sender.close();
     }
 
-    /// Aborts the connection: MP_FASTCLOSE on every subflow's RST (§3.5).
-    pub fn abort(&mut self) {
-        if self.closed.is_some() {
-            return;
-        }
-        self.fastclose = self.phase == Phase::Established;
-        if self.fastclose {
-            self.stats.fastclose_sent += 1;
-        }
-        for s in &mut self.subflows {
+    /// RFC 8684 §3.5: the peer gave up on the connection; every subflow is reset.
+    fn on_fastclose(&mut self) {
+        self.stats.fastclose_received += 1;
+        for s in self.subflows.iter_mut() {
             s.tcp.abort();
         }
-        self.finish(CloseReason::Aborted);
+        self.lifecycle.finish(CloseReason::Reset, false);
     }
 
-    pub fn close_reason(&self) -> Option<CloseReason> {
-        self.closed
+    /// The connection's keys, once the peer's is known.
+    fn keys(&self) -> Option<Keys> {
+        self.state.remote_key().map(|remote| Keys {
+            local: self.local_key.key,
+            remote,
+        })
     }
 
-    pub fn poll_event(&mut self) -> Option<TcpEvent> {
-        self.events.pop_front()
-    }
-
-    /// The next subflow the path manager wants opened.
-    pub fn poll_subflow_request(&mut self) -> Option<SubflowRequest> {
-        self.requests.pop_front()
-    }
-
-    /// The connection's state in TCP's terms, for code written for TCP.
-    pub fn state(&self) -> TcpState {
-        if self.closed.is_some() {
-            return TcpState::Closed;
+    /// The SYN-ACK of a subflow we opened.
+    fn on_syn_ack(&mut self, now: Instant, id: SubflowId, options: &SegmentOptions) {
+        let Some(s) = self.subflows.get(id) else {
+            return;
+        };
+        match s.handshake {
+            Handshake::Capable => {
+                self.events
+                    .push_back(MptcpEvent::SubflowEstablished { subflow: id });
+                match handshake::syn_ack_key(options) {
+                    Some((remote_key, checksums)) => {
+                        // RFC 8684 §3.1: checksums are used if either host asks.
+                        self.checksums |= checksums;
+                        self.keys_known(now, remote_key);
+                    }
+                    None => {
+                        // §3.1: no MP_CAPABLE on the SYN-ACK: plain TCP.
+                        self.stats.fallback_no_mp_capable += 1;
+                        self.fall_back(FallbackCause::NoMpCapable);
+                    }
+                }
+            }
+            Handshake::JoinSynSent { local_nonce } => {
+                let verified = self
+                    .keys()
+                    .and_then(|keys| handshake::verify_join_syn_ack(options, keys, local_nonce));
+                match verified {
+                    Some(reply) => {
+                        let s = self.subflows.get_mut(id).expect("found above");
+                        s.peer_backup = reply.backup;
+                        s.remote_id = reply.addr_id;
+                        s.handshake = Handshake::JoinAckSent {
+                            hmac: reply.third_ack_hmac,
+                        };
+                    }
+                    None => {
+                        // §3.2: a SYN-ACK whose HMAC does not verify ends the subflow
+                        // with a RST; no MP_JOIN at all is the same failure.
+                        self.stats.bad_join_hmacs += 1;
+                        self.reset_subflow(id, MpTcpRstReason::MptcpSpecific);
+                    }
+                }
+            }
+            _ => {}
         }
-        if self.phase == Phase::Fallback {
-            return self
-                .subflows
-                .first()
-                .map_or(TcpState::Closed, |s| s.tcp.state());
+    }
+
+    /// The third ACK of a subflow we accepted.
+    fn on_third_ack(&mut self, now: Instant, id: SubflowId, options: &SegmentOptions) {
+        let Some(s) = self.subflows.get(id) else {
+            return;
+        };
+        match s.handshake {
+            Handshake::Capable => match handshake::third_ack_key(options, self.local_key.key) {
+                Some(remote_key) => self.keys_known(now, remote_key),
+                None => {
+                    // §3.1: a third ACK without MP_CAPABLE means a middlebox in the
+                    // way: continue as plain TCP.
+                    self.stats.fallback_no_mp_capable += 1;
+                    self.fall_back(FallbackCause::NoMpCapable);
+                }
+            },
+            Handshake::JoinSynAckSent {
+                local_nonce,
+                peer_nonce,
+                ..
+            } => {
+                let verified = self.keys().is_some_and(|keys| {
+                    handshake::verify_join_third_ack(options, keys, peer_nonce, local_nonce)
+                });
+                if verified {
+                    let s = self.subflows.get_mut(id).expect("found above");
+                    s.handshake = Handshake::Joined;
+                    // The fourth ACK tells the initiator the subflow is ready.
+                    s.tcp.request_ack();
+                    self.join_established(id);
+                } else {
+                    self.stats.bad_join_hmacs += 1;
+                    self.reset_subflow(id, MpTcpRstReason::MptcpSpecific);
+                }
+            }
+            _ => {}
         }
-        if !self.connected {
-            return if self.client {
-                TcpState::SynSent
-            } else {
-                TcpState::SynReceived
+    }
+
+    fn join_established(&mut self, id: SubflowId) {
+        let Some(s) = self.subflows.get(id) else {
+            return;
+        };
+        let (local, remote, local_id, remote_id) =
+            (s.tcp.local(), s.tcp.remote(), s.local_id, s.remote_id);
+        if !self.client {
+            self.stats.joins_accepted += 1;
+        }
+        self.events
+            .push_back(MptcpEvent::SubflowEstablished { subflow: id });
+        self.pm
+            .on_subflow_established(local, remote, local_id, remote_id);
+    }
+
+    /// Both keys are known: MPTCP is on (§3.1).
+    fn keys_known(&mut self, now: Instant, remote_key: u64) {
+        self.state = ConnState::Established {
+            remote_key,
+            keys_acked: false,
+        };
+        let capacity = self.data.receiver.capacity();
+        self.data.receiver = data_receiver(crypto::idsn(remote_key), capacity);
+        let rx = self.new_mapping_receiver();
+        let first = self.subflows.first_mut();
+        first.rx = rx;
+        let window = first.tcp.peer_window();
+        let una = self.data.sender.data_una();
+        self.data.sender.on_data_ack(una, window);
+        self.lifecycle.connected();
+        self.events.push_back(MptcpEvent::Established);
+        if !self.client {
+            self.pm.on_established(now);
+        }
+    }
+
+    fn new_mapping_receiver(&self) -> MappingReceiver {
+        MappingReceiver::new(MappingConfig::for_receive_window(
+            self.checksums,
+            self.data.receiver.capacity(),
+        ))
+    }
+
+    /// Falls back to plain TCP on the first subflow (§3.7): its bytes are the
+    /// stream from where the data level stands.
+    fn fall_back(&mut self, cause: FallbackCause) {
+        if self.state.is_fallback() {
+            return;
+        }
+        let was_established = self.state.fall_back(cause);
+        self.stats.fallbacks += 1;
+        self.events.push_back(MptcpEvent::Fallback { cause });
+        self.checksums = false;
+        // Only one subflow can carry a plain TCP stream.
+        for id in self.subflows.ids().into_iter().skip(1) {
+            self.reset_subflow(id, MpTcpRstReason::MiddleboxInterference);
+        }
+        if !was_established {
+            // Otherwise the peer's bytes keep their mappings until it falls back
+            // too; from the first unmapped byte on, they continue the stream (see
+            // `drain`).
+            let capacity = self.data.receiver.capacity();
+            self.data.receiver = data_receiver(0, capacity);
+            self.subflows.first_mut().rx =
+                MappingReceiver::new(MappingConfig::for_receive_window(false, capacity));
+            self.anchor_plain_tcp(0, 1);
+            let window = self.subflows.first().tcp.peer_window();
+            let una = self.data.sender.data_una();
+            self.data.sender.on_data_ack(una, window);
+        }
+        self.lifecycle.connected();
+    }
+
+    /// Maps the first subflow's bytes from relative sequence number `ssn` on to the
+    /// stream from `dsn`: the implicit infinite mapping of plain TCP (§3.7).
+    fn anchor_plain_tcp(&mut self, ssn: u32, dsn: u64) {
+        let s = self.subflows.first_mut();
+        if s.rx.is_fallback() {
+            return;
+        }
+        let infinite = DssMapping {
+            dsn: SeqField::U64(dsn),
+            ssn,
+            data_level_length: 0,
+            // With checksums negotiated the field is there, zero (§3.7).
+            checksum: s.rx.config().checksums.then_some(0),
+        };
+        let mut sink = DeliverySink::new(&mut self.data.receiver, &mut self.stats);
+        let result =
+            s.rx.on_mapping(&infinite, false, dsn, &mut |d| sink.accept(d));
+        if result.is_err() || sink.outcome.protocol_error {
+            self.stats.protocol_errors += 1;
+        }
+    }
+
+    /// DSS, ADD_ADDR, REMOVE_ADDR, MP_PRIO, MP_FAIL and MP_FASTCLOSE on a segment.
+    fn on_signals(
+        &mut self,
+        now: Instant,
+        id: SubflowId,
+        options: &SegmentOptions,
+        seg: &SegmentIn<'_>,
+    ) {
+        let ConnState::Established {
+            remote_key,
+            keys_acked,
+        } = self.state
+        else {
+            return;
+        };
+        if self.client && !keys_acked && (options.dss.is_some() || options.add_addr.is_some()) {
+            // The server has our keys (§3.1: stop repeating them), and joins will
+            // find the connection: Linux, too, waits for this before opening
+            // subflows. An ADD_ADDR's HMAC needs our key.
+            self.state = ConnState::Established {
+                remote_key,
+                keys_acked: true,
             };
+            self.pm.on_established(now);
         }
-        match (
-            self.sender.data_fin_dsn().is_some(),
-            self.receiver.data_fin_dsn().is_some(),
-        ) {
-            (false, false) => TcpState::Established,
-            (true, false) => TcpState::FinWait1,
-            (false, true) => TcpState::CloseWait,
-            (true, true) => TcpState::LastAck,
+        if let Some(c) = options.capable {
+            // §3.1: the first data may come with MP_CAPABLE instead of a DSS.
+            if let crate::wire::mptcp::MpCapableVariant::AckWithData {
+                sender_key,
+                data_level_length,
+                checksum,
+                ..
+            } = c.variant
+            {
+                if sender_key == remote_key && id == SubflowId(0) {
+                    let mapping =
+                        mp_capable_mapping(crypto::idsn(remote_key), data_level_length, checksum);
+                    self.deliver_mapping(id, &mapping, false);
+                }
+            }
+        }
+        if let Some(dss) = options.dss {
+            if let Some(ack) = dss.data_ack {
+                let ack = match ack {
+                    SeqField::U64(v) => v,
+                    SeqField::U32(low) => crate::seq::widen(low, self.data.sender.data_una()),
+                };
+                if let Some(s) = self.subflows.get(id) {
+                    let window = s.tcp.scaled_window(seg);
+                    self.data.sender.on_data_ack(ack, window);
+                }
+            }
+            if let Some(mapping) = dss.mapping {
+                self.deliver_mapping(id, &mapping, dss.data_fin);
+            }
+        }
+        if let Some(a) = options.add_addr {
+            self.on_add_addr(now, a, remote_key);
+        }
+        if let Some(r) = options.remove_addr {
+            self.stats.remove_addr_received += 1;
+            for &addr_id in r.addr_ids.as_slice() {
+                self.events
+                    .push_back(MptcpEvent::AddressRemoved { id: addr_id });
+            }
+            self.pm.on_remove_addr(r.addr_ids.as_slice());
+        }
+        if let Some(p) = options.prio {
+            // §3.3.8: the peer wants this subflow used as a backup, or not.
+            self.stats.mp_prio_received += 1;
+            if let Some(s) = self.subflows.get_mut(id) {
+                s.peer_backup = p.backup;
+                self.events.push_back(MptcpEvent::PeerPriority {
+                    subflow: id,
+                    backup: p.backup,
+                });
+            }
+        }
+        if let Some(f) = options.fail {
+            self.stats.mp_fail_received += 1;
+            self.on_mp_fail(id, f.dsn);
+        }
+        if options
+            .fastclose
+            .is_some_and(|f| f.receiver_key == self.local_key.key)
+        {
+            self.on_fastclose();
         }
     }
 
-    /// Over, with nothing left to send: the endpoint may drop it.
-    pub fn is_done(&self) -> bool {
-        let keeps_data =
-            matches!(self.closed, Some(CloseReason::Finished)) && self.receiver.readable() > 0;
-        self.closed.is_some() && !keeps_data && self.subflows.iter().all(|s| s.tcp.is_done())
+    fn on_add_addr(&mut self, now: Instant, a: AddAddr, remote_key: u64) {
+        match a.truncated_hmac {
+            Some(hmac) => {
+                // §3.4.1: the HMAC is keyed by the announcer's key first.
+                let expected = crypto::add_addr_hmac(
+                    remote_key,
+                    self.local_key.key,
+                    a.addr_id,
+                    a.addr,
+                    a.port,
+                );
+                if hmac != expected {
+                    self.stats.add_addr_bad_hmac += 1;
+                    return;
+                }
+                self.stats.add_addr_received += 1;
+                self.events.push_back(MptcpEvent::AddressAnnounced {
+                    id: a.addr_id,
+                    addr: a.addr,
+                    port: a.port,
+                });
+                self.pm.on_add_addr(now, a.addr_id, a.addr, a.port);
+                self.signals.echo(a);
+                self.request_signal_ack();
+            }
+            None => {
+                self.stats.add_addr_echoes_received += 1;
+                self.pm.on_add_addr_echo(a.addr_id);
+            }
+        }
     }
 
-    pub(super) fn finish(&mut self, reason: CloseReason) {
-        if self.closed.is_none() {
-            self.closed = Some(reason);
-            self.events.push_back(TcpEvent::Closed(reason));
+    fn deliver_mapping(&mut self, id: SubflowId, mapping: &DssMapping, data_fin: bool) {
+        let Some(s) = self.subflows.get_mut(id) else {
+            return;
+        };
+        let reference = self.data.receiver.data_ack();
+        let mut sink = DeliverySink::new(&mut self.data.receiver, &mut self.stats);
+        let result =
+            s.rx.on_mapping(mapping, data_fin, reference, &mut |d| sink.accept(d));
+        let mut outcome = sink.outcome;
+        outcome.protocol_error |= result.is_err();
+        self.after_delivery(id, outcome);
+    }
+
+    /// Moves the subflow's in-order bytes to the data level.
+    fn drain(&mut self, id: SubflowId, seg: &SegmentIn<'_>, options: &SegmentOptions) {
+        let mut scratch = self.data.take_scratch();
+        let Some(s) = self.subflows.get_mut(id) else {
+            self.data.put_scratch(scratch);
+            return;
+        };
+        let mut sink = DeliverySink::new(&mut self.data.receiver, &mut self.stats);
+        let result = s.drain(&mut scratch, &mut |d| sink.accept(d));
+        let mut outcome = sink.outcome;
+        outcome.protocol_error |= result.is_err();
+        self.data.put_scratch(scratch);
+        // §3.7: data with no mapping on the only subflow, while no mapping covers
+        // it: a middlebox strips the option. Continue as plain TCP from here.
+        let held = self.subflows.get(id).map_or(0, |s| s.rx.held_bytes());
+        if self.state.is_established()
+            && !seg.payload.is_empty()
+            && !options.maps_data()
+            && held > 0
+            && self.subflows.len() == 1
+        {
+            self.stats.fallback_no_dss += 1;
+            self.fall_back(FallbackCause::NoDss);
+        }
+        let first = self.subflows.first();
+        if self.state.is_fallback() && id == first.id && first.rx.waiting_for_mapping() {
+            // After our fallback the peer's bytes run on without mappings: they
+            // continue the stream where the data level stands.
+            let ssn = first
+                .rx
+                .next_ssn()
+                .wrapping_sub(first.rx.held_bytes() as u32);
+            let dsn = self.data.receiver.data_ack();
+            self.anchor_plain_tcp(ssn, dsn);
+        }
+        if let Some(s) = self.subflows.get_mut(id) {
+            let mut sink = DeliverySink::new(&mut self.data.receiver, &mut self.stats);
+            let result = s.drain_fin(&mut |d| sink.accept(d));
+            outcome.merge(sink.outcome);
+            outcome.protocol_error |= result.is_err();
+        }
+        self.after_delivery(id, outcome);
+    }
+
+    fn after_delivery(&mut self, id: SubflowId, outcome: DeliveryOutcome) {
+        if outcome.infinite_mapping {
+            // §3.7: the peer fell back; so do we.
+            self.fall_back(FallbackCause::InfiniteMapping);
+        }
+        if let Some(dsn) = outcome.checksum_failed_at {
+            self.on_bad_checksum(id, dsn);
+        } else if outcome.protocol_error {
+            self.stats.protocol_errors += 1;
+            self.reset_subflow(id, MpTcpRstReason::MptcpSpecific);
+        }
+    }
+
+    /// RFC 8684 §3.7: a mapping we received failed its checksum. With other subflows
+    /// the bad one is reset (MP_TCPRST "middlebox interference"). Alone, we send
+    /// MP_FAIL with the failed mapping's DSN and discard what follows until the
+    /// peer's infinite mapping says where plain TCP resumes.
+    fn on_bad_checksum(&mut self, id: SubflowId, dsn: u64) {
+        if self.subflows.alone(id) {
+            self.signals.fail(dsn);
+            self.stats.mp_fail_sent += 1;
+            self.request_signal_ack();
+        } else {
+            self.reset_subflow(id, MpTcpRstReason::MiddleboxInterference);
+        }
+    }
+
+    /// RFC 8684 §3.7: the peer's checksum of our mapping at `dsn` failed. Alone, we
+    /// send everything from `dsn` again behind an infinite mapping and continue as
+    /// plain TCP; with other subflows, the subflow is reset and its data reinjected.
+    fn on_mp_fail(&mut self, id: SubflowId, dsn: u64) {
+        if self.subflows.alone(id) {
+            self.stats.fallback_checksum += 1;
+            let end = self.data.sender.data_nxt();
+            let queued = self.data.sender.reinject(dsn, end.wrapping_sub(dsn));
+            self.reinjected(queued);
+            self.signals.infinite_mapping();
+        } else {
+            self.reset_subflow(id, MpTcpRstReason::MiddleboxInterference);
+        }
+    }
+
+    // ---- Segments out ------------------------------------------------------------
+
+    /// Writes the next IP packet of any subflow into `buf` and returns its length.
+    /// `options` is scratch space, kept by the caller to avoid allocating.
+    pub fn poll_transmit(
+        &mut self,
+        now: Instant,
+        cc: &mut dyn CongestionControl,
+        options: &mut Vec<TcpOption<'static>>,
+        buf: &mut [u8],
+    ) -> Option<usize> {
+        self.schedule(now, cc);
+        self.update_window_limits();
+        if self.state.is_fallback() && self.data.sender.data_fin_ready() {
+            // Plain TCP: the application's close is the subflow's FIN, even when
+            // nothing else happens on the connection any more.
+            self.subflows.first_mut().tcp.close();
+        }
+        if self.state.is_established()
+            && self.data.data_fin_sent_at().is_none()
+            && self.data.data_fin_owed().is_some()
+        {
+            // The application closed since the last segment: a pure ACK carries the
+            // DATA_FIN if no data segment will.
+            self.request_window_update();
+        }
+        let view = ConnectionView {
+            fallback: self.state.is_fallback(),
+            client: self.client,
+            keys_acked: self.state.keys_acked(),
+            checksums: self.checksums,
+            local_key: self.local_key.key,
+            local_idsn: self.local_key.idsn,
+            remote_key: self.state.remote_key(),
+            data_ack: self.data.receiver.data_ack(),
+            data_fin: self.data.data_fin_owed(),
+            fastclose: self.lifecycle.fastclose(),
+            signal: self.signals.next_address_signal(),
+            mp_fail: self.signals.mp_fail(),
+        };
+        let order: Vec<SubflowId> = self.subflows.transmit_order().collect();
+        for id in order {
+            let s = self.subflows.get_mut(id).expect("listed above");
+            let (local, remote) = (s.tcp.local(), s.tcp.remote());
+            let Some(seg) = s.tcp.poll_transmit(now, cc) else {
+                continue;
+            };
+            options.clear();
+            seg.options.to_options(options);
+            let subflow = SubflowView {
+                handshake: s.handshake,
+                tx: &s.tx,
+                backup: s.backup,
+                local_id: s.local_id,
+                prio_due: s.prio_due,
+                reset_reason: s.reset_reason,
+                first: id == SubflowId(0),
+            };
+            let segment = SegmentView {
+                syn: seg.flags.syn(),
+                ack: seg.flags.ack(),
+                rst: seg.flags.rst(),
+                payload_len: seg.payload_len(),
+                stream_offset: seg.stream_offset,
+            };
+            let taken = writer::write_options(&view, &subflow, &segment, options);
+            let len = emit_segment(buf, local, remote, &seg, options);
+            let s = self.subflows.get_mut(id).expect("listed above");
+            s.prio_due &= !taken.prio;
+            let rtt = s.tcp.srtt().unwrap_or_default();
+            s.path.delivery.on_sent(now, s.tcp.bytes_sent_once(), rtt);
+            if taken.signal {
+                self.signals.address_signal_sent();
+            }
+            if taken.mp_fail {
+                self.signals.mp_fail_sent();
+            }
+            if view.data_fin.is_some() && segment.payload_len == 0 && !segment.syn {
+                self.data.data_fin_sent(now);
+            }
+            self.subflows.sent_on(id);
+            return Some(len);
+        }
+        None
+    }
+
+    /// Maps data onto the subflows (see [`Scheduling::schedule`]), falling back
+    /// behind an infinite mapping when one goes out.
+    fn schedule(&mut self, now: Instant, cc: &mut dyn CongestionControl) {
+        if self.state.phase() == Phase::Handshake || self.lifecycle.is_closed() {
+            return;
+        }
+        let mut budget = MAX_CHUNKS_PER_POLL;
+        loop {
+            let state = ScheduleState {
+                established: self.state.is_established(),
+                fallback: self.state.is_fallback(),
+                checksums: self.checksums,
+                max_mapping: self.config.max_mapping,
+            };
+            let mut infinite_due = self.signals.take_infinite_mapping();
+            let outcome = self.scheduling.schedule(
+                now,
+                state,
+                &mut self.subflows,
+                &mut self.data.sender,
+                cc,
+                &mut infinite_due,
+                &mut self.stats,
+                &mut budget,
+            );
+            if infinite_due {
+                self.signals.infinite_mapping();
+            }
+            match outcome {
+                Scheduled::Done => return,
+                // Everything from it on is plain TCP on this subflow.
+                Scheduled::InfiniteMapped => self.fall_back(FallbackCause::Checksum),
+            }
+        }
+    }
+
+    /// The subflows' advertised window follows the connection-level one (§3.3.4).
+    fn update_window_limits(&mut self) {
+        // In fallback too: the subflow hands its bytes to the data level at once, so
+        // its own buffer is always empty and only the data level's space counts.
+        let limit = match self.state.phase() {
+            Phase::Established | Phase::Fallback => Some(self.data.window_to_advertise()),
+            Phase::Handshake => None,
+        };
+        for s in self.subflows.iter_mut() {
+            s.tcp.set_window_limit(limit);
         }
     }
 
     /// Sends a window update on one usable subflow.
-    pub(super) fn request_window_update(&mut self) {
-        if let Some(s) = self.subflows.iter_mut().find(|s| s.is_usable()) {
+    fn request_window_update(&mut self) {
+        if let Some(s) = self.subflows.first_usable_mut() {
             s.tcp.request_ack();
         }
     }
 
-    /// Sends a pure ACK on one usable subflow, for a signal that waits in `signals`
-    /// (or another one that rides on segments without data).
-    pub(super) fn request_signal_ack(&mut self) {
-        if let Some(s) = self.subflows.iter_mut().find(|s| s.is_usable()) {
+    /// Sends a pure ACK on one usable subflow, for a signal that rides on segments
+    /// without data.
+    fn request_signal_ack(&mut self) {
+        if let Some(s) = self.subflows.first_usable_mut() {
             s.tcp.request_pure_ack();
         }
     }
 
-    /// The connection-level receive window: the free buffer space, as if the buffer
-    /// were only as large as the auto-tuned target.
-    fn window_to_advertise(&self) -> u64 {
-        let unused = (self.receiver.capacity() as u64).saturating_sub(self.rcv_target);
-        self.receiver.window().saturating_sub(unused)
+    // ---- Timers ------------------------------------------------------------------
+
+    /// Time of the next timer of the path manager, any subflow or the data level.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.subflows
+            .poll_timeout()
+            .into_iter()
+            .chain(self.pm.poll_timeout())
+            .chain(self.data.data_fin_retry_at(self.largest_usable_rto()))
+            .chain(self.data.timer_at())
+            .min()
     }
 
-    /// The subflows' advertised window follows the connection-level one (§3.3.4).
-    pub(super) fn update_window_limits(&mut self) {
-        // In fallback too: the subflow hands its bytes to the data level at once, so
-        // its own buffer is always empty and only the data level's space counts.
-        let window = self.window_to_advertise();
-        let limit = match self.phase {
-            Phase::Established | Phase::Fallback => Some(window),
-            Phase::Handshake => None,
+    pub fn handle_timeout(&mut self, now: Instant, cc: &mut dyn CongestionControl) {
+        self.subflows.handle_timeouts(now, cc);
+        if self.pm.poll_timeout().is_some_and(|t| t <= now) {
+            self.pm.handle_timeout(now);
+        }
+        if self.data.timer_at().is_some_and(|t| t <= now) {
+            // §3.3.6: DATA_ACK stopped moving; the oldest data goes out again on
+            // whichever subflow the scheduler picks.
+            let base = self.data_timer_base();
+            let queued = self
+                .data
+                .on_timer(now, u64::from(self.config.max_mapping), base);
+            self.reinjected(queued);
+            self.stats.data_level_timeouts += 1;
+        }
+        self.settle(now);
+        self.release_ended_subflows(cc);
+    }
+
+    /// The largest RTO of the usable subflows.
+    fn largest_usable_rto(&self) -> Option<Duration> {
+        self.subflows
+            .iter()
+            .filter(|s| s.is_usable())
+            .map(|s| s.tcp.rto())
+            .max()
+    }
+
+    fn data_timer_base(&self) -> Duration {
+        self.largest_usable_rto()
+            .unwrap_or(DATA_TIMER_BASE_WITHOUT_RTT)
+    }
+
+    // ---- After every entry: the reactions, in order -----------------------------
+
+    /// What follows any activity, in this order: subflows' news (ends, timeouts,
+    /// progress), data-level acknowledgments in fallback, freeing acknowledged
+    /// mappings, the data-level timer, buffer auto-tuning, the path manager, signals
+    /// still waiting, the connection's end, the advertised window, and the
+    /// application's events.
+    fn settle(&mut self, now: Instant) {
+        self.react_to_subflows();
+        if self.state.is_fallback() {
+            self.fallback_data_ack();
+        }
+        let data_una = self.data.sender.data_una();
+        for s in self.subflows.iter_mut() {
+            s.prune_tx(data_una);
+        }
+        let running = self.state.is_established() && !self.lifecycle.is_closed();
+        let base = self.data_timer_base();
+        self.data.arm_timer(now, running, base);
+        self.autotune_receive(now);
+        self.autotune_send(now);
+        if let Some(rtt) = self.subflows.first().tcp.srtt() {
+            // ADD_ADDR resends follow the path's RTT.
+            self.pm.on_rtt_sample(rtt);
+        }
+        self.run_path_manager();
+        if self.signals.pending() {
+            // A signal the last pure ACK had no room for.
+            self.request_signal_ack();
+        }
+        self.close_progress(now);
+        self.update_window_limits();
+        let readable = self.data.receiver.readable();
+        let writable = self.send_capacity();
+        let peer_finished = self.data.peer_finished();
+        self.lifecycle.report(readable, writable, peer_finished);
+    }
+
+    /// Acts on what every subflow's TCP connection reported.
+    fn react_to_subflows(&mut self) {
+        for id in self.subflows.ids() {
+            self.react_to_subflow(id);
+        }
+    }
+
+    /// Acts on what subflow `id`'s TCP connection reported: progress clears its
+    /// staleness; a retransmission timeout or its end hands its data to the other
+    /// subflows (§3.3.6: data is retransmitted at the data level on another subflow
+    /// when a subflow fails); its end is also reported to the path manager and its
+    /// congestion state released.
+    fn react_to_subflow(&mut self, id: SubflowId) {
+        let Some(s) = self.subflows.get_mut(id) else {
+            return;
         };
-        for s in &mut self.subflows {
-            s.tcp.set_window_limit(limit);
+        s.take_tcp_events();
+        let news = std::mem::take(&mut s.news);
+        if news.acked {
+            s.stale = false;
+        }
+        if news.timed_out {
+            self.events.push_back(MptcpEvent::SubflowTimeout {
+                subflow: id,
+                count: s.tcp.stats().timeouts,
+            });
+            if s.is_usable() {
+                s.stale = true;
+            }
+        }
+        let ended = news.closed.is_some() && !s.ended;
+        if let (true, Some(reason)) = (ended, news.closed) {
+            s.ended = true;
+            self.cc_removals.push(id);
+            // A subflow the peer refused with MP_TCPRST is not retried unless it
+            // said the error is transient (RFC 8684 §3.6, the T flag); any other
+            // failure (reset without reason, timeout) may be.
+            let refused = s.peer_reset_reason.is_some() && !s.peer_reset_transient;
+            let failed = s.tcp.close_reason() != Some(CloseReason::Finished) && !refused;
+            let (local, remote) = (s.tcp.local(), s.tcp.remote());
+            self.events.push_back(MptcpEvent::SubflowClosed {
+                subflow: id,
+                reason,
+            });
+            self.pm.on_subflow_closed(local, remote, failed);
+        }
+        if (ended || news.timed_out) && self.subflows.others_working(id) {
+            self.reinject_from(id);
+        }
+    }
+
+    /// In fallback the subflow's acknowledgments stand for DATA_ACKs: the one
+    /// subflow carries the stream in order.
+    fn fallback_data_ack(&mut self) {
+        let s = self.subflows.first();
+        let acked = s.tcp.bytes_acked();
+        if s.tx.iter().any(|m| m.infinite && m.offset > acked) {
+            // Bytes before an infinite mapping (sent after a checksum failure) were
+            // discarded by the peer: only what follows it acknowledges data.
+            return;
+        }
+        let sender = &mut self.data.sender;
+        let mut dsn = match s.tx_mapping_at(acked) {
+            Some(m) => m.dsn.wrapping_add(acked - m.offset),
+            None => sender.data_nxt(),
+        };
+        let fin_acked = matches!(
+            s.tcp.state(),
+            TcpState::FinWait2 | TcpState::TimeWait | TcpState::Closing | TcpState::Closed
+        ) && s
+            .tcp
+            .close_reason()
+            .is_none_or(|r| r == CloseReason::Finished);
+        if fin_acked && sender.data_fin_ready() {
+            dsn = sender.data_nxt().wrapping_add(1);
+        }
+        let window = s.tcp.peer_window().max(u64::from(u32::MAX));
+        sender.on_data_ack(dsn, window);
+    }
+
+    /// Receive-window auto-tuning across subflows, when configured.
+    fn autotune_receive(&mut self, now: Instant) {
+        if !self.config.receive_autotune {
+            self.data.offer_whole_buffer();
+            return;
+        }
+        let Some(rtt_max) = self.tuning_rtt_max(true) else {
+            return;
+        };
+        let headroom = self.tuning_headroom();
+        self.data.autotune_receive(now, rtt_max, headroom);
+    }
+
+    /// Send-buffer auto-tuning across subflows (after Linux's tcp_sndbuf_expand),
+    /// when configured: see [`DataSender::autotune`].
+    fn autotune_send(&mut self, now: Instant) {
+        if !self.config.send_autotune {
+            return;
+        }
+        let Some(rtt_max) = self.tuning_rtt_max(false) else {
+            return;
+        };
+        let delivered = self.subflows.iter().map(|s| s.tcp.bytes_acked()).sum();
+        let headroom = self.tuning_headroom();
+        self.data.sender.autotune(now, rtt_max, delivered, headroom);
+    }
+
+    /// The largest RTT of the usable subflows, once the connection is past its
+    /// handshake: buffer auto-tuning's interval. The sending side's smoothed RTT,
+    /// or for the receive buffer the RTT the receiving side measures
+    /// ([`TcpConnection::receive_rtt`]; a side that only receives has no other).
+    fn tuning_rtt_max(&self, receiving: bool) -> Option<Duration> {
+        if self.state.phase() == Phase::Handshake {
+            return None;
+        }
+        self.subflows
+            .iter()
+            .filter(|s| s.is_usable())
+            .filter_map(|s| {
+                if receiving {
+                    s.tcp.receive_rtt()
+                } else {
+                    s.tcp.srtt()
+                }
+            })
+            .max()
+    }
+
+    /// What auto-tuning adds to twice the bytes of one RTT_max.
+    fn tuning_headroom(&self) -> u64 {
+        AUTOTUNE_HEADROOM_SEGMENTS * u64::from(self.subflows.first().tcp.effective_mss())
+    }
+
+    fn close_progress(&mut self, now: Instant) {
+        if self.lifecycle.is_closed() {
+            return;
+        }
+        match self.state.phase() {
+            Phase::Handshake => {
+                let s = self.subflows.first();
+                if s.tcp.state() == TcpState::Closed {
+                    let reason = s.tcp.close_reason().unwrap_or(CloseReason::Reset);
+                    self.lifecycle.finish(reason, false);
+                }
+            }
+            Phase::Fallback => {
+                let fin_ready = self.data.sender.data_fin_ready();
+                let s = self.subflows.first_mut();
+                if fin_ready {
+                    s.tcp.close();
+                }
+                if s.tcp.state() == TcpState::Closed {
+                    let reason = s.tcp.close_reason().unwrap_or(CloseReason::Finished);
+                    self.lifecycle.finish(reason, false);
+                }
+            }
+            Phase::Established => {
+                if self.data.data_fin_owed().is_some() {
+                    let retry_at = self.data.data_fin_retry_at(self.largest_usable_rto());
+                    let retry = retry_at.is_some_and(|t| t <= now);
+                    if self.data.data_fin_sent_at().is_none() || retry {
+                        self.data.resend_data_fin();
+                        self.request_window_update();
+                    }
+                }
+                if self.data.peer_finished()
+                    && self.data.we_finished()
+                    && self.lifecycle.close_subflows()
+                {
+                    // §3.3.3: both DATA_FINs acknowledged; the subflows close.
+                    for s in self.subflows.iter_mut() {
+                        s.tcp.close();
+                    }
+                }
+                if self.lifecycle.closing_subflows() && self.subflows.all_over() {
+                    self.lifecycle.finish(CloseReason::Finished, false);
+                } else if self.subflows.all_closed() {
+                    // Every path failed before the end.
+                    let reason = self
+                        .subflows
+                        .iter()
+                        .filter_map(|s| s.tcp.close_reason())
+                        .find(|&r| r != CloseReason::Finished)
+                        .unwrap_or(CloseReason::Reset);
+                    self.lifecycle.finish(reason, false);
+                }
+            }
+        }
+    }
+
+    // ---- Subflows ---------------------------------------------------------------
+
+    /// Resets one subflow, moving its unacknowledged data to the others.
+    fn reset_subflow(&mut self, id: SubflowId, reason: MpTcpRstReason) {
+        let Some(s) = self.subflows.get_mut(id) else {
+            return;
+        };
+        if s.tcp.state() == TcpState::Closed {
+            return;
+        }
+        s.reset_reason = Some(reason);
+        s.tcp.abort();
+        self.reinject_from(id);
+        self.react_to_subflow(id);
+    }
+
+    /// Queues everything subflow `id` carried and the peer did not DATA_ACK for
+    /// another subflow (§3.3.6), once (see [`Subflow::hand_on`]).
+    fn reinject_from(&mut self, id: SubflowId) {
+        let data_una = self.data.sender.data_una();
+        let Some(s) = self.subflows.get_mut(id) else {
+            return;
+        };
+        let mut queued = 0;
+        for (dsn, len) in s.hand_on(data_una) {
+            queued += self.data.sender.reinject(dsn, len);
+        }
+        self.reinjected(queued);
+    }
+
+    /// `bytes` were queued to go out again.
+    fn reinjected(&mut self, bytes: u64) {
+        if bytes > 0 {
+            self.stats.reinjected_bytes += bytes;
+            self.events.push_back(MptcpEvent::Reinjected { bytes });
+        }
+    }
+
+    /// Takes subflows that ended out of the (shared) congestion controller, so that
+    /// coupled algorithms stop counting them.
+    fn release_ended_subflows(&mut self, cc: &mut dyn CongestionControl) {
+        for id in self.cc_removals.drain(..) {
+            cc.remove_subflow(id);
         }
     }
 
@@ -511,70 +1161,63 @@ impl MptcpConnection {
         request: &SubflowRequest,
         nonce: u32,
     ) -> SubflowId {
-        let id = SubflowId(self.next_subflow);
-        self.next_subflow += 1;
+        let id = self.subflows.next_id();
         let rx = self.new_mapping_receiver();
-        let mut s = Subflow::new(id, tcp, Handshake::JoinSynSent { local_nonce: nonce }, rx);
+        let path = PathState::new(self.scheduling.params());
+        let handshake = Handshake::JoinSynSent { local_nonce: nonce };
+        let mut s = Subflow::new(id, tcp, handshake, rx, path);
         s.local_id = request.local_id;
         s.remote_id = request.remote_id;
         s.backup = request.backup;
         self.stats.subflows_opened += 1;
-        self.subflows.push(s);
-        id
+        self.events
+            .push_back(MptcpEvent::SubflowOpened { subflow: id });
+        self.subflows.push(s)
     }
 
     /// The id the next subflow gets (and its congestion controller key).
     pub fn next_subflow_id(&self) -> SubflowId {
-        SubflowId(self.next_subflow)
+        self.subflows.next_id()
     }
 
     /// Adds a subflow for an MP_JOIN SYN the endpoint matched to this connection by
     /// token: `tcp` answered it, and its SYN-ACK carries our HMAC and `local_nonce`
-    /// (RFC 8684 §3.2).
+    /// (RFC 8684 §3.2). `None` (the endpoint refuses the join) while the peer's key
+    /// is not known.
     pub fn accept_join(
         &mut self,
         tcp: TcpConnection,
         join: &crate::endpoint::JoinSyn,
         local_nonce: u32,
-    ) -> SubflowId {
-        let id = SubflowId(self.next_subflow);
-        self.next_subflow += 1;
-        let remote_key = self.remote_key.unwrap_or_default();
-        // §3.2: HMAC(Key-B || Key-A, R-B || R-A), B being us.
-        let truncated_hmac = crate::crypto::join_syn_ack_hmac(
-            self.local_key.key,
-            remote_key,
-            local_nonce,
-            join.nonce,
-        );
-        let local_ip = tcp.local().ip();
-        let local_id = self.local_address_id(local_ip);
+    ) -> Option<SubflowId> {
+        let keys = self.keys()?;
+        let id = self.subflows.next_id();
+        let local_id = self.local_address_id(tcp.local().ip());
         let rx = self.new_mapping_receiver();
-        let mut s = Subflow::new(
-            id,
-            tcp,
-            Handshake::JoinSynAckSent {
-                local_nonce,
-                peer_nonce: join.nonce,
-                truncated_hmac,
-            },
-            rx,
-        );
+        let path = PathState::new(self.scheduling.params());
+        let handshake = Handshake::JoinSynAckSent {
+            local_nonce,
+            peer_nonce: join.nonce,
+            truncated_hmac: handshake::join_syn_ack_hmac(keys, local_nonce, join.nonce),
+        };
+        let mut s = Subflow::new(id, tcp, handshake, rx, path);
         s.local_id = local_id;
         s.remote_id = join.addr_id;
         s.peer_backup = join.backup;
-        self.subflows.push(s);
-        id
+        self.events
+            .push_back(MptcpEvent::SubflowOpened { subflow: id });
+        Some(self.subflows.push(s))
+    }
+
+    /// The endpoint refused a join for this connection (subflow limits).
+    pub fn join_refused(&mut self) {
+        self.stats.joins_rejected += 1;
     }
 
     /// Our address id for `ip`: 0 for the first subflow's, else the path manager
     /// endpoint's.
     fn local_address_id(&self, ip: IpAddr) -> u8 {
-        if self
-            .subflows
-            .first()
-            .is_some_and(|s| s.tcp.local().ip() == ip)
-        {
+        if self.subflows.first().tcp.local().ip() == ip {
             return 0;
         }
         self.config
@@ -589,27 +1232,21 @@ impl MptcpConnection {
     pub fn may_accept_join(&self) -> bool {
         // Joins still in their handshake count too: several SYNs at once must not
         // overshoot the limit (they would be reset once established).
-        let pending = self
-            .subflows
-            .iter()
-            .filter(|s| matches!(s.handshake, Handshake::JoinSynAckSent { .. }))
-            .filter(|s| s.tcp.state() != TcpState::Closed)
-            .count();
+        let pending = self.subflows.pending_joins();
         let limit = usize::from(self.config.path_manager.limits.subflows);
         self.pm.may_accept_join() && self.pm.extra_subflows() + pending < limit
     }
 
     /// Whether another subflow may be added, in either direction.
     pub fn may_add_subflow(&self) -> bool {
-        self.phase == Phase::Established
-            && self.closed.is_none()
-            && !self.subflows_closing
+        self.state.is_established()
+            && self.lifecycle.is_open()
             && self.subflows.len() < self.config.max_subflows
     }
 
     /// The application's handle on the choice of subflows.
     pub fn set_scheduler(&mut self, scheduler: Box<dyn Scheduler>) {
-        self.scheduler = scheduler;
+        self.scheduling.set_scheduler(scheduler);
     }
 
     /// Marks subflows from local address id `local_id` as backup or not, and tells
@@ -624,25 +1261,30 @@ impl MptcpConnection {
         }
     }
 
+    // ---- The path manager --------------------------------------------------------
+
     /// A local address appeared (an interface came up): the path manager may open
     /// subflows from it or announce it.
     pub fn add_local_address(&mut self, now: Instant, endpoint: crate::pm::PmEndpoint) {
         self.pm.add_local_address(now, endpoint);
-        self.run_path_manager(now);
+        self.run_path_manager();
+        self.react_to_subflows();
     }
 
     /// A local address went away: REMOVE_ADDR for it, and its subflows are reset
     /// (their data moves to the others).
-    pub fn remove_local_address(&mut self, now: Instant, addr: IpAddr) {
+    pub fn remove_local_address(&mut self, addr: IpAddr) {
         self.pm.remove_local_address(addr);
-        self.run_path_manager(now);
+        self.run_path_manager();
+        self.react_to_subflows();
     }
 
     /// Marks a local address as backup or not, like `ip mptcp endpoint change ADDR
     /// backup`: MP_PRIO on its subflows (§3.3.8).
-    pub fn set_address_backup(&mut self, now: Instant, addr: IpAddr, backup: bool) {
+    pub fn set_address_backup(&mut self, addr: IpAddr, backup: bool) {
         self.pm.set_backup(addr, backup);
-        self.run_path_manager(now);
+        self.run_path_manager();
+        self.react_to_subflows();
     }
 
     /// The next event of the path manager (subflows up and down, addresses announced
@@ -654,13 +1296,10 @@ impl MptcpConnection {
     /// Runs a command on the path manager (open a subflow, announce an address...;
     /// in `PmMode::Userspace` nothing happens otherwise) and carries out what it
     /// decided.
-    pub fn pm_command<R>(
-        &mut self,
-        now: Instant,
-        command: impl FnOnce(&mut PathManager) -> R,
-    ) -> R {
+    pub fn pm_command<R>(&mut self, command: impl FnOnce(&mut PathManager) -> R) -> R {
         let result = command(&mut self.pm);
-        self.run_path_manager(now);
+        self.run_path_manager();
+        self.react_to_subflows();
         result
     }
 
@@ -672,8 +1311,7 @@ impl MptcpConnection {
     }
 
     /// Path manager actions, carried out.
-    pub(super) fn run_path_manager(&mut self, now: Instant) {
-        use crate::pm::{PmAction, SubflowSelector};
+    fn run_path_manager(&mut self) {
         while let Some(action) = self.pm.poll_action() {
             match action {
                 PmAction::OpenSubflow {
@@ -697,32 +1335,16 @@ impl MptcpConnection {
                     }
                 }
                 PmAction::Announce { id, addr, port } => {
-                    let Some(remote_key) = self.remote_key else {
+                    let Some(remote_key) = self.state.remote_key() else {
                         continue;
                     };
-                    let hmac = crate::crypto::add_addr_hmac(
-                        self.local_key.key,
-                        remote_key,
-                        id,
-                        addr,
-                        port,
-                    );
                     self.stats.add_addr_sent += 1;
-                    self.signals.push_back(Signal::AddAddr(AddAddr {
-                        addr_id: id,
-                        addr,
-                        port,
-                        truncated_hmac: Some(hmac),
-                    }));
+                    self.signals
+                        .announce(self.local_key.key, remote_key, id, addr, port);
                     self.request_signal_ack();
                 }
                 PmAction::RemoveAddress { ids } => {
-                    for chunk in ids.chunks(crate::wire::mptcp::AddrIdList::CAPACITY) {
-                        if let Some(addr_ids) = crate::wire::mptcp::AddrIdList::new(chunk) {
-                            self.signals
-                                .push_back(Signal::RemoveAddr(RemoveAddr { addr_ids }));
-                        }
-                    }
+                    self.signals.remove(&ids);
                     self.request_signal_ack();
                 }
                 PmAction::CloseSubflows { which } => {
@@ -745,116 +1367,191 @@ impl MptcpConnection {
                 PmAction::SetBackup { local_id, backup } => self.set_backup(local_id, backup),
             }
         }
-        let _ = now;
     }
 
-    /// Resets one subflow, moving its unacknowledged data to the others.
-    pub(super) fn reset_subflow(&mut self, id: SubflowId, reason: MpTcpRstReason) {
-        let Some(i) = self.index_of(id) else {
+    /// The next subflow the path manager wants opened.
+    pub fn poll_subflow_request(&mut self) -> Option<SubflowRequest> {
+        self.requests.pop_front()
+    }
+
+    // ---- The application's stream ------------------------------------------------
+
+    /// Writes as much of `data` as the connection-level send buffer takes.
+    pub fn write(&mut self, data: &[u8]) -> usize {
+        if self.lifecycle.is_closed() {
+            return 0;
+        }
+        let n = self.data.sender.write(data);
+        if n < data.len() {
+            self.lifecycle.write_blocked();
+        }
+        n
+    }
+
+    pub fn send_capacity(&self) -> usize {
+        if self.lifecycle.is_closed() || self.data.sender.data_fin_dsn().is_some() {
+            0
+        } else {
+            self.data.sender.free()
+        }
+    }
+
+    /// Bytes written and not yet acknowledged at data level.
+    pub fn send_queued(&self) -> usize {
+        self.data.sender.buffered()
+    }
+
+    /// Bytes handed to the subflows and not yet acknowledged at data level: from
+    /// the window's left edge (data_una) to the next new byte.
+    pub fn sent_unacknowledged(&self) -> u64 {
+        self.data
+            .sender
+            .data_nxt()
+            .wrapping_sub(self.data.sender.data_una())
+    }
+
+    pub fn read(&mut self, buf: &mut [u8]) -> usize {
+        let (n, announce) = self.data.read(buf);
+        self.lifecycle.read(self.data.receiver.readable());
+        if announce {
+            self.request_window_update();
+        }
+        n
+    }
+
+    pub fn readable(&self) -> usize {
+        self.data.receiver.readable()
+    }
+
+    /// The peer sent its DATA_FIN and every byte before it was read.
+    pub fn is_read_closed(&self) -> bool {
+        self.data.receiver.is_finished()
+    }
+
+    /// Closes our sending side: the DATA_FIN follows the data written (§3.3.3).
+    pub fn close(&mut self) {
+        if self.lifecycle.is_closed() {
             return;
-        };
-        let s = &mut self.subflows[i];
-        if s.tcp.state() == TcpState::Closed {
+        }
+        // Before the handshake ends too: the data and the DATA_FIN (or, after a
+        // fallback, the FIN) follow it.
+        self.data.sender.close();
+    }
+
+    /// Aborts the connection: MP_FASTCLOSE on every subflow's RST (§3.5).
+    pub fn abort(&mut self) {
+        if self.lifecycle.is_closed() {
             return;
         }
-        s.reset_reason = Some(reason);
-        s.tcp.abort();
-        self.reinject_from(i);
+        let fastclose = self.state.is_established();
+        if fastclose {
+            self.stats.fastclose_sent += 1;
+        }
+        for s in self.subflows.iter_mut() {
+            s.tcp.abort();
+        }
+        self.lifecycle.finish(CloseReason::Aborted, fastclose);
+        self.react_to_subflows();
     }
 
-    /// Queues everything subflow `i` carried and the peer did not DATA_ACK for
-    /// another subflow (§3.3.6), once: a subflow reset and then seen ended, or timing
-    /// out again, hands on only what was mapped to it since. (Queueing the same
-    /// ranges again re-sent them, and past the queue's range limit the gaps between
-    /// them too: other subflows' data, ahead of what was lost. With Wi-Fi going down
-    /// under `braid bench handover` that put 1.2 MB of copies on cellular.)
-    pub(super) fn reinject_from(&mut self, i: usize) {
-        let data_una = self.sender.data_una();
-        let s = &mut self.subflows[i];
-        let from = std::mem::replace(&mut s.handed_on, s.tcp.bytes_written());
-        let not_data_acked = |m: &&TxMapping| {
-            let end = m.dsn.wrapping_add(u64::from(m.len));
-            end.wrapping_sub(data_una) < 1 << 63
-        };
-        let mappings = s.tx.iter().filter(|m| m.offset >= from);
-        let pending: Vec<(u64, u64)> = mappings
-            .filter(not_data_acked)
-            .map(|m| (m.dsn, u64::from(m.len)))
-            .collect();
-        for (dsn, len) in pending {
-            self.stats.reinjected_bytes += self.sender.reinject(dsn, len);
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.lifecycle.close_reason()
+    }
+
+    /// The application's next stream event.
+    pub fn poll_event(&mut self) -> Option<TcpEvent> {
+        self.lifecycle.poll_event()
+    }
+
+    /// The next MPTCP event (subflows coming and going, addresses, fallback).
+    pub fn poll_mptcp_event(&mut self) -> Option<MptcpEvent> {
+        self.events.pop_front()
+    }
+
+    /// The connection's state in TCP's terms, for code written for TCP.
+    pub fn state(&self) -> TcpState {
+        if self.lifecycle.is_closed() {
+            return TcpState::Closed;
+        }
+        if self.state.is_fallback() {
+            return self.subflows.first().tcp.state();
+        }
+        if !self.lifecycle.is_connected() {
+            return if self.client {
+                TcpState::SynSent
+            } else {
+                TcpState::SynReceived
+            };
+        }
+        match (
+            self.data.sender.data_fin_dsn().is_some(),
+            self.data.receiver.data_fin_dsn().is_some(),
+        ) {
+            (false, false) => TcpState::Established,
+            (true, false) => TcpState::FinWait1,
+            (false, true) => TcpState::CloseWait,
+            (true, true) => TcpState::LastAck,
         }
     }
 
-    /// Takes subflows that ended out of the (shared) congestion controller, so that
-    /// coupled algorithms stop counting them.
-    pub(super) fn release_ended_subflows(&mut self, cc: &mut dyn CongestionControl) {
-        for id in self.cc_removals.drain(..) {
-            cc.remove_subflow(id);
-        }
+    /// Over, with nothing left to send: the endpoint may drop it.
+    pub fn is_done(&self) -> bool {
+        let keeps_data = self.lifecycle.close_reason() == Some(CloseReason::Finished)
+            && self.data.receiver.readable() > 0;
+        self.lifecycle.is_closed() && !keeps_data && self.subflows.all_done()
     }
 
-    /// Time of the next timer of the path manager or any subflow.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        let subflows = self.subflows.iter().filter_map(|s| s.tcp.poll_timeout());
-        subflows
-            .chain(self.pm.poll_timeout())
-            .chain(self.data_fin_retry_at())
-            .chain(self.data_rto_at)
-            .min()
+    // ---- What it is ---------------------------------------------------------------
+
+    pub fn phase(&self) -> Phase {
+        self.state.phase()
     }
 
-    pub fn handle_timeout(&mut self, now: Instant, cc: &mut dyn CongestionControl) {
-        for s in &mut self.subflows {
-            if s.tcp.poll_timeout().is_some_and(|t| t <= now) {
-                s.tcp.handle_timeout(now, cc);
-            }
-        }
-        if self.pm.poll_timeout().is_some_and(|t| t <= now) {
-            self.pm.handle_timeout(now);
-        }
-        if self.data_rto_at.is_some_and(|t| t <= now) {
-            self.on_data_rto(now);
-        }
-        self.after_activity(now);
-        self.release_ended_subflows(cc);
+    pub fn local_key(&self) -> &LocalKey {
+        &self.local_key
     }
-}
 
-impl TcpStats {
-    /// Adds another connection's counters to these.
-    pub fn accumulate(&mut self, other: &TcpStats) {
-        let TcpStats {
-            segments_sent,
-            segments_received,
-            bytes_sent,
-            bytes_retransmitted,
-            bytes_received,
-            retransmitted_segments,
-            fast_recoveries,
-            timeouts,
-            zero_window_probes,
-            keepalive_probes,
-            challenge_acks,
-            paws_drops,
-            unacceptable_segments,
-            rtt_samples,
-            dsack_received,
-        } = *other;
-        self.segments_sent += segments_sent;
-        self.segments_received += segments_received;
-        self.bytes_sent += bytes_sent;
-        self.bytes_retransmitted += bytes_retransmitted;
-        self.bytes_received += bytes_received;
-        self.retransmitted_segments += retransmitted_segments;
-        self.fast_recoveries += fast_recoveries;
-        self.timeouts += timeouts;
-        self.zero_window_probes += zero_window_probes;
-        self.keepalive_probes += keepalive_probes;
-        self.challenge_acks += challenge_acks;
-        self.paws_drops += paws_drops;
-        self.unacceptable_segments += unacceptable_segments;
-        self.rtt_samples += rtt_samples;
-        self.dsack_received += dsack_received;
+    pub fn remote_key(&self) -> Option<u64> {
+        self.state.remote_key()
+    }
+
+    /// The peer's token: how our MP_JOIN SYNs name the connection.
+    pub fn remote_token(&self) -> Option<u32> {
+        self.state.remote_key().map(crypto::token)
+    }
+
+    pub fn checksums(&self) -> bool {
+        self.checksums
+    }
+
+    pub fn stats(&self) -> &MptcpStats {
+        &self.stats
+    }
+
+    pub fn is_client(&self) -> bool {
+        self.client
+    }
+
+    /// The subflows, first one first.
+    pub fn subflows(&self) -> impl Iterator<Item = &Subflow> {
+        self.subflows.iter()
+    }
+
+    pub fn subflow(&self, id: SubflowId) -> Option<&Subflow> {
+        self.subflows.get(id)
+    }
+
+    /// The first subflow's addresses: the connection's, as the application knows it.
+    pub fn local(&self) -> SocketAddr {
+        self.subflows.first().tcp.local()
+    }
+
+    pub fn remote(&self) -> SocketAddr {
+        self.subflows.first().tcp.remote()
+    }
+
+    /// TCP counters summed over the subflows.
+    pub fn tcp_stats(&self) -> TcpStats {
+        self.subflows.tcp_stats()
     }
 }

@@ -55,6 +55,13 @@ pub const DEFAULT_MAX_HELD_BYTES: usize = 2 * (u16::MAX as usize + 1);
 /// less and puts it on the segments it covers, so a receiver rarely holds more than two.
 pub const DEFAULT_MAX_MAPPINGS: usize = 64;
 
+/// The smallest full segment [`MappingConfig::for_receive_window`] plans for: a
+/// window's worth of segments of at least this size, each with its own mapping.
+/// Subflow MSSs are about 1.4 KB on Ethernet paths, and never below 536 (RFC 9293
+/// §3.7.1); a peer mapping a window of smaller pieces ahead of a hole goes past the
+/// bound, a fatal [`MappingError::TooManyMappings`] that resets the subflow.
+const SMALLEST_SEGMENT_PER_MAPPING: usize = 1024;
+
 /// The limits and negotiated options of one [`MappingReceiver`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MappingConfig {
@@ -77,6 +84,18 @@ impl MappingConfig {
             max_held_bytes: DEFAULT_MAX_HELD_BYTES,
             max_mappings: DEFAULT_MAX_MAPPINGS,
         }
+    }
+
+    /// The limits for a subflow whose receive window reaches `recv_capacity`: the
+    /// peer may send a window's worth of data beyond a hole, each segment with its
+    /// own mapping, and all of them must be kept (Linux keeps them with each
+    /// segment).
+    pub fn for_receive_window(checksums: bool, recv_capacity: usize) -> Self {
+        let mut config = MappingConfig::new(checksums);
+        config.max_mappings = config
+            .max_mappings
+            .max(recv_capacity / SMALLEST_SEGMENT_PER_MAPPING);
+        config
     }
 }
 

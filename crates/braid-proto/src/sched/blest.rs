@@ -8,7 +8,7 @@
 //! what the slow one already has in flight, would not fit in the window.
 
 use super::{candidates, rtt_key, SchedContext, Scheduler, SubflowInfo};
-use crate::cc::SubflowId;
+use crate::tcp::SubflowId;
 
 /// BLEST over the lowest-RTT order.
 #[derive(Debug, Clone, Copy)]

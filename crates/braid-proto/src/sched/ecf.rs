@@ -7,7 +7,7 @@
 //! one at least one of its own.
 
 use super::{candidates, rtt_key, SchedContext, Scheduler, SubflowInfo};
-use crate::cc::SubflowId;
+use crate::tcp::SubflowId;
 
 /// ECF over the lowest-RTT order.
 #[derive(Debug, Clone, Copy)]

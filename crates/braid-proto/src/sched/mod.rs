@@ -13,12 +13,13 @@
 mod blest;
 mod ecf;
 mod kind;
+pub mod sharing;
 
 pub use blest::Blest;
 pub use ecf::Ecf;
 pub use kind::{SchedulerKind, SchedulerKindError};
 
-use crate::cc::SubflowId;
+use crate::tcp::SubflowId;
 use crate::time::Duration;
 
 /// What a scheduler knows of one subflow.

@@ -23,8 +23,9 @@ use super::return_delay::ReturnDelay;
 use super::rtt::RttEstimator;
 use super::scoreboard::Scoreboard;
 use super::send_buffer::SendBuffer;
-use crate::cc::{CongestionControl, SubflowId};
+use crate::cc::CongestionControl;
 use crate::seq::{widen, SeqNum};
+use crate::tcp::SubflowId;
 use crate::time::{Duration, Instant};
 use crate::wire::{TcpFlags, TcpRepr};
 
@@ -84,8 +85,11 @@ pub enum TcpEvent {
     Connected,
     /// New data can be read.
     Readable,
-    /// Send buffer space became free.
+    /// The peer acknowledged data: send buffer space became free.
     Writable,
+    /// The retransmission timer fired (RFC 6298 §5.4): nothing was acknowledged for
+    /// an RTO; what was in flight is being sent again.
+    RetransmissionTimeout,
     /// The peer sent FIN: after the buffered data, reads return end of stream.
     PeerFinished,
     /// The connection is over; it may still linger in TIME-WAIT for the endpoint.
@@ -110,6 +114,44 @@ pub struct TcpStats {
     pub unacceptable_segments: u64,
     pub rtt_samples: u64,
     pub dsack_received: u64,
+}
+
+impl TcpStats {
+    /// Adds another connection's counters to these.
+    pub fn accumulate(&mut self, other: &TcpStats) {
+        let TcpStats {
+            segments_sent,
+            segments_received,
+            bytes_sent,
+            bytes_retransmitted,
+            bytes_received,
+            retransmitted_segments,
+            fast_recoveries,
+            timeouts,
+            zero_window_probes,
+            keepalive_probes,
+            challenge_acks,
+            paws_drops,
+            unacceptable_segments,
+            rtt_samples,
+            dsack_received,
+        } = *other;
+        self.segments_sent += segments_sent;
+        self.segments_received += segments_received;
+        self.bytes_sent += bytes_sent;
+        self.bytes_retransmitted += bytes_retransmitted;
+        self.bytes_received += bytes_received;
+        self.retransmitted_segments += retransmitted_segments;
+        self.fast_recoveries += fast_recoveries;
+        self.timeouts += timeouts;
+        self.zero_window_probes += zero_window_probes;
+        self.keepalive_probes += keepalive_probes;
+        self.challenge_acks += challenge_acks;
+        self.paws_drops += paws_drops;
+        self.unacceptable_segments += unacceptable_segments;
+        self.rtt_samples += rtt_samples;
+        self.dsack_received += dsack_received;
+    }
 }
 
 /// A received segment, as the engine needs it.

@@ -4,6 +4,7 @@
 
 mod config;
 mod connection;
+mod emit;
 mod input;
 mod options;
 mod output;
@@ -19,5 +20,12 @@ pub use config::{Keepalive, TcpConfig};
 pub use connection::{
     CloseReason, SegmentIn, SegmentOut, TcpConnection, TcpEvent, TcpState, TcpStats,
 };
+pub use emit::{emit_control, emit_segment};
 pub use input::SegmentVerdict;
 pub use options::{ReceivedOptions, SendOptions};
+
+/// Which subflow of its connection a TCP connection is: 0 for the first (and for
+/// plain TCP), then one per MP_JOIN in the order they appear. The congestion
+/// controller, shared by a connection's subflows, keys its state by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SubflowId(pub u32);

@@ -1,7 +1,7 @@
 //! Timers: retransmission (RFC 6298), delayed ACK (RFC 9293 §3.8.6.3), persist
 //! (zero-window probing, §3.8.6.1), keepalive (§3.8.4) and TIME-WAIT (§3.10.7.4).
 
-use super::connection::{AckDue, CloseReason, TcpConnection, TcpState};
+use super::connection::{AckDue, CloseReason, TcpConnection, TcpEvent, TcpState};
 use crate::cc::CongestionControl;
 use crate::time::Instant;
 
@@ -90,6 +90,7 @@ impl TcpConnection {
                     return;
                 }
                 self.stats.timeouts += 1;
+                self.events.push_back(TcpEvent::RetransmissionTimeout);
                 cc.on_retransmission_timeout(self.cc_id, now, self.bytes_in_flight());
                 // RFC 6675 §5.1: after a timeout, everything not SACKed is resent,
                 // from SND.UNA, in a recovery episode that ends at today's SND.MAX.

@@ -228,6 +228,12 @@ impl<'a> TcpOptions<'a> {
     pub fn new(block: &'a [u8]) -> Self {
         TcpOptions { rest: block }
     }
+
+    /// The kind of the option [`next`](Iterator::next) yields, so that a caller can
+    /// tell whose option failed to parse.
+    pub fn peek_kind(&self) -> Option<u8> {
+        self.rest.first().copied()
+    }
 }
 
 impl<'a> Iterator for TcpOptions<'a> {

@@ -323,6 +323,7 @@ fn dispatch_events(st: &mut State, wakers: &mut Vec<Waker>) -> bool {
                         wakers.extend(c.read_waker.take());
                     }
                     TcpEvent::Writable => wakers.extend(c.write_waker.take()),
+                    TcpEvent::RetransmissionTimeout => {}
                     TcpEvent::Closed(reason) => {
                         c.closed = Some(reason);
                         c.wake_all(wakers);
@@ -332,6 +333,8 @@ fn dispatch_events(st: &mut State, wakers: &mut Vec<Waker>) -> bool {
                     }
                 }
             }
+            // Subflows and addresses: nothing here waits on them.
+            EndpointEvent::Mptcp { .. } => {}
         }
     }
     queued

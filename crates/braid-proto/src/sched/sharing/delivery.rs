@@ -1,81 +1,62 @@
-//! How fast each subflow delivers, and how much of the shared window it may hold.
-//!
-//! When the peer's receive window is what limits a connection, every byte one
-//! subflow holds in flight is a byte another cannot send. Loss-based congestion
-//! control grows a subflow's window until its bottleneck queue overflows, so the
-//! subflow the scheduler prefers (lowest RTT) grows a queue until its RTT matches
-//! the slower path's, and the slower path gets window only in between: 10+10 Mbit/s
-//! at 1 and 25 ms one way used the 25 ms path 70% of the time. Beyond about twice
-//! its bandwidth-delay product a subflow's queue adds no throughput (the argument
-//! behind BBR's in-flight cap: Cardwell et al., "BBR: Congestion-Based Congestion
-//! Control", ACM Queue 2016), so while the window is short the scheduler holds each
-//! subflow to that much.
+//! How fast a subflow delivers: a windowed-maximum delivery rate, the measurement the
+//! in-flight cap of [`super`] is built on.
 //!
 //! A rate sample divides the bytes acknowledged over an interval by the longer of
 //! the time their ACKs took to arrive and the time the bytes took to leave (BBR's
 //! delivery rate, draft-cheng-iccrg-delivery-rate-estimation §3.3): when both
 //! directions carry data, ACKs wait behind the other direction's queue and then
-//! arrive in bursts, and ACK timing alone measured a 15 Mbit/s path at 24-26 Mbit/s.
+//! arrive in bursts, which ACK timing alone mistakes for a faster path.
 
 use std::collections::VecDeque;
 
+use super::SharingParams;
 use crate::time::{Duration, Instant};
-
-/// Rate samples kept: the estimate is the largest of them, so a few slow intervals
-/// (the application or the window had nothing for the subflow) do not lower it.
-const SAMPLES: usize = 10;
-
-/// The shortest interval a sample covers: shorter ones measure ACK bursts (delayed
-/// ACKs, ACKs queued behind the other direction's data), not the path.
-const MIN_INTERVAL: Duration = Duration::from_millis(10);
-
-/// In-flight data a subflow may hold beyond its bandwidth-delay product, at least:
-/// a path's RTT also carries the ACKs' queueing behind the other direction's data
-/// and delayed-ACK timers, which its own window cannot remove.
-const MIN_QUEUE_ALLOWANCE: Duration = Duration::from_millis(10);
-
-/// Queue a subflow may always keep beyond its bandwidth-delay product, however
-/// short the window: a cap of exactly the BDP would stop the rate estimate from
-/// ever rising.
-const MIN_QUEUE_SLACK: Duration = Duration::from_millis(5);
-
-/// How much of the time the peer's window lasts one path's round trip may take:
-/// a loss holds the left edge for about one and a half of the path's RTTs (three
-/// duplicate ACKs, then the retransmission's way out), and the window has to last
-/// that long for the other subflows to keep sending. With the whole time, a
-/// cellular path's queue let its first loss stall Wi-Fi + cellular for 20 ms.
-const WINDOW_SHARE_PER_PATH: (u64, u64) = (2, 3);
-
-/// The fewest segments a cap allows: a subflow is never throttled below its
-/// initial window (RFC 6928).
-const MIN_CAP_SEGMENTS: u64 = 10;
-
-/// Send-time checkpoints kept: at one per [`SEND_CHECKPOINTS_PER_RTT`]th of an
-/// RTT they cover four RTTs, more than a sample reaches back.
-const SEND_CHECKPOINTS: usize = 128;
-const SEND_CHECKPOINTS_PER_RTT: u64 = 32;
 
 /// A windowed-maximum estimate of a subflow's delivery rate, from its cumulative
 /// acknowledged bytes sampled once per RTT and the times those bytes were sent.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct DeliveryRate {
+    /// Samples kept, the shortest interval one covers, and the send-time
+    /// checkpoints kept and their spacing ([`SharingParams`]).
+    samples_kept: usize,
+    min_interval: Duration,
+    checkpoints_kept: usize,
+    checkpoints_per_rtt: u64,
     /// Where the current sample started: time and bytes acknowledged then.
     start: Option<(Instant, u64)>,
-    /// Bytes per second of the last [`SAMPLES`] intervals, newest at `next - 1`.
-    samples: [u64; SAMPLES],
-    next: usize,
+    /// Bytes per second of the last `samples_kept` intervals, oldest first.
+    samples: VecDeque<u64>,
     /// `(t, n)`: by time `t` the first `n` bytes of the subflow's stream had been
-    /// sent, oldest first, at most [`SEND_CHECKPOINTS`].
+    /// sent, oldest first, at most `checkpoints_kept`.
     sent: VecDeque<(Instant, u64)>,
     /// Whether checkpoints have been dropped from the front of `sent`.
     sent_truncated: bool,
 }
 
+impl Default for DeliveryRate {
+    fn default() -> Self {
+        DeliveryRate::new(&SharingParams::default())
+    }
+}
+
 impl DeliveryRate {
+    pub fn new(params: &SharingParams) -> Self {
+        DeliveryRate {
+            samples_kept: params.rate_samples.max(1),
+            min_interval: params.rate_min_interval,
+            checkpoints_kept: params.send_checkpoints.max(1),
+            checkpoints_per_rtt: params.send_checkpoints_per_rtt.max(1),
+            start: None,
+            samples: VecDeque::new(),
+            sent: VecDeque::new(),
+            sent_truncated: false,
+        }
+    }
+
     /// Notes that the first `sent` bytes of the subflow's stream have left by `now`
     /// (`rtt`: its smoothed RTT, which spaces the checkpoints).
     pub fn on_sent(&mut self, now: Instant, sent: u64, rtt: Duration) {
-        let spacing = Duration::from_micros(rtt.as_micros() / SEND_CHECKPOINTS_PER_RTT)
+        let spacing = Duration::from_micros(rtt.as_micros() / self.checkpoints_per_rtt)
             .max(Duration::from_millis(1));
         match self.sent.back_mut() {
             Some(&mut (_, n)) if n >= sent => {}
@@ -83,7 +64,7 @@ impl DeliveryRate {
             // so send times are known to that precision.
             Some((t, n)) if now.saturating_duration_since(*t) < spacing => *n = sent,
             _ => {
-                if self.sent.len() == SEND_CHECKPOINTS {
+                if self.sent.len() == self.checkpoints_kept {
                     self.sent.pop_front();
                     self.sent_truncated = true;
                 }
@@ -108,7 +89,7 @@ impl DeliveryRate {
             return;
         };
         let elapsed = now.saturating_duration_since(t0);
-        if elapsed < interval.max(MIN_INTERVAL) {
+        if elapsed < interval.max(self.min_interval) {
             return;
         }
         // The bytes cannot have arrived faster than they left.
@@ -118,8 +99,10 @@ impl DeliveryRate {
         };
         let micros = elapsed.max(send_span).as_micros().max(1);
         let rate = acked.saturating_sub(a0).saturating_mul(1_000_000) / micros;
-        self.samples[self.next] = rate;
-        self.next = (self.next + 1) % SAMPLES;
+        if self.samples.len() == self.samples_kept {
+            self.samples.pop_front();
+        }
+        self.samples.push_back(rate);
         self.start = Some((now, acked));
     }
 
@@ -132,17 +115,18 @@ impl DeliveryRate {
     /// for the time its data takes to come back with no queue of its own (its
     /// minimum RTT plus `return_queueing`, what its ACKs now wait behind the other
     /// direction's data, which it cannot shorten), plus a queue of its own of one
-    /// minimum RTT (at least [`MIN_QUEUE_ALLOWANCE`]), but not beyond
-    /// [`WINDOW_SHARE_PER_PATH`] of `window_lasts`, the time the peer's window lasts
-    /// at the subflows' summed rate (yet [`MIN_QUEUE_SLACK`] of queue always);
-    /// never below [`MIN_CAP_SEGMENTS`]. `None` until a rate has been measured.
+    /// minimum RTT (at least [`SharingParams::min_queue_allowance`]), but not beyond
+    /// [`SharingParams::window_share_per_path`] of `window_lasts`, the time the
+    /// peer's window lasts at the subflows' summed rate (yet
+    /// [`SharingParams::min_queue_slack`] of queue always); never below
+    /// [`SharingParams::min_cap_segments`]. `None` until a rate has been measured.
     ///
     /// Whatever queue a subflow keeps delays the window's left edge by as much, so
     /// a path whose RTT is close to what the window covers must keep close to its
-    /// bandwidth-delay product: without that limit the 25 ms path of 15+5 Mbit/s
-    /// at 1/25 ms held two BDPs of a 122 KiB window and blocked the other.
+    /// bandwidth-delay product.
     pub fn in_flight_cap(
         &self,
+        params: &SharingParams,
         min_rtt: Duration,
         return_queueing: Duration,
         mss: u32,
@@ -153,17 +137,19 @@ impl DeliveryRate {
             return None;
         }
         let round_trip = min_rtt + return_queueing;
-        let (share, of) = WINDOW_SHARE_PER_PATH;
+        let (share, of) = params.window_share_per_path;
         let window_share = window_lasts
             .saturating_mul(share)
             .checked_div(of)
             .unwrap_or(window_lasts);
-        let own_queue = min_rtt
-            .max(MIN_QUEUE_ALLOWANCE)
-            .min(window_share.saturating_sub(round_trip).max(MIN_QUEUE_SLACK));
+        let own_queue = min_rtt.max(params.min_queue_allowance).min(
+            window_share
+                .saturating_sub(round_trip)
+                .max(params.min_queue_slack),
+        );
         let span = round_trip + own_queue;
         let bytes = rate.saturating_mul(span.as_micros()) / 1_000_000;
-        Some(bytes.max(MIN_CAP_SEGMENTS * u64::from(mss)))
+        Some(bytes.max(params.min_cap_segments * u64::from(mss)))
     }
 }
 
@@ -172,6 +158,7 @@ mod tests {
     use super::*;
 
     const MSS: u32 = 1448;
+    const P: SharingParams = SharingParams::DEFAULT;
     /// A window that lasts longer than any cap here.
     const LONG: Duration = Duration::from_secs(10);
     /// ACKs that come back without queueing.
@@ -185,7 +172,7 @@ mod tests {
     fn no_cap_before_a_rate_is_measured() {
         let mut rate = DeliveryRate::default();
         assert_eq!(
-            rate.in_flight_cap(Duration::from_millis(50), NO_QUEUE, MSS, LONG),
+            rate.in_flight_cap(&P, Duration::from_millis(50), NO_QUEUE, MSS, LONG),
             None
         );
         rate.update(at(0), 0, Duration::from_millis(50));
@@ -196,7 +183,7 @@ mod tests {
             "the first interval has not closed"
         );
         assert_eq!(
-            rate.in_flight_cap(Duration::from_millis(50), NO_QUEUE, MSS, LONG),
+            rate.in_flight_cap(&P, Duration::from_millis(50), NO_QUEUE, MSS, LONG),
             None
         );
     }
@@ -209,7 +196,7 @@ mod tests {
         rate.update(at(50), 62_500, Duration::from_millis(50));
         assert_eq!(rate.bytes_per_second(), 1_250_000);
         assert_eq!(
-            rate.in_flight_cap(Duration::from_millis(50), NO_QUEUE, MSS, LONG),
+            rate.in_flight_cap(&P, Duration::from_millis(50), NO_QUEUE, MSS, LONG),
             Some(125_000)
         );
     }
@@ -223,6 +210,7 @@ mod tests {
         rate.update(at(50), 62_500, Duration::from_millis(50));
         let cap = |lasts_ms| {
             rate.in_flight_cap(
+                &P,
                 Duration::from_millis(50),
                 NO_QUEUE,
                 MSS,
@@ -245,7 +233,7 @@ mod tests {
         rate.update(at(10), 12_500, Duration::from_millis(10));
         // 1.25 MB/s × (2 ms + 10 ms) = 15 kB, the initial window is 14.48 kB.
         assert_eq!(
-            rate.in_flight_cap(Duration::from_millis(2), NO_QUEUE, MSS, LONG),
+            rate.in_flight_cap(&P, Duration::from_millis(2), NO_QUEUE, MSS, LONG),
             Some(15_000)
         );
         // A slow path: never below ten segments.
@@ -253,7 +241,7 @@ mod tests {
         slow.update(at(0), 0, Duration::from_millis(10));
         slow.update(at(10), 100, Duration::from_millis(10));
         assert_eq!(
-            slow.in_flight_cap(Duration::from_millis(2), NO_QUEUE, MSS, LONG),
+            slow.in_flight_cap(&P, Duration::from_millis(2), NO_QUEUE, MSS, LONG),
             Some(10 * u64::from(MSS))
         );
     }
@@ -267,8 +255,9 @@ mod tests {
         rate.update(at(40), 50_000, Duration::from_millis(10));
         let min_rtt = Duration::from_millis(10);
         let acks_wait = Duration::from_millis(20);
-        let cap =
-            |lasts_ms| rate.in_flight_cap(min_rtt, acks_wait, MSS, Duration::from_millis(lasts_ms));
+        let cap = |lasts_ms| {
+            rate.in_flight_cap(&P, min_rtt, acks_wait, MSS, Duration::from_millis(lasts_ms))
+        };
         assert_eq!(cap(10_000), Some(50_000));
         // A window lasting 45 ms leaves 30 ms for the round trip: 5 ms of queue.
         assert_eq!(cap(45), Some(43_750));
@@ -297,7 +286,7 @@ mod tests {
     fn send_times_older_than_the_checkpoints_reach_are_unknown() {
         let mut rate = DeliveryRate::default();
         let rtt = Duration::from_millis(1);
-        for k in 0..(SEND_CHECKPOINTS as u64 + 10) {
+        for k in 0..(P.send_checkpoints as u64 + 10) {
             rate.on_sent(at(k), (k + 1) * 1000, rtt);
         }
         assert_eq!(rate.sent_by(1000), None, "dropped from the front");

@@ -2,8 +2,8 @@
 
 use std::net::SocketAddr;
 
+use super::SegmentOut;
 use crate::seq::SeqNum;
-use crate::tcp::SegmentOut;
 use crate::wire::option_packer::pack_options;
 use crate::wire::tcp_option::TcpOption;
 use crate::wire::{
@@ -46,7 +46,7 @@ pub fn emit_segment(
 }
 
 /// A segment of no connection (a RST), with `options` (MP_TCPRST, say).
-pub(super) fn emit_control(
+pub fn emit_control(
     buf: &mut [u8],
     src: SocketAddr,
     dst: SocketAddr,

@@ -1,0 +1,129 @@
+//! How a connection carries its stream: still negotiating MPTCP, MPTCP proper with
+//! both keys, or fallen back to plain TCP (RFC 8684 §3.1, §3.7).
+//!
+//! Ending is tracked apart, by [`Lifecycle`](super::lifecycle::Lifecycle): a closed
+//! connection's subflows still send (ACKs from TIME-WAIT, RSTs carrying
+//! MP_FASTCLOSE), and what those carry depends on the state it was in.
+
+/// Where the connection is at the data level, for code outside the MPTCP layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// MP_CAPABLE sent or received; the peer's key is not known yet.
+    Handshake,
+    /// Keys exchanged: MPTCP proper.
+    Established,
+    /// Plain TCP on one subflow (§3.7).
+    Fallback,
+}
+
+/// Why a connection fell back to plain TCP (§3.7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FallbackCause {
+    /// The SYN-ACK or the third ACK carried no MP_CAPABLE.
+    NoMpCapable,
+    /// Segments stopped carrying MPTCP options, or data arrived without a mapping.
+    NoDss,
+    /// A DSS checksum failed on the only subflow (MP_FAIL, then the infinite mapping).
+    Checksum,
+    /// The peer sent the infinite mapping.
+    InfiniteMapping,
+}
+
+/// The connection's state, each variant with what is known in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConnState {
+    Handshake,
+    Established {
+        remote_key: u64,
+        /// Client only: the server showed it has our key (a DSS or ADD_ADDR
+        /// arrived), so the third ACK's MP_CAPABLE is no longer repeated (§3.1) and
+        /// subflows may be joined.
+        keys_acked: bool,
+    },
+    Fallback {
+        cause: FallbackCause,
+        /// The peer's key, if MPTCP was established before the fallback.
+        remote_key: Option<u64>,
+    },
+}
+
+impl ConnState {
+    pub(crate) fn phase(&self) -> Phase {
+        match self {
+            ConnState::Handshake => Phase::Handshake,
+            ConnState::Established { .. } => Phase::Established,
+            ConnState::Fallback { .. } => Phase::Fallback,
+        }
+    }
+
+    pub(crate) fn remote_key(&self) -> Option<u64> {
+        match *self {
+            ConnState::Handshake => None,
+            ConnState::Established { remote_key, .. } => Some(remote_key),
+            ConnState::Fallback { remote_key, .. } => remote_key,
+        }
+    }
+
+    pub(crate) fn is_established(&self) -> bool {
+        matches!(self, ConnState::Established { .. })
+    }
+
+    pub(crate) fn is_fallback(&self) -> bool {
+        matches!(self, ConnState::Fallback { .. })
+    }
+
+    /// Whether the client still repeats its keys: established, and the server has
+    /// not shown it has them.
+    pub(crate) fn keys_acked(&self) -> bool {
+        matches!(
+            self,
+            ConnState::Established {
+                keys_acked: true,
+                ..
+            }
+        )
+    }
+
+    /// Falls back, keeping the key if there was one. Returns whether it was
+    /// established before (the peer's bytes then keep their mappings until it falls
+    /// back too).
+    pub(crate) fn fall_back(&mut self, cause: FallbackCause) -> bool {
+        let was_established = self.is_established();
+        *self = ConnState::Fallback {
+            cause,
+            remote_key: self.remote_key(),
+        };
+        was_established
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc8684_s3_7_falling_back_keeps_the_key_of_an_established_connection() {
+        let mut s = ConnState::Established {
+            remote_key: 7,
+            keys_acked: true,
+        };
+        assert!(s.fall_back(FallbackCause::NoDss));
+        assert_eq!(s.phase(), Phase::Fallback);
+        assert_eq!(s.remote_key(), Some(7));
+        assert!(!s.is_established(), "no MPTCP signalling after fallback");
+        assert!(!s.keys_acked());
+    }
+
+    #[test]
+    fn rfc8684_s3_1_falling_back_during_the_handshake_knows_no_key() {
+        let mut s = ConnState::Handshake;
+        assert!(!s.fall_back(FallbackCause::NoMpCapable));
+        assert_eq!(
+            s,
+            ConnState::Fallback {
+                cause: FallbackCause::NoMpCapable,
+                remote_key: None
+            }
+        );
+    }
+}

@@ -1,0 +1,163 @@
+//! The subflows of one connection, addressed by [`SubflowId`]: adding them, finding
+//! them, and the questions asked of all of them at once.
+
+use crate::cc::CongestionControl;
+use crate::mptcp::subflow::{Handshake, Subflow};
+use crate::tcp::{SubflowId, TcpState, TcpStats};
+use crate::time::Instant;
+
+/// Every subflow a connection has had, the first one first.
+#[derive(Debug)]
+pub(crate) struct SubflowSet {
+    /// Ordered by id, which is the order they appeared in.
+    list: Vec<Subflow>,
+    next_id: u32,
+    /// Where [`transmit_order`](Self::transmit_order) starts, a position in `list`:
+    /// after the subflow that last sent, for fairness between subflows.
+    tx_cursor: usize,
+}
+
+impl SubflowSet {
+    /// A set holding the first subflow, which must have id 0.
+    pub(crate) fn new(first: Subflow) -> Self {
+        debug_assert_eq!(first.id, SubflowId(0));
+        SubflowSet {
+            list: vec![first],
+            next_id: 1,
+            tx_cursor: 0,
+        }
+    }
+
+    /// The id the next subflow gets (and its congestion controller key).
+    pub(crate) fn next_id(&self) -> SubflowId {
+        SubflowId(self.next_id)
+    }
+
+    /// Adds a subflow made with [`next_id`](Self::next_id).
+    pub(crate) fn push(&mut self, subflow: Subflow) -> SubflowId {
+        debug_assert_eq!(subflow.id, self.next_id());
+        self.next_id += 1;
+        let id = subflow.id;
+        self.list.push(subflow);
+        id
+    }
+
+    pub(crate) fn get(&self, id: SubflowId) -> Option<&Subflow> {
+        self.list.iter().find(|s| s.id == id)
+    }
+
+    pub(crate) fn get_mut(&mut self, id: SubflowId) -> Option<&mut Subflow> {
+        self.list.iter_mut().find(|s| s.id == id)
+    }
+
+    /// The first subflow: the connection's own addresses, and the one that carries a
+    /// fallen-back stream.
+    pub(crate) fn first(&self) -> &Subflow {
+        &self.list[0]
+    }
+
+    pub(crate) fn first_mut(&mut self) -> &mut Subflow {
+        &mut self.list[0]
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Subflow> {
+        self.list.iter()
+    }
+
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut Subflow> {
+        self.list.iter_mut()
+    }
+
+    pub(crate) fn ids(&self) -> Vec<SubflowId> {
+        self.list.iter().map(|s| s.id).collect()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// Whether subflow `id` is the only one that can carry data.
+    pub(crate) fn alone(&self, id: SubflowId) -> bool {
+        !self.list.iter().any(|s| s.id != id && s.is_usable())
+    }
+
+    /// Whether another subflow than `id` carries data and is not failing.
+    pub(crate) fn others_working(&self, id: SubflowId) -> bool {
+        self.list
+            .iter()
+            .any(|s| s.id != id && s.is_usable() && !s.stale)
+    }
+
+    pub(crate) fn usable_count(&self) -> usize {
+        self.list.iter().filter(|s| s.is_usable()).count()
+    }
+
+    /// The first usable subflow, to carry a segment without data.
+    pub(crate) fn first_usable_mut(&mut self) -> Option<&mut Subflow> {
+        self.list.iter_mut().find(|s| s.is_usable())
+    }
+
+    /// Joins we answered whose handshake is still under way.
+    pub(crate) fn pending_joins(&self) -> usize {
+        self.list
+            .iter()
+            .filter(|s| matches!(s.handshake, Handshake::JoinSynAckSent { .. }))
+            .filter(|s| s.tcp.state() != TcpState::Closed)
+            .count()
+    }
+
+    /// The ids of every subflow, starting after the one that last sent.
+    pub(crate) fn transmit_order(&self) -> impl Iterator<Item = SubflowId> + '_ {
+        let n = self.list.len();
+        let start = self.tx_cursor % n.max(1);
+        (0..n).map(move |k| self.list[(start + k) % n].id)
+    }
+
+    /// Subflow `id` sent a segment: the next round starts after it.
+    pub(crate) fn sent_on(&mut self, id: SubflowId) {
+        if let Some(i) = self.list.iter().position(|s| s.id == id) {
+            self.tx_cursor = i + 1;
+        }
+    }
+
+    /// The earliest timer of any subflow.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.list.iter().filter_map(|s| s.tcp.poll_timeout()).min()
+    }
+
+    /// Runs the subflows' timers that are due.
+    pub(crate) fn handle_timeouts(&mut self, now: Instant, cc: &mut dyn CongestionControl) {
+        for s in &mut self.list {
+            if s.tcp.poll_timeout().is_some_and(|t| t <= now) {
+                s.tcp.handle_timeout(now, cc);
+            }
+        }
+    }
+
+    /// TCP counters summed over the subflows.
+    pub(crate) fn tcp_stats(&self) -> TcpStats {
+        let mut sum = TcpStats::default();
+        for s in &self.list {
+            sum.accumulate(s.tcp.stats());
+        }
+        sum
+    }
+
+    /// Every subflow is closed for good.
+    pub(crate) fn all_closed(&self) -> bool {
+        self.list.iter().all(|s| s.tcp.state() == TcpState::Closed)
+    }
+
+    /// Every subflow is over for the connection: closed, or in TIME-WAIT (which
+    /// only guards its 4-tuple).
+    pub(crate) fn all_over(&self) -> bool {
+        self.list
+            .iter()
+            .all(|s| matches!(s.tcp.state(), TcpState::Closed | TcpState::TimeWait))
+    }
+
+    /// Every subflow's TCP connection has nothing left to send.
+    pub(crate) fn all_done(&self) -> bool {
+        self.list.iter().all(|s| s.tcp.is_done())
+    }
+}
