@@ -16,12 +16,11 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Instant;
 
-use braid::runtime::netns::Topology;
 use braid::runtime::{Stack, StackConfig};
-use netns::{
-    assert_exchanged, async_exchange, linux_exchange, netns_available, runtime, serial, spawn_in,
-    transfer_size, wait, Progress, TIME_LIMIT,
-};
+use braid_testkit::lab::{netns_available, serial, spawn_in, wait};
+use braid_testkit::linux_mptcp::Progress;
+use braid_testkit::netns::Topology;
+use netns::{assert_exchanged, async_exchange, linux_exchange, runtime, transfer_size, TIME_LIMIT};
 
 const PORT: u16 = 5001;
 const BRAID_SEED: u64 = 0xb4a1d;
