@@ -1,5 +1,5 @@
-//! braid's MPTCP against the Linux kernel's, in network namespaces (DESIGN.md, "How
-//! braid meets a real network"): braid on its TUN device in the client namespace
+//! braid's MPTCP against the Linux kernel's, in network namespaces (the layout of
+//! docs/network-lab.md): braid on its TUN device in the client namespace
 //! (10.1.N.1, fd01:N::1), the kernel's MPTCP in the server namespace (10.0.N.2,
 //! fd00:N::2), over two veth paths. braid is the client and the server in turn.
 //!

@@ -1,5 +1,5 @@
 //! braid's TCP against the Linux kernel's, through a TUN device, in network namespaces
-//! (DESIGN.md, "How braid meets a real network"): 64 MiB each way at once, SHA-256
+//! (the layout of docs/network-lab.md): 64 MiB each way at once, SHA-256
 //! compared at both ends, on a clean path (TUN offload on, so braid and the kernel
 //! exchange 64 KiB segments) and with 1% random loss. With loss, iptables drops packets
 //! as the kernel forwards them, so every packet is made one segment (offload off, veth
