@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 #   tshark    the reference decoder braid's MPTCP parsing is compared with
 #   iproute2  network namespaces for the interop tests against Linux
 #   iptables  random loss on the interop path (the statistic match)
-PACKAGES=(tshark iproute2 iptables)
+#   iputils-ping  the check that scripts/netns-lab.sh's paths carry packets
+PACKAGES=(tshark iproute2 iptables iputils-ping)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -4,7 +4,8 @@
 //! `#[path]`, so the fuzzers and the normal test suite drive the same pipeline. Each
 //! function panics when a property fails, which is how libFuzzer and proptest see it:
 //!
-//! - nothing panics on any input (DESIGN.md: input from the network never causes a panic);
+//! - nothing panics on any input (docs/design.md: input from the network never causes a
+//!   panic);
 //! - every option that parses emits `buffer_len()` octets, as many as it was parsed from,
 //!   and those octets parse back to an equal option: `parse(emit(x)) == x`;
 //! - a block of the options that parsed, emitted with `emit_options` or packed with

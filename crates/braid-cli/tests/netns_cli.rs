@@ -1,43 +1,24 @@
 //! `braid connect` and `braid listen` against Linux, in network namespaces (the layout
-//! of `braid::runtime::netns::Topology`). Needs root; skipped otherwise, failed instead
-//! with `BRAID_REQUIRE_NETNS=1`.
+//! of `braid_testkit::Topology`, docs/network-lab.md). Needs root; skipped otherwise,
+//! failed instead with `BRAID_REQUIRE_NETNS=1`.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::sync::Mutex;
 use std::time::Duration;
 
-use braid::runtime::netns::{self, Topology};
+use braid_testkit::netns::Netns;
+use braid_testkit::Lab;
 
 const TIME_LIMIT: Duration = Duration::from_secs(60);
-
-fn netns_available(test: &str) -> bool {
-    match netns::available() {
-        Ok(()) => true,
-        Err(why) => {
-            if std::env::var("BRAID_REQUIRE_NETNS").is_ok_and(|v| v == "1") {
-                panic!("{test}: network namespaces are required (BRAID_REQUIRE_NETNS=1) but {why}");
-            }
-            // Past libtest's capture, so that the skip is seen.
-            let _ = writeln!(io::stderr(), "SKIPPED {test}: {why}. Run as root.");
-            false
-        }
-    }
-}
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 fn payload(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
 }
 
 /// `braid ARGS` inside `ns`.
-fn braid_in(ns: &netns::Netns, args: &[&str]) -> Command {
+fn braid_in(ns: &Netns, args: &[&str]) -> Command {
     let mut cmd = Command::new("ip");
     cmd.args(["netns", "exec", ns.name(), env!("CARGO_BIN_EXE_braid")])
         .args(args);
@@ -66,18 +47,16 @@ fn read_all_in_thread(mut r: impl Read + Send + 'static) -> mpsc::Receiver<io::R
 
 #[test]
 fn connect_sends_stdin_half_closes_and_prints_the_reply() {
-    if !netns_available("connect_sends_stdin_half_closes_and_prints_the_reply") {
+    let Some(lab) = Lab::new("connect_sends_stdin_half_closes_and_prints_the_reply", 1) else {
         return;
-    }
-    let _serial = serial();
-    let topo = Topology::new(1).expect("build the namespaces");
-    let path = topo.paths[0].clone();
+    };
+    let path = lab.paths[0].clone();
     let server = SocketAddr::new(path.server_ip.into(), 7001);
     let request = payload(1 << 20);
 
     // The Linux server reads to end of stream (braid's FIN), then answers and closes.
     let (ready_tx, ready_rx) = mpsc::channel();
-    let linux = topo
+    let linux = lab
         .server
         .spawn("linux-server", move || {
             let listener = TcpListener::bind(server)?;
@@ -94,7 +73,7 @@ fn connect_sends_stdin_half_closes_and_prints_the_reply() {
     ready_rx.recv_timeout(TIME_LIMIT).expect("Linux listens");
 
     let mut child = braid_in(
-        &topo.client,
+        &lab.client,
         &[
             "connect",
             "--tun",
@@ -138,15 +117,16 @@ fn connect_sends_stdin_half_closes_and_prints_the_reply() {
 
 #[test]
 fn listen_prints_what_it_receives_and_exits_when_the_connection_ends() {
-    if !netns_available("listen_prints_what_it_receives_and_exits_when_the_connection_ends") {
+    let Some(lab) = Lab::new(
+        "listen_prints_what_it_receives_and_exits_when_the_connection_ends",
+        1,
+    ) else {
         return;
-    }
-    let _serial = serial();
-    let topo = Topology::new(1).expect("build the namespaces");
+    };
     let braid_addr: SocketAddr = "10.1.1.1:7002".parse().unwrap();
 
     let mut child = braid_in(
-        &topo.client,
+        &lab.client,
         &[
             "listen", "--tun", "braid0", "--local", "10.1.1.1", "--port", "7002", "-v",
         ],
@@ -175,7 +155,7 @@ fn listen_prints_what_it_receives_and_exits_when_the_connection_ends() {
 
     let data = payload(3 << 20);
     let sent = data.clone();
-    let linux = topo
+    let linux = lab
         .server
         .spawn("linux-client", move || {
             let mut stream = TcpStream::connect_timeout(&braid_addr, TIME_LIMIT)?;
@@ -204,14 +184,12 @@ fn listen_prints_what_it_receives_and_exits_when_the_connection_ends() {
 
 #[test]
 fn connect_explains_a_taken_address() {
-    if !netns_available("connect_explains_a_taken_address") {
+    let Some(lab) = Lab::new("connect_explains_a_taken_address", 1) else {
         return;
-    }
-    let _serial = serial();
-    let topo = Topology::new(1).expect("build the namespaces");
+    };
     // 10.0.1.1 is the client namespace kernel's own address.
     let out = braid_in(
-        &topo.client,
+        &lab.client,
         &[
             "connect",
             "--tun",

@@ -139,7 +139,7 @@ mod tests {
     use super::*;
     use std::net::Ipv4Addr;
 
-    /// The example of ../shared/DESIGN.md, checked against Linux's own derivation.
+    /// The worked example of docs/design.md, checked against Linux's own derivation.
     #[test]
     fn rfc8684_s3_1_token_and_idsn_from_key() {
         let k = KeyDerived::new(0x0102030405060708);

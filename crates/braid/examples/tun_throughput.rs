@@ -5,7 +5,7 @@
 //! sudo cargo run --release -p braid --example tun_throughput [-- MIB [ROUNDS]]
 //! ```
 //!
-//! Builds the netns layout of `braid::runtime::netns::Topology` (one path), then, for
+//! Builds the netns layout of `braid_testkit::netns::Topology` (one path), then, for
 //! each round, times `MIB` MiB (default 256, 3 rounds):
 //!
 //! - braid -> Linux: braid in the client namespace sends to a Linux server across the
@@ -28,8 +28,8 @@ use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use braid::runtime::netns::{self, Topology};
 use braid::runtime::{Stack, StackConfig};
+use braid_testkit::netns::{self, Topology};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const CHUNK: usize = 256 << 10;

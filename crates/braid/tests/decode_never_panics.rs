@@ -1,6 +1,6 @@
 //! No input makes the capture pipeline panic, and every TCP and MPTCP option that parses
-//! emits octets that parse back to it (DESIGN.md, Conventions: input from the network
-//! never causes a panic; `wire`: a `Repr` that parsed from bytes emits those bytes).
+//! emits octets that parse back to it (docs/design.md, "How each layer is shaped": input
+//! from the network never causes a panic; a `Repr` that parsed from bytes emits them).
 //!
 //! The checks are those of the fuzz targets, `fuzz/src/lib.rs`, included here so that
 //! the normal test suite runs them on stable: proptest feeds them arbitrary bytes,

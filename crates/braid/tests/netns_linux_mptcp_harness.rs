@@ -1,6 +1,6 @@
 //! The harness of the MPTCP interop tests, proved without braid: the Linux kernel's
 //! MPTCP against itself, client namespace to server namespace over the veth paths of
-//! `braid::runtime::netns::Topology`. If these fail, an interop test that uses the same
+//! `braid_testkit::netns::Topology`. If these fail, an interop test that uses the same
 //! helpers cannot be trusted to blame braid.
 //!
 //! What each test shows works: transfers over MPTCP with SHA-256 at both ends (IPv4 and
@@ -15,12 +15,11 @@ mod netns;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use braid::runtime::linux_mptcp::{self, Close, Pattern, Receive};
-use braid::runtime::netns::{EndpointFlag, Hook, TcpSegments, Topology};
-use netns::{
-    linux_client, linux_server, mptcp_counters, netns_available, serial, wait, PeerOutcome,
-    PeerPlan, TIME_LIMIT,
-};
+use braid_testkit::lab::{netns_available, serial, spawn_in, wait};
+use braid_testkit::linux_mptcp::{self, Close, Pattern, Receive};
+use braid_testkit::netns::{EndpointFlag, Hook, TcpSegments, Topology};
+use braid_testkit::peer::{linux_client, linux_server, mptcp_counters, PeerOutcome, PeerPlan};
+use netns::TIME_LIMIT;
 
 const PORT: u16 = 5001;
 const CLIENT_SEED: u64 = 0xc11e;
@@ -503,7 +502,7 @@ fn abort_sends_one_mp_fastclose() {
         PeerPlan::new(0, SERVER_SEED).exchange(|e| e.shutdown_write(false)),
     )
     .unwrap();
-    let client = netns::spawn_in(&topo.client, "aborting-client", move || {
+    let client = spawn_in(&topo.client, "aborting-client", move || {
         let stream = linux_mptcp::mptcp_connect(None, server_addr, Duration::from_secs(5))?;
         linux_mptcp::exchange(
             &stream,
@@ -532,7 +531,7 @@ fn blocking_a_path() {
     };
     let server_addr = SocketAddr::new(topo.paths[0].server_ip.into(), PORT);
     topo.block_path(0).unwrap();
-    let connect = netns::spawn_in(&topo.client, "blocked-client", move || {
+    let connect = spawn_in(&topo.client, "blocked-client", move || {
         linux_mptcp::mptcp_connect(None, server_addr, Duration::from_millis(300))
     });
     let err = connect
@@ -559,7 +558,7 @@ fn blocking_a_path() {
     let deadline = Instant::now() + TIME_LIMIT;
     let server = linux_server(&topo.server, server_addr, PeerPlan::new(size, SERVER_SEED))
         .expect("start the server");
-    let client = netns::spawn_in(&topo.client, "linux-client", move || {
+    let client = spawn_in(&topo.client, "linux-client", move || {
         let stream = linux_mptcp::mptcp_connect(None, server_addr, Duration::from_secs(5))?;
         linux_mptcp::wait_for_subflows(&stream, 1, Duration::from_secs(5))?;
         Ok(stream)
@@ -567,7 +566,7 @@ fn blocking_a_path() {
     let stream = wait(&client, deadline, "the client's join", &String::new);
     topo.block_path(1).unwrap();
     let started = Instant::now();
-    let client = netns::spawn_in(&topo.client, "linux-client", move || {
+    let client = spawn_in(&topo.client, "linux-client", move || {
         linux_mptcp::exchange(
             &stream,
             &linux_mptcp::ExchangeOptions::new(size, CLIENT_SEED).timeout(Duration::from_secs(20)),

@@ -1,5 +1,5 @@
-//! braid's MPTCP against the Linux kernel's, in network namespaces (DESIGN.md, "How
-//! braid meets a real network"): braid on its TUN device in the client namespace
+//! braid's MPTCP against the Linux kernel's, in network namespaces (the layout of
+//! docs/network-lab.md): braid on its TUN device in the client namespace
 //! (10.1.N.1, fd01:N::1), the kernel's MPTCP in the server namespace (10.0.N.2,
 //! fd00:N::2), over two veth paths. braid is the client and the server in turn.
 //!
@@ -26,17 +26,18 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use braid::runtime::linux_mptcp::{Close, Exchange, Receive};
-use braid::runtime::netns::{EndpointFlag, LinkStats, Netns, Topology};
 use braid::runtime::{Stack, StackConfig, TcpStream};
 use braid_proto::endpoint::{CcAlgorithm, ConnectionId, Endpoint};
 use braid_proto::mptcp::{MptcpStats, Phase};
 use braid_proto::sched::SchedulerKind;
 use braid_proto::tcp::{TcpState, TcpStats};
-use netns::{
-    async_exchange, linux_client, linux_server, mptcp_counters, netns_available, runtime, serial,
-    spawn_in, wait, Counters, PeerOutcome, PeerPlan, Progress,
+use braid_testkit::lab::{netns_available, serial, spawn_in, wait};
+use braid_testkit::linux_mptcp::{Close, Exchange, Progress, Receive};
+use braid_testkit::netns::{EndpointFlag, LinkStats, Netns, Topology};
+use braid_testkit::peer::{
+    linux_client, linux_server, mptcp_counters, Counters, PeerOutcome, PeerPlan,
 };
+use netns::{async_exchange, runtime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const PORT: u16 = 5001;

@@ -10,12 +10,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use braid::runtime::netns::Topology;
 use braid::runtime::{Error, Stack, StackConfig};
-use netns::{
-    async_exchange, linux_exchange, netns_available, runtime, serial, spawn_in, wait, Progress,
-    TIME_LIMIT,
-};
+use braid_testkit::lab::{netns_available, serial, spawn_in, wait};
+use braid_testkit::linux_mptcp::Progress;
+use braid_testkit::netns::Topology;
+use netns::{async_exchange, linux_exchange, runtime, TIME_LIMIT};
 
 /// Runs `f` in the client namespace of a fresh one-path topology, on a tokio runtime,
 /// within the time limit.
@@ -371,7 +370,7 @@ fn a_connection_reset_before_accept_is_accepted_and_reports_the_reset() {
         let mut stream = std::net::TcpStream::connect_timeout(&braid_addr, TIME_LIMIT)?;
         let local = stream.local_addr()?;
         stream.write_all(b"a request nobody reads")?;
-        braid::runtime::linux_mptcp::abort(stream)?;
+        braid_testkit::linux_mptcp::abort(stream)?;
         Ok(local)
     });
     let linux_addr = wait(

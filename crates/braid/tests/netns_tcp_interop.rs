@@ -1,5 +1,5 @@
 //! braid's TCP against the Linux kernel's, through a TUN device, in network namespaces
-//! (DESIGN.md, "How braid meets a real network"): 64 MiB each way at once, SHA-256
+//! (the layout of docs/network-lab.md): 64 MiB each way at once, SHA-256
 //! compared at both ends, on a clean path (TUN offload on, so braid and the kernel
 //! exchange 64 KiB segments) and with 1% random loss. With loss, iptables drops packets
 //! as the kernel forwards them, so every packet is made one segment (offload off, veth
@@ -16,12 +16,11 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Instant;
 
-use braid::runtime::netns::Topology;
 use braid::runtime::{Stack, StackConfig};
-use netns::{
-    assert_exchanged, async_exchange, linux_exchange, netns_available, runtime, serial, spawn_in,
-    transfer_size, wait, Progress, TIME_LIMIT,
-};
+use braid_testkit::lab::{netns_available, serial, spawn_in, wait};
+use braid_testkit::linux_mptcp::Progress;
+use braid_testkit::netns::Topology;
+use netns::{assert_exchanged, async_exchange, linux_exchange, runtime, transfer_size, TIME_LIMIT};
 
 const PORT: u16 = 5001;
 const BRAID_SEED: u64 = 0xb4a1d;

@@ -1,7 +1,7 @@
 //! `braid bench aggregation`: one MPTCP connection over two paths, goodput as a
 //! fraction of the sum of the paths' rates.
 //!
-//! The cases are Linux's selftest net/mptcp/simult_flows.sh as DESIGN.md records it
+//! The cases are Linux's selftest net/mptcp/simult_flows.sh as docs/design.md records it
 //! (two paths of 10+10 and 15+5 Mbit/s, one-way delays 0/0, 1/25 and 25/1 ms, 16 MiB
 //! each way at once over one connection) and a phone's Wi-Fi (50 Mbit/s, 10 ms) and
 //! cellular (20 Mbit/s, 30 ms), also with 1% loss on cellular (32 MiB upload). Each

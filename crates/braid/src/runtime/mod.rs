@@ -27,8 +27,9 @@
 //! creates its TUN device (up, without an address) and a host route per local address
 //! into it. Packets braid writes are forwarded by the kernel, so forwarding must be on
 //! (`net.ipv4.ip_forward=1`) unless braid only talks to the kernel's own addresses.
-//! DESIGN.md's "How braid meets a real network" shows a full layout; [`netns`] builds
-//! it in network namespaces for tests and benchmarks.
+//! The repository's docs/network-lab.md shows a full layout, policy routing by source
+//! address included; the `braid-testkit` crate builds it in network namespaces for the
+//! tests and benchmarks.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -48,9 +49,7 @@
 
 mod driver;
 mod error;
-pub mod linux_mptcp;
 mod listener;
-pub mod netns;
 mod setup;
 mod shared;
 mod stream;

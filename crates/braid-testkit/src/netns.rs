@@ -13,7 +13,7 @@
 //! A namespace also carries the kernel's MPTCP configuration and counters
 //! ([`Netns::mptcp_limits`], [`Netns::mptcp_endpoint_add`], [`Netns::mptcp_counters`])
 //! and its own iptables rules ([`Netns::strip_tcp_option`], [`Topology::block_path`]).
-//! The Linux MPTCP peer that runs in it is [`super::linux_mptcp`].
+//! The Linux MPTCP peer that runs in it is [`crate::linux_mptcp`].
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -678,7 +678,7 @@ pub struct Path {
     pub braid_ip6: Ipv6Addr,
 }
 
-/// DESIGN.md's interop layout: a client namespace where braid runs (forwarding on,
+/// The interop layout of docs/network-lab.md: a client namespace where braid runs (forwarding on,
 /// rp_filter off, one policy-routing table per braid address) and a server namespace
 /// for the Linux peer, joined by one veth pair per path. IPv4 and IPv6 alike:
 ///

@@ -2,11 +2,11 @@
 //! sockets opened with protocol 262 (`IPPROTO_MPTCP`), in-process.
 //!
 //! Nothing here enters a namespace: call these functions on a thread that runs inside
-//! one ([`Netns::spawn`](super::netns::Netns::spawn)); a socket belongs to the network
+//! one ([`Netns::spawn`](crate::netns::Netns::spawn)); a socket belongs to the network
 //! namespace of the thread that creates it. Sockets are std's [`TcpListener`] and
 //! [`TcpStream`] (an MPTCP socket takes the TCP socket calls), so `Read`, `Write`,
 //! `shutdown` and timeouts work as usual. The kernel's configuration (limits,
-//! endpoints, counters, middleboxes) is on [`Netns`](super::netns::Netns).
+//! endpoints, counters, middleboxes) is on [`Netns`](crate::netns::Netns).
 //!
 //! Every wait is bounded: connecting, accepting and [`exchange`] take a timeout.
 //!
