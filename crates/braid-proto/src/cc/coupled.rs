@@ -30,12 +30,10 @@
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
 
-use super::new_reno::initial_window;
+use super::new_reno::{half_flight, initial_window};
+use super::slow_start::{AckUse, SlowStart};
 use super::{AckEvent, CongestionControl, SubflowId};
 use crate::time::{Duration, Instant};
-
-/// RFC 3465 §2.3: the limit L on the bytes one ACK may add in slow start, in segments.
-const ABC_LIMIT_SEGMENTS: u64 = 2;
 
 /// A subflow drops out of the coupling after this many of its smoothed RTTs without
 /// new data acknowledged ...
@@ -77,11 +75,6 @@ pub(super) trait Rule: Default + std::fmt::Debug + Send {
     }
 }
 
-/// RFC 5681 §3.2 eq. 4: `max(FlightSize / 2, 2*SMSS)`.
-pub(super) fn half_flight(in_flight: u64, mss: u64) -> u64 {
-    (in_flight / 2).max(2 * mss)
-}
-
 /// `sum_i cwnd_i / rtt_i`: the paths' total rate, bytes per microsecond.
 pub(super) fn total_rate(paths: &[Path]) -> f64 {
     paths.iter().map(|p| p.cwnd / p.rtt).sum()
@@ -109,12 +102,7 @@ pub(super) struct Subflow {
     pub since_loss: u64,
     /// OLIA's l2: bytes acknowledged between the last two losses.
     pub between_losses: u64,
-    /// In the slow start that follows a timeout (RFC 3465 §2.3: L = 1*SMSS).
-    slow_start_after_rto: bool,
-    /// A timeout fired and no new data has been acknowledged since.
-    rto_backed_off: bool,
-    /// The current recovery began with a timeout: its ACKs drive slow start.
-    timeout_recovery: bool,
+    slow_start: SlowStart,
 }
 
 impl Subflow {
@@ -129,9 +117,7 @@ impl Subflow {
             last_ack: None,
             since_loss: 0,
             between_losses: 0,
-            slow_start_after_rto: false,
-            rto_backed_off: false,
-            timeout_recovery: false,
+            slow_start: SlowStart::default(),
         }
     }
 
@@ -146,41 +132,19 @@ impl Subflow {
     /// Reno on one ACK up to congestion avoidance: returns the bytes left for
     /// congestion avoidance, `None` when the window may not grow or slow start used
     /// the whole ACK.
-    fn slow_start(&mut self, now: Instant, ack: &AckEvent) -> Option<u64> {
-        if ack.acked == 0 {
+    fn left_for_congestion_avoidance(&mut self, now: Instant, ack: &AckEvent) -> Option<u64> {
+        let use_of_ack = self.slow_start.admit(ack);
+        if use_of_ack == AckUse::NothingNew {
             return None;
         }
         self.last_ack = Some(now);
         self.since_loss = self.since_loss.saturating_add(ack.acked);
-        self.rto_backed_off = false;
-        // RFC 6582 §3.2 / RFC 6675: no growth during fast recovery; after a timeout,
-        // slow start from one segment, recovery or not (RFC 5681 §3.1).
-        if ack.in_recovery && !self.timeout_recovery {
+        if use_of_ack != AckUse::Grow {
             return None;
         }
-        // RFC 7661 §4.3: a window the sender has not been filling does not grow.
-        if ack.app_limited {
-            return None;
-        }
-        let mut acked = ack.acked;
-        if self.cwnd < self.ssthresh {
-            // RFC 5681 §3.1 slow start, RFC 3465 §2.2-2.3 byte counting with L = 2*SMSS
-            // (1*SMSS after a timeout); what is left once ssthresh is reached counts
-            // toward congestion avoidance.
-            let limit = if self.slow_start_after_rto {
-                self.mss
-            } else {
-                ABC_LIMIT_SEGMENTS * self.mss
-            };
-            let used = acked.min(self.ssthresh - self.cwnd);
-            self.cwnd += used.min(limit);
-            acked -= used;
-            if self.cwnd < self.ssthresh {
-                return None;
-            }
-            self.slow_start_after_rto = false;
-        }
-        (acked > 0).then_some(acked)
+        self.slow_start
+            .grow(&mut self.cwnd, self.ssthresh, self.mss, ack.acked)
+            .filter(|&left| left > 0)
     }
 
     /// Adds `bytes` (possibly negative) of congestion-avoidance growth: cwnd moves by
@@ -230,22 +194,18 @@ impl Subflow {
         self.ssthresh = ssthresh;
         self.cwnd = ssthresh;
         self.credit = 0.0;
-        self.slow_start_after_rto = false;
-        self.timeout_recovery = false;
+        self.slow_start.on_congestion_event();
     }
 
     fn on_retransmission_timeout(&mut self, ssthresh: u64) {
         // RFC 5681 §3.1: ssthresh from the flight, held when the same segment times
         // out again; cwnd becomes the loss window, one segment.
-        if !self.rto_backed_off {
+        if self.slow_start.on_timeout() {
             self.note_loss();
             self.ssthresh = ssthresh;
         }
         self.cwnd = self.mss;
         self.credit = 0.0;
-        self.slow_start_after_rto = true;
-        self.rto_backed_off = true;
-        self.timeout_recovery = true;
     }
 }
 
@@ -314,7 +274,7 @@ impl<R: Rule> CongestionControl for Coupled<R> {
         if ack.srtt > Duration::ZERO {
             s.srtt = Some(ack.srtt);
         }
-        let Some(acked) = s.slow_start(now, &ack) else {
+        let Some(acked) = s.left_for_congestion_avoidance(now, &ack) else {
             return;
         };
         let mss = s.mss as f64;
@@ -341,7 +301,7 @@ impl<R: Rule> CongestionControl for Coupled<R> {
 
     fn on_recovery_end(&mut self, id: SubflowId, _now: Instant) {
         if let Some(s) = self.subflows.get_mut(&id) {
-            s.timeout_recovery = false;
+            s.slow_start.on_recovery_end();
         }
     }
 

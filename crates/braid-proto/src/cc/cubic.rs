@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 use super::hystart::{HyStart, SlowStartStep};
 use super::new_reno::initial_window;
+use super::slow_start::{AckUse, SlowStart};
 use super::{AckEvent, CongestionControl, SubflowId};
 use crate::time::{Duration, Instant};
 
@@ -21,8 +22,6 @@ const BETA: f64 = 0.7;
 /// RFC 9438 §4.1.1: alpha_cubic = 3 * (1 - beta_cubic) / (1 + beta_cubic), the
 /// additive increase of the Reno-friendly estimate, in segments per RTT.
 const ALPHA: f64 = 3.0 * (1.0 - BETA) / (1.0 + BETA);
-/// RFC 3465 §2.3: the byte-counting limit L in slow start, in segments.
-const ABC_LIMIT_SEGMENTS: f64 = 2.0;
 
 /// Options of [`Cubic`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,12 +99,8 @@ struct CubicState {
     /// When the sender became application-limited in congestion avoidance: that time
     /// is not part of t (§4.2, §5.8).
     app_limited_since: Option<Instant>,
-    /// In the slow start that follows a timeout: RFC 3465 §2.3's L = 1*SMSS.
-    slow_start_after_rto: bool,
-    /// A timeout fired and no new data has been acknowledged since.
-    rto_backed_off: bool,
-    /// The current recovery episode began with a timeout: its ACKs drive slow start.
-    timeout_recovery: bool,
+    /// Slow start outside HyStart: RFC 5681's, with RFC 3465 byte counting.
+    slow_start: SlowStart,
     /// Bytes acknowledged so far: with the bytes in flight, HyStart++'s round marker.
     delivered: u64,
     /// Present during the first slow start if HyStart++ is on.
@@ -125,9 +120,7 @@ impl CubicState {
             w_est: 0.0,
             epoch_start: None,
             app_limited_since: None,
-            slow_start_after_rto: false,
-            rto_backed_off: false,
-            timeout_recovery: false,
+            slow_start: SlowStart::default(),
             delivered: 0,
             hystart: config
                 .hystart_plus_plus
@@ -147,22 +140,19 @@ impl CubicState {
     fn on_ack(&mut self, now: Instant, ack: &AckEvent) {
         let delivered_before = self.delivered;
         self.delivered = self.delivered.saturating_add(ack.acked);
-        if ack.acked == 0 {
-            return;
-        }
-        self.rto_backed_off = false;
-        // RFC 6675 / RFC 6582: no growth during fast recovery. After a timeout,
-        // slow start from one segment (§4.8, RFC 5681 §3.1), recovery or not.
-        if ack.in_recovery && !self.timeout_recovery {
-            return;
-        }
-        // RFC 9438 §5.8: CUBIC does not increase cwnd while the flow is
-        // application-limited, and §4.2: t does not include those periods.
-        if ack.app_limited {
-            if self.epoch_start.is_some() && self.app_limited_since.is_none() {
-                self.app_limited_since = Some(now);
+        // RFC 6675 / RFC 6582: no growth during fast recovery. After a timeout, slow
+        // start from one segment (§4.8, RFC 5681 §3.1), recovery or not.
+        match self.slow_start.admit(ack) {
+            AckUse::NothingNew | AckUse::HeldInRecovery => return,
+            AckUse::AppLimited => {
+                // RFC 9438 §5.8: CUBIC does not increase cwnd while the flow is
+                // application-limited, and §4.2: t does not include those periods.
+                if self.epoch_start.is_some() && self.app_limited_since.is_none() {
+                    self.app_limited_since = Some(now);
+                }
+                return;
             }
-            return;
+            AckUse::Grow => {}
         }
         if let Some(since) = self.app_limited_since.take() {
             if let Some(start) = self.epoch_start.as_mut() {
@@ -175,7 +165,7 @@ impl CubicState {
             let left = if self.hystart.is_some() {
                 self.hystart_slow_start(now, delivered_before, ack)
             } else {
-                self.slow_start(acked)
+                self.standard_slow_start(ack.acked)
             };
             match left {
                 Some(left) if left > 0.0 => acked = left,
@@ -187,23 +177,18 @@ impl CubicState {
 
     /// RFC 5681 §3.1 slow start with RFC 3465 byte counting, stopping at ssthresh.
     /// Returns the bytes left for congestion avoidance if it reached ssthresh.
-    fn slow_start(&mut self, acked: f64) -> Option<f64> {
-        let limit = if self.slow_start_after_rto {
-            self.mss
-        } else {
-            ABC_LIMIT_SEGMENTS * self.mss
-        };
-        let room = self.ssthresh_f() - self.cwnd;
-        let used = acked.min(room);
-        let increase = used.min(limit);
-        if increase >= room {
-            self.cwnd = self.ssthresh_f();
-            self.slow_start_after_rto = false;
-            Some(acked - used)
-        } else {
-            self.cwnd += increase;
-            None
-        }
+    fn standard_slow_start(&mut self, acked: u64) -> Option<f64> {
+        // cwnd is whole bytes here: this slow start begins at the initial window or,
+        // after a timeout, at one segment, and byte counting adds whole bytes. Only
+        // Conservative Slow Start and congestion avoidance make fractions, and they
+        // end at a whole ssthresh or a timeout's one segment.
+        debug_assert_eq!(self.cwnd.fract(), 0.0);
+        let mut cwnd = self.cwnd as u64;
+        let left = self
+            .slow_start
+            .grow(&mut cwnd, self.ssthresh, self.mss as u64, acked);
+        self.cwnd = cwnd as f64;
+        left.map(|left| left as f64)
     }
 
     /// One ACK in the first slow start with HyStart on ([`HyStart::on_ack`]).
@@ -287,7 +272,7 @@ impl CubicState {
     fn on_congestion_event(&mut self, config: &CubicConfig, in_flight: u64) {
         // RFC 9406 §4.2: loss ends HyStart++, the loss response is CUBIC's.
         self.hystart = None;
-        self.slow_start_after_rto = false;
+        self.slow_start.on_congestion_event();
         let cwnd = self.cwnd;
         // §4.7: with fast convergence, a flow that loses before regaining its previous
         // W_max remembers a lower one, W_max = cwnd * (1 + beta_cubic) / 2.
@@ -303,7 +288,6 @@ impl CubicState {
         self.cwnd = self.ssthresh_f();
         self.epoch_start = None;
         self.app_limited_since = None;
-        self.timeout_recovery = false;
     }
 
     fn on_retransmission_timeout(&mut self, in_flight: u64) {
@@ -311,7 +295,7 @@ impl CubicState {
         // §4.8: cwnd as Reno (RFC 5681 §3.1: the loss window, one segment) but
         // ssthresh with beta_cubic as in §4.6. RFC 5681 §3.1: ssthresh is held when
         // the segment has already been retransmitted by the timer.
-        if !self.rto_backed_off {
+        if self.slow_start.on_timeout() {
             self.cwnd_prior = self.cwnd;
             self.ssthresh = self.beta_flight(in_flight);
         }
@@ -321,9 +305,6 @@ impl CubicState {
         self.cwnd = self.mss;
         self.epoch_start = None;
         self.app_limited_since = None;
-        self.slow_start_after_rto = true;
-        self.rto_backed_off = true;
-        self.timeout_recovery = true;
     }
 
     /// max(flight_size * beta_cubic, 2*SMSS), bytes, in integers (beta_cubic = 7/10)
@@ -359,7 +340,7 @@ impl CongestionControl for Cubic {
         // After fast recovery the congestion avoidance stage, and t, start at the next
         // ACK; after a timeout, slow start continues.
         if let Some(s) = self.subflows.get_mut(&id) {
-            s.timeout_recovery = false;
+            s.slow_start.on_recovery_end();
         }
     }
 

@@ -17,6 +17,7 @@ mod hystart;
 mod lia;
 mod new_reno;
 mod olia;
+mod slow_start;
 
 pub use balia::Balia;
 pub use cubic::{Cubic, CubicConfig};
