@@ -377,12 +377,18 @@ pub(super) use coupled_controller;
 #[cfg(test)]
 pub(super) mod testing {
     use super::*;
-    use crate::cc::NewReno;
 
     pub const MSS: u32 = 1_460;
     pub const M: u64 = MSS as u64;
     pub const A: SubflowId = SubflowId(1);
     pub const B: SubflowId = SubflowId(2);
+    pub const MS10: Duration = Duration::from_millis(10);
+    pub const MS40: Duration = Duration::from_millis(40);
+
+    /// Equal but for floating-point rounding.
+    pub fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+    }
 
     pub fn ack(acked: u64, srtt: Duration) -> AckEvent {
         AckEvent {
@@ -418,11 +424,27 @@ pub(super) mod testing {
         let s = &cc.subflows[&id];
         (s.cwnd as f64 - before.0 as f64) + s.credit - before.1
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::*;
+    use super::*;
+    use crate::cc::{Balia, Lia, NewReno, Olia};
+
+    /// One of each coupled controller, without subflows.
+    fn every_rule() -> [Box<dyn CongestionControl>; 3] {
+        [
+            Box::new(Lia::new()),
+            Box::new(Olia::new()),
+            Box::new(Balia::new()),
+        ]
+    }
 
     /// Drives the same single-subflow history through NewReno and `cc`: slow start,
     /// congestion avoidance in ACKs of one and two segments, a loss and its recovery,
     /// a timeout, an application-limited ACK; returns both windows after every event.
-    pub fn against_reno(cc: &mut dyn CongestionControl) -> (Vec<u64>, Vec<u64>) {
+    fn against_reno(cc: &mut dyn CongestionControl) -> (Vec<u64>, Vec<u64>) {
         fn both(
             reno: &mut NewReno,
             cc: &mut dyn CongestionControl,
@@ -471,12 +493,55 @@ pub(super) mod testing {
         }
         seen
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::testing::*;
-    use super::*;
+    #[test]
+    fn rfc6356_s3_every_rule_with_one_subflow_is_reno() {
+        for mut cc in every_rule() {
+            let (reno, coupled) = against_reno(cc.as_mut());
+            assert_eq!(reno, coupled, "{}", cc.name());
+        }
+    }
+
+    #[test]
+    fn unknown_and_absurd_rtts_never_divide_by_zero_in_any_rule() {
+        // A with a zero smoothed RTT, B with one of a microsecond, and ACKs of every
+        // byte there is after the longest RTT there is, on either subflow.
+        for absurd_on in [A, B] {
+            for mut cc in every_rule() {
+                let name = cc.name();
+                cc.add_subflow(A, MSS, Instant::ZERO);
+                cc.add_subflow(B, MSS, Instant::ZERO);
+                cc.on_congestion_event(A, Instant::ZERO, 20 * M);
+                // Nothing in flight: the floor of two segments.
+                cc.on_congestion_event(B, Instant::ZERO, 0);
+                assert_eq!(cc.cwnd(B), 2 * M, "{name}");
+                for _ in 0..200 {
+                    cc.on_ack(A, Instant::ZERO, ack(M, Duration::ZERO));
+                    cc.on_ack(B, Instant::ZERO, ack(M, Duration::from_micros(1)));
+                    cc.on_ack(absurd_on, Instant::ZERO, ack(u64::MAX, Duration::MAX));
+                }
+                for id in [A, B] {
+                    assert!(cc.cwnd(id) >= 2 * M, "{name}: {}", cc.cwnd(id));
+                }
+                cc.on_congestion_event(A, Instant::ZERO, u64::MAX);
+                cc.on_congestion_event(B, Instant::ZERO, u64::MAX);
+                for id in [A, B] {
+                    assert!(cc.cwnd(id) >= 2 * M, "{name}: {}", cc.cwnd(id));
+                }
+                // An unknown subflow has no window and its events are ignored.
+                let unknown = SubflowId(9);
+                cc.on_ack(unknown, Instant::ZERO, ack(M, MS10));
+                cc.on_congestion_event(unknown, Instant::ZERO, M);
+                assert_eq!(cc.cwnd(unknown), 0, "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_rule_is_named() {
+        let names = every_rule().map(|cc| cc.name());
+        assert_eq!(names, ["lia", "olia", "balia"]);
+    }
 
     /// A rule that returns a fixed increase, to test the credit mechanics alone.
     #[derive(Debug, Default)]
