@@ -21,6 +21,7 @@ mod slow_start;
 
 pub use balia::Balia;
 pub use cubic::{Cubic, CubicConfig};
+pub use hystart::AckTrainThreshold;
 pub use lia::Lia;
 pub use new_reno::{initial_window, NewReno};
 pub use olia::Olia;
