@@ -30,13 +30,11 @@
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
 
-use super::new_reno::initial_window;
+use super::new_reno::{half_flight, initial_window};
+use super::slow_start::{AckUse, SlowStart};
 use super::{AckEvent, CongestionControl};
 use crate::tcp::SubflowId;
 use crate::time::{Duration, Instant};
-
-/// RFC 3465 §2.3: the limit L on the bytes one ACK may add in slow start, in segments.
-const ABC_LIMIT_SEGMENTS: u64 = 2;
 
 /// A subflow drops out of the coupling after this many of its smoothed RTTs without
 /// new data acknowledged ...
@@ -78,11 +76,6 @@ pub(super) trait Rule: Default + std::fmt::Debug + Send {
     }
 }
 
-/// RFC 5681 §3.2 eq. 4: `max(FlightSize / 2, 2*SMSS)`.
-pub(super) fn half_flight(in_flight: u64, mss: u64) -> u64 {
-    (in_flight / 2).max(2 * mss)
-}
-
 /// `sum_i cwnd_i / rtt_i`: the paths' total rate, bytes per microsecond.
 pub(super) fn total_rate(paths: &[Path]) -> f64 {
     paths.iter().map(|p| p.cwnd / p.rtt).sum()
@@ -110,12 +103,7 @@ pub(super) struct Subflow {
     pub since_loss: u64,
     /// OLIA's l2: bytes acknowledged between the last two losses.
     pub between_losses: u64,
-    /// In the slow start that follows a timeout (RFC 3465 §2.3: L = 1*SMSS).
-    slow_start_after_rto: bool,
-    /// A timeout fired and no new data has been acknowledged since.
-    rto_backed_off: bool,
-    /// The current recovery began with a timeout: its ACKs drive slow start.
-    timeout_recovery: bool,
+    slow_start: SlowStart,
 }
 
 impl Subflow {
@@ -130,9 +118,7 @@ impl Subflow {
             last_ack: None,
             since_loss: 0,
             between_losses: 0,
-            slow_start_after_rto: false,
-            rto_backed_off: false,
-            timeout_recovery: false,
+            slow_start: SlowStart::default(),
         }
     }
 
@@ -147,41 +133,19 @@ impl Subflow {
     /// Reno on one ACK up to congestion avoidance: returns the bytes left for
     /// congestion avoidance, `None` when the window may not grow or slow start used
     /// the whole ACK.
-    fn slow_start(&mut self, now: Instant, ack: &AckEvent) -> Option<u64> {
-        if ack.acked == 0 {
+    fn left_for_congestion_avoidance(&mut self, now: Instant, ack: &AckEvent) -> Option<u64> {
+        let use_of_ack = self.slow_start.admit(ack);
+        if use_of_ack == AckUse::NothingNew {
             return None;
         }
         self.last_ack = Some(now);
         self.since_loss = self.since_loss.saturating_add(ack.acked);
-        self.rto_backed_off = false;
-        // RFC 6582 §3.2 / RFC 6675: no growth during fast recovery; after a timeout,
-        // slow start from one segment, recovery or not (RFC 5681 §3.1).
-        if ack.in_recovery && !self.timeout_recovery {
+        if use_of_ack != AckUse::Grow {
             return None;
         }
-        // RFC 7661 §4.3: a window the sender has not been filling does not grow.
-        if ack.app_limited {
-            return None;
-        }
-        let mut acked = ack.acked;
-        if self.cwnd < self.ssthresh {
-            // RFC 5681 §3.1 slow start, RFC 3465 §2.2-2.3 byte counting with L = 2*SMSS
-            // (1*SMSS after a timeout); what is left once ssthresh is reached counts
-            // toward congestion avoidance.
-            let limit = if self.slow_start_after_rto {
-                self.mss
-            } else {
-                ABC_LIMIT_SEGMENTS * self.mss
-            };
-            let used = acked.min(self.ssthresh - self.cwnd);
-            self.cwnd += used.min(limit);
-            acked -= used;
-            if self.cwnd < self.ssthresh {
-                return None;
-            }
-            self.slow_start_after_rto = false;
-        }
-        (acked > 0).then_some(acked)
+        self.slow_start
+            .grow(&mut self.cwnd, self.ssthresh, self.mss, ack.acked)
+            .filter(|&left| left > 0)
     }
 
     /// Adds `bytes` (possibly negative) of congestion-avoidance growth: cwnd moves by
@@ -231,22 +195,18 @@ impl Subflow {
         self.ssthresh = ssthresh;
         self.cwnd = ssthresh;
         self.credit = 0.0;
-        self.slow_start_after_rto = false;
-        self.timeout_recovery = false;
+        self.slow_start.on_congestion_event();
     }
 
     fn on_retransmission_timeout(&mut self, ssthresh: u64) {
         // RFC 5681 §3.1: ssthresh from the flight, held when the same segment times
         // out again; cwnd becomes the loss window, one segment.
-        if !self.rto_backed_off {
+        if self.slow_start.on_timeout() {
             self.note_loss();
             self.ssthresh = ssthresh;
         }
         self.cwnd = self.mss;
         self.credit = 0.0;
-        self.slow_start_after_rto = true;
-        self.rto_backed_off = true;
-        self.timeout_recovery = true;
     }
 }
 
@@ -315,7 +275,7 @@ impl<R: Rule> CongestionControl for Coupled<R> {
         if ack.srtt > Duration::ZERO {
             s.srtt = Some(ack.srtt);
         }
-        let Some(acked) = s.slow_start(now, &ack) else {
+        let Some(acked) = s.left_for_congestion_avoidance(now, &ack) else {
             return;
         };
         let mss = s.mss as f64;
@@ -342,7 +302,7 @@ impl<R: Rule> CongestionControl for Coupled<R> {
 
     fn on_recovery_end(&mut self, id: SubflowId, _now: Instant) {
         if let Some(s) = self.subflows.get_mut(&id) {
-            s.timeout_recovery = false;
+            s.slow_start.on_recovery_end();
         }
     }
 
@@ -418,12 +378,18 @@ pub(super) use coupled_controller;
 #[cfg(test)]
 pub(super) mod testing {
     use super::*;
-    use crate::cc::NewReno;
 
     pub const MSS: u32 = 1_460;
     pub const M: u64 = MSS as u64;
     pub const A: SubflowId = SubflowId(1);
     pub const B: SubflowId = SubflowId(2);
+    pub const MS10: Duration = Duration::from_millis(10);
+    pub const MS40: Duration = Duration::from_millis(40);
+
+    /// Equal but for floating-point rounding.
+    pub fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+    }
 
     pub fn ack(acked: u64, srtt: Duration) -> AckEvent {
         AckEvent {
@@ -459,11 +425,27 @@ pub(super) mod testing {
         let s = &cc.subflows[&id];
         (s.cwnd as f64 - before.0 as f64) + s.credit - before.1
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::*;
+    use super::*;
+    use crate::cc::{Balia, Lia, NewReno, Olia};
+
+    /// One of each coupled controller, without subflows.
+    fn every_rule() -> [Box<dyn CongestionControl>; 3] {
+        [
+            Box::new(Lia::new()),
+            Box::new(Olia::new()),
+            Box::new(Balia::new()),
+        ]
+    }
 
     /// Drives the same single-subflow history through NewReno and `cc`: slow start,
     /// congestion avoidance in ACKs of one and two segments, a loss and its recovery,
     /// a timeout, an application-limited ACK; returns both windows after every event.
-    pub fn against_reno(cc: &mut dyn CongestionControl) -> (Vec<u64>, Vec<u64>) {
+    fn against_reno(cc: &mut dyn CongestionControl) -> (Vec<u64>, Vec<u64>) {
         fn both(
             reno: &mut NewReno,
             cc: &mut dyn CongestionControl,
@@ -512,12 +494,55 @@ pub(super) mod testing {
         }
         seen
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::testing::*;
-    use super::*;
+    #[test]
+    fn rfc6356_s3_every_rule_with_one_subflow_is_reno() {
+        for mut cc in every_rule() {
+            let (reno, coupled) = against_reno(cc.as_mut());
+            assert_eq!(reno, coupled, "{}", cc.name());
+        }
+    }
+
+    #[test]
+    fn unknown_and_absurd_rtts_never_divide_by_zero_in_any_rule() {
+        // A with a zero smoothed RTT, B with one of a microsecond, and ACKs of every
+        // byte there is after the longest RTT there is, on either subflow.
+        for absurd_on in [A, B] {
+            for mut cc in every_rule() {
+                let name = cc.name();
+                cc.add_subflow(A, MSS, Instant::ZERO);
+                cc.add_subflow(B, MSS, Instant::ZERO);
+                cc.on_congestion_event(A, Instant::ZERO, 20 * M);
+                // Nothing in flight: the floor of two segments.
+                cc.on_congestion_event(B, Instant::ZERO, 0);
+                assert_eq!(cc.cwnd(B), 2 * M, "{name}");
+                for _ in 0..200 {
+                    cc.on_ack(A, Instant::ZERO, ack(M, Duration::ZERO));
+                    cc.on_ack(B, Instant::ZERO, ack(M, Duration::from_micros(1)));
+                    cc.on_ack(absurd_on, Instant::ZERO, ack(u64::MAX, Duration::MAX));
+                }
+                for id in [A, B] {
+                    assert!(cc.cwnd(id) >= 2 * M, "{name}: {}", cc.cwnd(id));
+                }
+                cc.on_congestion_event(A, Instant::ZERO, u64::MAX);
+                cc.on_congestion_event(B, Instant::ZERO, u64::MAX);
+                for id in [A, B] {
+                    assert!(cc.cwnd(id) >= 2 * M, "{name}: {}", cc.cwnd(id));
+                }
+                // An unknown subflow has no window and its events are ignored.
+                let unknown = SubflowId(9);
+                cc.on_ack(unknown, Instant::ZERO, ack(M, MS10));
+                cc.on_congestion_event(unknown, Instant::ZERO, M);
+                assert_eq!(cc.cwnd(unknown), 0, "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_rule_is_named() {
+        let names = every_rule().map(|cc| cc.name());
+        assert_eq!(names, ["lia", "olia", "balia"]);
+    }
 
     /// A rule that returns a fixed increase, to test the credit mechanics alone.
     #[derive(Debug, Default)]

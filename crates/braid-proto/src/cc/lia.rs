@@ -73,13 +73,7 @@ mod tests {
     use crate::tcp::SubflowId;
     use crate::time::{Duration, Instant};
 
-    const MS10: Duration = Duration::from_millis(10);
-    const MS40: Duration = Duration::from_millis(40);
     const MS100: Duration = Duration::from_millis(100);
-
-    fn close(a: f64, b: f64) -> bool {
-        (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
-    }
 
     #[test]
     fn rfc6356_s3_eq2_alpha_on_hand_made_states() {
@@ -147,13 +141,6 @@ mod tests {
         }
         let total = (cc.cwnd(A) + cc.cwnd(B)) / M;
         assert!((58..=60).contains(&total), "{total} MSS after 40 RTTs");
-    }
-
-    #[test]
-    fn single_subflow_is_reno() {
-        let mut lia = Lia::new();
-        let (reno, lia) = against_reno(&mut lia);
-        assert_eq!(reno, lia);
     }
 
     #[test]

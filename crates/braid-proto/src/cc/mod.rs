@@ -18,9 +18,11 @@ mod hystart;
 mod lia;
 mod new_reno;
 mod olia;
+mod slow_start;
 
 pub use balia::Balia;
 pub use cubic::{Cubic, CubicConfig};
+pub use hystart::AckTrainThreshold;
 pub use lia::Lia;
 pub use new_reno::{initial_window, NewReno};
 pub use olia::Olia;

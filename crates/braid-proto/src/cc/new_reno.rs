@@ -10,13 +10,10 @@
 
 use std::collections::BTreeMap;
 
+use super::slow_start::{AckUse, SlowStart};
 use super::{AckEvent, CongestionControl};
 use crate::tcp::SubflowId;
 use crate::time::Instant;
-
-/// RFC 3465 §2.3: the limit L on the bytes one ACK may add to cwnd in slow start,
-/// in segments (2; RFC 5681 §3.1 prefers 1, RFC 3465 allows 2).
-const ABC_LIMIT_SEGMENTS: u64 = 2;
 
 /// RFC 6928 §2: the initial window, `min(10*MSS, max(2*MSS, 14600))` bytes.
 pub fn initial_window(mss: u32) -> u64 {
@@ -25,7 +22,7 @@ pub fn initial_window(mss: u32) -> u64 {
 }
 
 /// RFC 5681's loss response, `max(FlightSize / 2, 2*SMSS)` (eq. 4).
-fn half_flight(in_flight: u64, mss: u64) -> u64 {
+pub(super) fn half_flight(in_flight: u64, mss: u64) -> u64 {
     (in_flight / 2).max(2 * mss)
 }
 
@@ -43,15 +40,7 @@ struct RenoState {
     ssthresh: u64,
     /// RFC 3465 §2.1: bytes acknowledged in congestion avoidance since cwnd last grew.
     bytes_acked: u64,
-    /// In the slow start that follows a retransmission timeout (RFC 3465 §2.3: L is
-    /// one segment there).
-    slow_start_after_rto: bool,
-    /// A retransmission timeout fired and no new data has been acknowledged since:
-    /// a further timeout is the same segment timing out again.
-    rto_backed_off: bool,
-    /// The current recovery episode began with a retransmission timeout, not with
-    /// a congestion event: its ACKs drive slow start (RFC 5681 §3.1, RFC 6675 §5.1).
-    timeout_recovery: bool,
+    slow_start: SlowStart,
 }
 
 impl RenoState {
@@ -62,48 +51,20 @@ impl RenoState {
             // RFC 5681 §3.1: the initial ssthresh SHOULD be arbitrarily high.
             ssthresh: u64::MAX,
             bytes_acked: 0,
-            slow_start_after_rto: false,
-            rto_backed_off: false,
-            timeout_recovery: false,
+            slow_start: SlowStart::default(),
         }
     }
 
     fn on_ack(&mut self, ack: &AckEvent) {
-        if ack.acked == 0 {
+        if self.slow_start.admit(ack) != AckUse::Grow {
             return;
         }
-        self.rto_backed_off = false;
-        // RFC 6582 §3.2 / RFC 6675: the window does not grow during fast recovery;
-        // the engine sends by `pipe` against the cwnd set at the congestion event.
-        // After a timeout it grows by slow start from one segment, recovery or not.
-        if ack.in_recovery && !self.timeout_recovery {
+        let Some(acked) = self
+            .slow_start
+            .grow(&mut self.cwnd, self.ssthresh, self.mss, ack.acked)
+        else {
             return;
-        }
-        // RFC 7661 §4.3 (and RFC 5681 §3.1, which grows cwnd only while it limits the
-        // sender): a window the sender has not been filling is not validated, and
-        // does not grow.
-        if ack.app_limited {
-            return;
-        }
-        let mut acked = ack.acked;
-        if self.cwnd < self.ssthresh {
-            // RFC 5681 §3.1: slow start while cwnd < ssthresh. RFC 3465 §2.2: grow by
-            // the bytes acknowledged; §2.3: at most L = 2*SMSS per ACK, and L = 1*SMSS
-            // in the slow start after a retransmission timeout. Slow start stops at
-            // ssthresh and any bytes left over count toward congestion avoidance.
-            let limit = if self.slow_start_after_rto {
-                self.mss
-            } else {
-                ABC_LIMIT_SEGMENTS * self.mss
-            };
-            let used = acked.min(self.ssthresh - self.cwnd);
-            self.cwnd += used.min(limit);
-            acked -= used;
-            if self.cwnd < self.ssthresh {
-                return;
-            }
-            self.slow_start_after_rto = false;
-        }
+        };
         // RFC 5681 §3.1 congestion avoidance: cwnd grows by about SMSS*SMSS/cwnd per
         // ACK, one SMSS per window of data. RFC 3465 §2.1 counts it in bytes: once
         // bytes_acked reaches cwnd, take cwnd from it and add SMSS to cwnd.
@@ -123,22 +84,18 @@ impl RenoState {
         self.ssthresh = half_flight(in_flight, self.mss);
         self.cwnd = self.ssthresh;
         self.bytes_acked = 0;
-        self.slow_start_after_rto = false;
-        self.timeout_recovery = false;
+        self.slow_start.on_congestion_event();
     }
 
     fn on_retransmission_timeout(&mut self, in_flight: u64) {
         // RFC 5681 §3.1: on a timeout, ssthresh = max(FlightSize / 2, 2*SMSS)
         // (eq. 4), unless the segment has already been retransmitted by the timer,
         // in which case ssthresh is held; cwnd becomes the loss window, one segment.
-        if !self.rto_backed_off {
+        if self.slow_start.on_timeout() {
             self.ssthresh = half_flight(in_flight, self.mss);
         }
         self.cwnd = self.mss;
         self.bytes_acked = 0;
-        self.slow_start_after_rto = true;
-        self.rto_backed_off = true;
-        self.timeout_recovery = true;
     }
 }
 
@@ -171,10 +128,9 @@ impl CongestionControl for NewReno {
 
     fn on_recovery_end(&mut self, id: SubflowId, _now: Instant) {
         // After fast recovery cwnd already equals the episode's ssthresh (see
-        // on_congestion_event) and congestion avoidance resumes with the next ACK;
-        // after a timeout, slow start simply continues.
+        // on_congestion_event).
         if let Some(s) = self.subflows.get_mut(&id) {
-            s.timeout_recovery = false;
+            s.slow_start.on_recovery_end();
         }
     }
 

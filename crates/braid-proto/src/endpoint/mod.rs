@@ -25,7 +25,7 @@ use std::ops::Bound;
 
 use thiserror::Error;
 
-use crate::cc::{CongestionControl, Cubic, NewReno};
+use crate::cc::{CongestionControl, Cubic, CubicConfig, NewReno};
 use crate::mptcp::keys::TokenTable;
 use crate::mptcp::{MptcpConfig, MptcpEvent, SegmentOptions};
 use crate::rng::Rng;
@@ -57,9 +57,11 @@ pub enum CcAlgorithm {
 }
 
 impl CcAlgorithm {
-    fn build(self) -> Box<dyn CongestionControl> {
+    /// The controller of a new connection, MPTCP or plain TCP.
+    fn build(self, mptcp: bool) -> Box<dyn CongestionControl> {
         match self {
             CcAlgorithm::NewReno => Box::new(NewReno::new()),
+            CcAlgorithm::Cubic if mptcp => Box::new(Cubic::with_config(CubicConfig::mptcp())),
             CcAlgorithm::Cubic => Box::new(Cubic::new()),
             CcAlgorithm::Lia => Box::new(crate::cc::Lia::new()),
             CcAlgorithm::Olia => Box::new(crate::cc::Olia::new()),
@@ -272,9 +274,9 @@ impl Endpoint {
                 self.config.max_connections,
             ));
         }
-        let mut cc = self.config.congestion_control.build();
-        let (iss, ts_offset) = (SeqNum(self.rng.next_u32()), self.rng.next_u32());
         let mptcp = self.config.mptcp.enabled;
+        let mut cc = self.config.congestion_control.build(mptcp);
+        let (iss, ts_offset) = (SeqNum(self.rng.next_u32()), self.rng.next_u32());
         let tcp = TcpConnection::connect(
             self.subflow_tcp_config(mptcp),
             local,
@@ -573,13 +575,13 @@ impl Endpoint {
             self.stats.connection_limit_drops += 1;
             return;
         }
-        let mut cc = self.config.congestion_control.build();
         let (iss, ts_offset) = (SeqNum(self.rng.next_u32()), self.rng.next_u32());
         let offer = mptcp::capable_syn(options);
         if offer == mptcp::CapableOffer::OtherVersion {
             self.stats.mptcp_version_fallbacks += 1;
         }
         let mptcp = self.config.mptcp.enabled && matches!(offer, mptcp::CapableOffer::V1 { .. });
+        let mut cc = self.config.congestion_control.build(mptcp);
         let tcp = TcpConnection::accept(
             self.subflow_tcp_config(mptcp),
             local,
