@@ -326,72 +326,28 @@ impl MptcpSubflowReport {
     }
 }
 
-/// braid-proto's [`MptcpStats`] of one connection.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct MptcpCounters {
-    /// Subflows we opened with MP_JOIN.
-    pub subflows_opened: u64,
-    /// MP_JOINs from the peer we accepted, and refused.
-    pub joins_accepted: u64,
-    pub joins_rejected: u64,
-    pub bad_join_hmacs: u64,
-    pub add_addr_sent: u64,
-    pub add_addr_received: u64,
-    pub add_addr_bad_hmac: u64,
-    pub add_addr_echoes_received: u64,
-    pub remove_addr_received: u64,
-    pub mp_prio_received: u64,
-    pub mp_fail_sent: u64,
-    pub mp_fail_received: u64,
-    pub fastclose_sent: u64,
-    pub fastclose_received: u64,
-    pub mp_tcprst_received: u64,
-    pub checksum_failures: u64,
-    /// Fallbacks to TCP: all of them, then by cause.
-    pub fallbacks: u64,
-    pub fallback_no_mp_capable: u64,
-    pub fallback_no_dss: u64,
-    pub fallback_checksum: u64,
-    pub infinite_mappings_received: u64,
-    pub reinjected_bytes: u64,
-    /// Opportunistic reinjection: bytes sent again on a faster subflow while a
-    /// slower one's copy held the window, and the penalties given to slow subflows.
-    pub opportunistic_bytes: u64,
-    pub penalties: u64,
-    pub protocol_errors: u64,
+/// braid-proto's [`MptcpStats`] of one connection, serialized as one number per
+/// counter under the names [`MptcpStats::counters`] gives.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MptcpCounters(pub MptcpStats);
+
+impl std::ops::Deref for MptcpCounters {
+    type Target = MptcpStats;
+
+    fn deref(&self) -> &MptcpStats {
+        &self.0
+    }
 }
 
-impl From<MptcpStats> for MptcpCounters {
-    fn from(s: MptcpStats) -> Self {
-        // Field by field rather than destructured: braid-proto adds counters as it
-        // grows, and the report shows the ones it knows.
-        MptcpCounters {
-            subflows_opened: s.subflows_opened,
-            joins_accepted: s.joins_accepted,
-            joins_rejected: s.joins_rejected,
-            bad_join_hmacs: s.bad_join_hmacs,
-            add_addr_sent: s.add_addr_sent,
-            add_addr_received: s.add_addr_received,
-            add_addr_bad_hmac: s.add_addr_bad_hmac,
-            add_addr_echoes_received: s.add_addr_echoes_received,
-            remove_addr_received: s.remove_addr_received,
-            mp_prio_received: s.mp_prio_received,
-            mp_fail_sent: s.mp_fail_sent,
-            mp_fail_received: s.mp_fail_received,
-            fastclose_sent: s.fastclose_sent,
-            fastclose_received: s.fastclose_received,
-            mp_tcprst_received: s.mp_tcprst_received,
-            checksum_failures: s.checksum_failures,
-            fallbacks: s.fallback_no_mp_capable + s.fallback_no_dss + s.fallback_checksum,
-            fallback_no_mp_capable: s.fallback_no_mp_capable,
-            fallback_no_dss: s.fallback_no_dss,
-            fallback_checksum: s.fallback_checksum,
-            infinite_mappings_received: s.infinite_mappings_received,
-            reinjected_bytes: s.reinjected_bytes,
-            opportunistic_bytes: s.opportunistic_bytes,
-            penalties: s.penalties,
-            protocol_errors: s.protocol_errors,
+impl Serialize for MptcpCounters {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let counters = self.0.counters();
+        let mut map = serializer.serialize_map(Some(counters.len()))?;
+        for (name, value) in counters {
+            map.serialize_entry(name, &value)?;
         }
+        map.end()
     }
 }
 
@@ -416,7 +372,7 @@ impl MptcpReport {
                     established: n,
                 })
                 .collect(),
-            counters: m.stats.into(),
+            counters: MptcpCounters(m.stats),
             events: m
                 .events
                 .iter()

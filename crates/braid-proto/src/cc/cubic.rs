@@ -38,8 +38,7 @@ pub struct CubicConfig {
     /// Linux's HyStart (see cc/hystart.rs). A sender that does
     /// not pace sends slow start's rounds in bursts, so the bottleneck's queue
     /// drains between them and the round-minimum RTT that HyStart++ watches may not
-    /// grow until cwnd is far past what the path holds (50 Mbit/s, 20 ms, 250 KB of
-    /// queue: CSS at a 531 kB window, 212 packets dropped). Default: on.
+    /// grow until cwnd is far past what the path holds (docs/tuning.md). Default: on.
     pub hystart_ack_train: bool,
     /// How long a round's ACK train must last, against the smallest RTT sample, for
     /// the ACK-train signal to end slow start. Default:
@@ -48,11 +47,9 @@ pub struct CubicConfig {
     /// [`CubicConfig::mptcp`] takes [`AckTrainThreshold::MinRtt`].
     ///
     /// Where braid's CUBIC departs from Linux's, and why:
-    /// - MPTCP connections take the whole minimum RTT. It was chosen on the MPTCP
-    ///   benchmarks when the signal was added (Wi-Fi + cellular at RTT_max·Σbw:
-    ///   89.8% of the link sum, against 84.2% with half of it). Re-measured on
-    ///   today's code, half would raise most MPTCP figures (docs/tuning.md); the
-    ///   value stays until a change of its own moves MPTCP's results.
+    /// - MPTCP connections take the whole minimum RTT, chosen on the MPTCP
+    ///   benchmarks when the signal was added (docs/tuning.md has the figures, and
+    ///   today's, which favour half).
     /// - Linux adds to the minimum RTT, before halving it, a cushion of up to 1 ms
     ///   for TSO and GRO batching; braid adds none, whichever the threshold.
     ///

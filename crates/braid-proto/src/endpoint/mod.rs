@@ -39,6 +39,11 @@ use crate::wire::mptcp::MpTcpRstReason;
 use crate::wire::tcp_option::TcpOption;
 use crate::wire::{ip_protocol, IpRepr, TcpFlags, TcpRepr};
 
+/// RSTs owed to stray segments that wait to be sent; beyond, strays are dropped
+/// unanswered. Each `poll_transmit` sends one, so the queue drains as fast as the
+/// stack sends; the bound only matters under a flood of stray segments.
+const MAX_PENDING_RESETS: usize = 1024;
+
 /// Which congestion controller new connections get: one per connection, shared by
 /// all of an MPTCP connection's subflows (see [`crate::cc`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -641,7 +646,7 @@ impl Endpoint {
             }
         };
         // Bounded: a flood of stray segments cannot grow the queue without limit.
-        if self.resets.len() < 1024 {
+        if self.resets.len() < MAX_PENDING_RESETS {
             self.resets.push_back(reset);
         }
     }

@@ -161,3 +161,79 @@ impl SubflowSet {
         self.list.iter().all(|s| s.tcp.is_done())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cc::NewReno;
+    use crate::mptcp::mapping::{MappingConfig, MappingReceiver};
+    use crate::sched::sharing::{PathState, SharingParams};
+    use crate::seq::SeqNum;
+    use crate::tcp::{TcpConfig, TcpConnection};
+
+    fn subflow(id: u32, handshake: Handshake) -> Subflow {
+        let mut cc = NewReno::new();
+        let local = format!("10.0.{id}.1:4000").parse().unwrap();
+        let tcp = TcpConnection::connect(
+            TcpConfig::default(),
+            local,
+            "10.0.9.2:80".parse().unwrap(),
+            SeqNum(1),
+            0,
+            &mut cc,
+            SubflowId(id),
+            Instant::ZERO,
+        );
+        let rx = MappingReceiver::new(MappingConfig::new(false));
+        Subflow::new(
+            SubflowId(id),
+            tcp,
+            handshake,
+            rx,
+            PathState::new(&SharingParams::DEFAULT),
+        )
+    }
+
+    fn join() -> Handshake {
+        Handshake::JoinSynAckSent {
+            local_nonce: 1,
+            peer_nonce: 2,
+            truncated_hmac: 3,
+        }
+    }
+
+    #[test]
+    fn subflows_are_found_by_id_in_the_order_they_came() {
+        let mut set = SubflowSet::new(subflow(0, Handshake::Capable));
+        assert_eq!(set.next_id(), SubflowId(1));
+        let id = set.push(subflow(1, join()));
+        assert_eq!(id, SubflowId(1));
+        assert_eq!(set.ids(), [SubflowId(0), SubflowId(1)]);
+        assert_eq!(set.get(SubflowId(1)).map(|s| s.id), Some(SubflowId(1)));
+        assert!(set.get(SubflowId(7)).is_none());
+        assert_eq!(set.first().id, SubflowId(0));
+        assert_eq!(set.pending_joins(), 1, "a join still in its handshake");
+    }
+
+    #[test]
+    fn transmission_starts_after_the_subflow_that_last_sent() {
+        let mut set = SubflowSet::new(subflow(0, Handshake::Capable));
+        set.push(subflow(1, join()));
+        set.push(subflow(2, join()));
+        let order = |set: &SubflowSet| set.transmit_order().map(|id| id.0).collect::<Vec<_>>();
+        assert_eq!(order(&set), [0, 1, 2]);
+        set.sent_on(SubflowId(1));
+        assert_eq!(order(&set), [2, 0, 1]);
+        set.sent_on(SubflowId(2));
+        assert_eq!(order(&set), [0, 1, 2]);
+    }
+
+    #[test]
+    fn subflows_in_their_handshake_carry_no_data() {
+        let set = SubflowSet::new(subflow(0, Handshake::Capable));
+        assert_eq!(set.usable_count(), 0, "SYN-SENT");
+        assert!(set.alone(SubflowId(0)));
+        assert!(!set.others_working(SubflowId(0)));
+        assert!(!set.all_closed());
+    }
+}

@@ -183,7 +183,6 @@ async fn drive(
                     None => break,
                 }
             }
-            keep_unread_data(&mut st);
             if dispatch_events(&mut st, &mut wakers) {
                 // Dispatching aborted a connection nobody will accept: its RST is owed.
                 shared.wake_driver();
@@ -240,24 +239,6 @@ async fn drive(
             }
             _ = shared.driver.notified() => {}
             _ = async { sleep.expect("guarded").await }, if sleep.is_some() => {}
-        }
-    }
-}
-
-/// The core drops a connection as soon as the ACK of our FIN ends LAST-ACK, with what
-/// the application has not read yet. The ACK needs a round trip after our FIN leaves
-/// (which puts the connection in LAST-ACK, in this turn's `poll_transmit`), so moving
-/// that data to the runtime's side now is in time. In LAST-ACK the peer's FIN is in:
-/// nothing more can arrive.
-fn keep_unread_data(st: &mut State) {
-    for (&id, conn) in st.conns.iter_mut() {
-        if !conn.write_shutdown || conn.dropped {
-            continue;
-        }
-        if let Some(tcp) = st.endpoint.connection_mut(id) {
-            if tcp.state() == TcpState::LastAck && tcp.readable() > 0 {
-                conn.stash_unread(tcp);
-            }
         }
     }
 }

@@ -55,23 +55,12 @@ pub(crate) struct Conn {
     pub write_shutdown: bool,
     /// The application no longer holds the connection.
     pub dropped: bool,
-    /// Data taken out of the core before it could drop the connection with it (see
-    /// `driver::keep_unread_data`).
-    pub stash: VecDeque<u8>,
     /// Local and peer address of a connection waiting to be accepted: it may end (a
     /// RST) before it is, and `accept` still returns it, as Linux does.
     pub queued_addrs: Option<(SocketAddr, SocketAddr)>,
 }
 
 impl Conn {
-    /// Moves what `tcp` holds for the application into `stash`, where reads find it
-    /// first.
-    pub fn stash_unread(&mut self, tcp: &mut braid_proto::endpoint::Connection) {
-        let mut buf = vec![0u8; tcp.readable()];
-        let n = tcp.read(&mut buf);
-        self.stash.extend(&buf[..n]);
-    }
-
     pub fn wake_all(&mut self, wakers: &mut Vec<Waker>) {
         wakers.extend(self.read_waker.take());
         wakers.extend(self.write_waker.take());

@@ -157,15 +157,6 @@ impl StreamInner {
         let Some(conn) = st.conns.get_mut(&self.id) else {
             return Poll::Ready(Err(io::ErrorKind::NotConnected.into()));
         };
-        if !conn.stash.is_empty() {
-            let n = buf.remaining().min(conn.stash.len());
-            let (a, b) = conn.stash.as_slices();
-            let from_a = n.min(a.len());
-            buf.put_slice(&a[..from_a]);
-            buf.put_slice(&b[..n - from_a]);
-            conn.stash.drain(..n);
-            return Poll::Ready(Ok(()));
-        }
         let Some(tcp) = st.endpoint.connection_mut(self.id) else {
             // The core dropped the connection: it ended, and everything it received
             // was read.
@@ -253,8 +244,8 @@ impl StreamInner {
         }
         conn.write_shutdown = true;
         if let Some(tcp) = st.endpoint.connection_mut(self.id) {
-            // The driver keeps unread data of connections in LAST-ACK, which the core
-            // would drop with them (see `driver::keep_unread_data`).
+            // The core keeps what the application has not read after the connection
+            // ends normally, until it is read.
             tcp.close();
         }
         drop(guard);
@@ -271,7 +262,7 @@ impl Drop for StreamInner {
             conn.dropped = true;
             remove = conn.closed.is_some();
             if let Some(tcp) = st.endpoint.connection_mut(self.id) {
-                if tcp.readable() > 0 || !conn.stash.is_empty() {
+                if tcp.readable() > 0 {
                     // RFC 9293 §3.10.4 / RFC 1122 §4.2.2.13, and Linux: closing with
                     // unread data resets the connection, so the peer learns it was lost.
                     tcp.abort();
