@@ -15,40 +15,51 @@
 //! define fairness against). Uncoupled controllers are expected to take about one
 //! TCP share per subflow; LIA, OLIA and BALIA about one in all.
 
+use std::net::Ipv4Addr;
+
 use anyhow::{bail, Context, Result};
+use braid_proto::time::Duration;
 use braid_sim::report::Report;
-use braid_sim::scenario::{RunOptions, Scenario};
+use braid_sim::scenario::multipath::{Competitor, Multipath, Path, ToServer};
+use braid_sim::scenario::spec::{
+    App, Cc, Connection, Host, Link, Mptcp, MptcpLimits, ScenarioSpec, Stop, Tcp,
+};
+use braid_sim::scenario::units::{Rate, Size};
+use braid_sim::scenario::{RunOptions, Scenario, ScenarioError};
 use serde_json::{json, Value};
 
 use super::aggregation::subflow_lines;
 use super::plot::{self, Plot};
-use super::{mbit, parallel_map, percent, Suite, SuiteResult, Target};
+use super::{mbit, parallel_map, percent, Suite, SuiteResult, Target, SUBFLOW};
 
 /// The MPTCP connection's congestion controllers, in table order.
-pub const CONTROLLERS: [&str; 5] = ["cubic", "newreno", "lia", "olia", "balia"];
+pub const CONTROLLERS: [Cc; 5] = [Cc::Cubic, Cc::Newreno, Cc::Lia, Cc::Olia, Cc::Balia];
 /// Those that must be fair.
-pub const COUPLED: [&str; 3] = ["lia", "olia", "balia"];
+pub const COUPLED: [Cc; 3] = [Cc::Lia, Cc::Olia, Cc::Balia];
 /// Subflow counts of the MPTCP connection.
 pub const SUBFLOWS: [usize; 2] = [2, 3];
 /// Seconds left out at the start.
 pub const WARM_UP_S: usize = 10;
 const DURATION_S: usize = 60;
 const BOTTLENECK_BPS: f64 = 20e6;
+const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 200, 2);
+/// The TCP host: the plots know its path by the 100.
+const SINGLE: Ipv4Addr = Ipv4Addr::new(10, 0, 100, 1);
 
 /// One run's setting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Case {
     pub subflows: usize,
-    pub cc: &'static str,
+    pub cc: Cc,
 }
 
 impl Case {
     /// The controller of the competing TCP connection.
-    pub fn tcp_cc(&self) -> &'static str {
-        if self.cc == "cubic" {
-            "cubic"
+    pub fn tcp_cc(&self) -> Cc {
+        if self.cc == Cc::Cubic {
+            Cc::Cubic
         } else {
-            "newreno"
+            Cc::Newreno
         }
     }
 }
@@ -60,95 +71,63 @@ pub fn cases() -> Vec<Case> {
         .collect()
 }
 
-/// The scenario of a case, in `braid sim`'s format.
-pub fn scenario_toml(case: &Case) -> String {
-    let n = case.subflows;
-    let interfaces: String = (1..=n)
-        .map(|i| format!("[[host.interface]]\nname = \"p{i}\"\naddresses = [\"10.0.{i}.1\"]\n"))
-        .collect();
-    let endpoints: Vec<String> = (2..=n).map(|i| format!("\"10.0.{i}.1,subflow\"")).collect();
-    let router_ifaces: Vec<String> = (1..=n)
-        .map(|i| format!("\"p{i}\""))
-        .chain(["\"single\"".to_string(), "\"wan\"".to_string()])
-        .collect();
-    let routes: String = (1..=n)
-        .map(|i| format!("  {{ to = \"10.0.{i}.0/24\", interface = \"p{i}\" }},\n"))
-        .collect();
-    let links: String = (1..=n)
+/// The scenario of a case.
+pub fn scenario(case: &Case) -> Result<Scenario, ScenarioError> {
+    let access = || {
+        Link::default()
+            .rate(Rate::mbit(100))
+            .delay(Duration::from_millis(5))
+    };
+    let paths = (1..=case.subflows)
         .map(|i| {
-            format!(
-                "[[link]]\nname = \"path{i}\"\nbetween = [\"client:p{i}\", \"r1:p{i}\"]\nrate = \"100Mbit\"\ndelay = \"5ms\"\n\n"
-            )
+            let path = Path::new(format!("p{i}"), access().name(format!("path{i}")));
+            if i > 1 {
+                path.endpoint(SUBFLOW)
+            } else {
+                path
+            }
         })
         .collect();
-    format!(
-        r#"name = "fairness"
-duration = "{DURATION_S}s"
-stop = "deadline"
-bin = "1s"
-
-[tcp]
-send_buffer = "4MiB"
-recv_buffer = "4MiB"
-
-[[host]]
-name = "client"
-routing = "source"
-route = [{{ to = "default", interface = "p1" }}]
-tcp = {{ cc = "{cc}" }}
-mptcp = {{ endpoints = [{endpoints}], limits = {{ subflows = {extra} }} }}
-{interfaces}
-[[host]]
-name = "single"
-addresses = ["10.0.100.1"]
-tcp = {{ cc = "{tcp_cc}" }}
-mptcp = {{ enabled = false }}
-
-[[host]]
-name = "server"
-addresses = ["10.0.200.2"]
-
-[[router]]
-name = "r1"
-interfaces = [{router_ifaces}]
-route = [
-{routes}  {{ to = "10.0.100.0/24", interface = "single" }},
-  {{ to = "10.0.200.0/24", interface = "wan" }},
-]
-
-{links}[[link]]
-name = "access"
-between = ["single", "r1:single"]
-rate = "100Mbit"
-delay = "5ms"
-
-[[link]]
-name = "bottleneck"
-between = ["r1:wan", "server"]
-rate = "20Mbit"
-delay = "10ms"
-queue = "100KB"
-
-[[connection]]
-name = "mptcp"
-client = "client"
-server = "10.0.200.2"
-port = 5001
-app = {{ type = "bulk", bytes = "2GB" }}
-
-[[connection]]
-name = "tcp"
-client = "single"
-server = "10.0.200.2"
-port = 5002
-app = {{ type = "bulk", bytes = "2GB" }}
-"#,
-        cc = case.cc,
-        tcp_cc = case.tcp_cc(),
-        endpoints = endpoints.join(", "),
-        extra = n - 1,
-        router_ifaces = router_ifaces.join(", "),
-    )
+    let extra_subflows = u8::try_from(case.subflows - 1).expect("a few subflows");
+    let network = Multipath {
+        client: Host::new("client")
+            .tcp(Tcp::default().cc(case.cc))
+            .mptcp(Mptcp::default().limits(MptcpLimits::default().subflows(extra_subflows))),
+        paths,
+        to_server: ToServer::Router {
+            address: SERVER,
+            wan: Link::default()
+                .name("bottleneck")
+                .rate(Rate::mbit(20))
+                .delay(Duration::from_millis(10))
+                .queue(Size::kb(100)),
+            competitors: vec![Competitor {
+                host: Host::new("single")
+                    .tcp(Tcp::default().cc(case.tcp_cc()))
+                    .mptcp(Mptcp::default().enabled(false)),
+                address: SINGLE,
+                access: access().name("access"),
+            }],
+        },
+    };
+    let bulk = |client: &str, port: u16| {
+        let bytes = Size::gb(2);
+        Connection::new(client, SERVER.to_string(), App::Bulk { bytes }).port(port)
+    };
+    let spec = ScenarioSpec::new("fairness")
+        .duration(Duration::from_secs(DURATION_S as u64))
+        .stop(Stop::Deadline)
+        .bin(Duration::from_secs(1))
+        .tcp(
+            Tcp::default()
+                .send_buffer(Size::mib(4))
+                .recv_buffer(Size::mib(4)),
+        );
+    let spec = network
+        .add_to(spec)
+        .connection(bulk("client", 5001).name("mptcp"))
+        .connection(bulk("single", 5002).name("tcp"));
+    Scenario::from_spec(spec)
 }
 
 /// One run's results.
@@ -171,8 +150,8 @@ impl RunResult {
 }
 
 pub fn run_one(case: &Case, seed: u64) -> Result<RunResult> {
-    let scenario = Scenario::from_toml(&scenario_toml(case)).context("the benchmark's scenario")?;
-    let report = scenario
+    let report = scenario(case)
+        .context("the benchmark's scenario")?
         .run(&RunOptions {
             seed: Some(seed),
             ..RunOptions::default()
@@ -303,8 +282,8 @@ fn text(results: &[RunResult], seed: u64) -> String {
 fn run_json(r: &RunResult) -> Value {
     json!({
         "subflows": r.case.subflows,
-        "mptcp_cc": r.case.cc,
-        "tcp_cc": r.case.tcp_cc(),
+        "mptcp_cc": r.case.cc.name(),
+        "tcp_cc": r.case.tcp_cc().name(),
         "mptcp_goodput_bps": r.mptcp_bps,
         "tcp_goodput_bps": r.tcp_bps,
         "mptcp_share": r.share(),
@@ -349,9 +328,12 @@ mod tests {
     #[test]
     fn every_scenario_is_valid() {
         for c in cases() {
-            let toml = scenario_toml(&c);
-            let s = Scenario::from_toml(&toml).unwrap_or_else(|e| panic!("{e}\n{toml}"));
+            let s = scenario(&c).unwrap_or_else(|e| panic!("{c:?}: {e}"));
             assert_eq!(s.hosts[0].interfaces.len(), c.subflows);
+            assert_eq!(
+                s.hosts[0].endpoint.mptcp.path_manager.endpoints.len(),
+                c.subflows - 1
+            );
         }
     }
 }

@@ -26,10 +26,20 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use anyhow::{bail, Context, Result};
+use braid_proto::pm::EndpointFlags;
 use serde_json::{json, Value};
 
 /// The seed when none is given: `braid bench` prints the same figures every time.
 pub const DEFAULT_SEED: u64 = 1;
+
+/// A client's endpoint that opens a subflow from its address once the connection is
+/// up (`ip mptcp endpoint add ADDR subflow`).
+pub const SUBFLOW: EndpointFlags = EndpointFlags {
+    signal: false,
+    subflow: true,
+    backup: false,
+    fullmesh: false,
+};
 
 /// One suite.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

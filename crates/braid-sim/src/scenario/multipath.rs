@@ -109,15 +109,15 @@ pub struct Competitor {
 }
 
 impl Multipath {
-    /// The client's address on path `path` (from 0): `10.0.{path+1}.1`.
-    pub const fn client_address(path: u8) -> Ipv4Addr {
-        Ipv4Addr::new(10, 0, path + 1, 1)
+    /// The client's address on path `path` (from 0, below 255): `10.0.{path+1}.1`.
+    pub const fn client_address(path: usize) -> Ipv4Addr {
+        Ipv4Addr::new(10, 0, path_octet(path), 1)
     }
 
     /// The server's address on path `path` of a [`ToServer::Direct`] network:
     /// `10.0.{path+1}.2`.
-    pub const fn direct_server_address(path: u8) -> Ipv4Addr {
-        Ipv4Addr::new(10, 0, path + 1, 2)
+    pub const fn direct_server_address(path: usize) -> Ipv4Addr {
+        Ipv4Addr::new(10, 0, path_octet(path), 2)
     }
 
     /// `spec` with the network's hosts, router and links added after its own.
@@ -132,7 +132,7 @@ impl Multipath {
             client = client.route("default", first.name.as_str());
         }
         let mut mptcp = client.mptcp.take();
-        for (i, path) in (0u8..).zip(&paths) {
+        for (i, path) in paths.iter().enumerate() {
             let addr = IpAddr::V4(Multipath::client_address(i));
             client = client.interface(&path.name, [addr]);
             if let Some(flags) = path.endpoint {
@@ -173,7 +173,7 @@ impl Multipath {
                         .chain(competitors.iter().map(|c| c.host.name.as_str()))
                         .chain(["wan"]),
                 );
-                for (i, path) in (0u8..).zip(&paths) {
+                for (i, path) in paths.iter().enumerate() {
                     router = router.route(subnet(Multipath::client_address(i)), path.name.as_str());
                 }
                 for c in &competitors {
@@ -205,11 +205,11 @@ impl Multipath {
             }
             ToServer::Direct => {
                 let mut server = Host::new(SERVER).routing(Routing::Destination);
-                for (i, path) in (0u8..).zip(&paths) {
+                for (i, path) in paths.iter().enumerate() {
                     server =
                         server.route(Multipath::client_address(i).to_string(), path.name.as_str());
                 }
-                for (i, path) in (0u8..).zip(&paths) {
+                for (i, path) in paths.iter().enumerate() {
                     let addr = IpAddr::V4(Multipath::direct_server_address(i));
                     server = server.interface(&path.name, [addr]);
                 }
@@ -221,6 +221,12 @@ impl Multipath {
             }
         }
     }
+}
+
+/// The third octet of path `path`'s addresses.
+const fn path_octet(path: usize) -> u8 {
+    assert!(path < 255, "a multipath network has at most 255 paths");
+    path as u8 + 1
 }
 
 /// The /24 an address is in, as a route prefix.

@@ -32,6 +32,7 @@
 //! assert_eq!(scenario.links.len(), 2, "one per direction");
 //! ```
 
+use std::fmt;
 use std::net::IpAddr;
 
 use braid_proto::pm::PmEndpoint;
@@ -142,6 +143,25 @@ pub enum Cc {
     Lia,
     Olia,
     Balia,
+}
+
+impl Cc {
+    /// Its name in a scenario file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Cc::Cubic => "cubic",
+            Cc::Newreno => "newreno",
+            Cc::Lia => "lia",
+            Cc::Olia => "olia",
+            Cc::Balia => "balia",
+        }
+    }
+}
+
+impl fmt::Display for Cc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// The `[tcp]` table (global) or a host's `tcp = { ... }` (overriding it key by key).
