@@ -32,11 +32,11 @@ use braid_sim::report::{Integrity, Report, SideReport};
 use braid_sim::scenario::multipath::{Multipath, Path, ToServer};
 use braid_sim::scenario::spec::{App, Connection, Host, Link, Mptcp, ScenarioSpec, Tcp, Verify};
 use braid_sim::scenario::units::{Rate, Size};
-use braid_sim::scenario::{RunOptions, Scenario, ScenarioError};
+use braid_sim::scenario::{Scenario, ScenarioError};
 use serde_json::{json, Value};
 
 use super::plot::{self, Line, Plot};
-use super::{mbit, parallel_map, percent, slug, Suite, SuiteResult, Target, SUBFLOW};
+use super::{mbit, parallel_map, percent, simulate, slug, Suite, SuiteResult, Target, SUBFLOW};
 
 /// Every scheduler, in table order.
 pub const SCHEDULERS: [SchedulerKind; 5] = [
@@ -292,14 +292,7 @@ pub struct RunResult {
 
 /// Runs one case with one buffer and transport.
 pub fn run_one(case: &Case, buffer: Buffer, transport: Transport, seed: u64) -> Result<RunResult> {
-    let report = scenario(case, buffer, transport)
-        .context("the benchmark's scenario")?
-        .run(&RunOptions {
-            seed: Some(seed),
-            ..RunOptions::default()
-        })
-        .context("running the simulation")?
-        .report;
+    let report = simulate(scenario(case, buffer, transport), seed)?;
     let c = report
         .connections
         .first()

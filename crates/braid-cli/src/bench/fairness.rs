@@ -1,8 +1,9 @@
 //! `braid bench fairness`: an MPTCP connection and a TCP connection share one
 //! bottleneck; what share does MPTCP take?
 //!
-//! The network of crates/braid-sim/tests/coupled_cc.rs and
-//! examples/scenarios/shared-bottleneck.toml: the MPTCP client's paths (two, or
+//! The network of braid-sim's `Multipath::shared_bottleneck`, as in
+//! crates/braid-sim/tests/coupled_cc.rs and examples/scenarios/shared-bottleneck.toml:
+//! the MPTCP client's paths (two, or
 //! three) and the TCP host's path each have a 100 Mbit/s, 5 ms link to router r1,
 //! whose 20 Mbit/s, 10 ms link (queue 100 KB, about 1.3 bandwidth-delay products)
 //! to the server is the bottleneck they all queue at. Every path has the same
@@ -15,22 +16,20 @@
 //! define fairness against). Uncoupled controllers are expected to take about one
 //! TCP share per subflow; LIA, OLIA and BALIA about one in all.
 
-use std::net::Ipv4Addr;
-
 use anyhow::{bail, Context, Result};
 use braid_proto::time::Duration;
 use braid_sim::report::Report;
-use braid_sim::scenario::multipath::{Competitor, Multipath, Path, ToServer};
+use braid_sim::scenario::multipath::{Multipath, SERVER};
 use braid_sim::scenario::spec::{
     App, Cc, Connection, Host, Link, Mptcp, MptcpLimits, ScenarioSpec, Stop, Tcp,
 };
 use braid_sim::scenario::units::{Rate, Size};
-use braid_sim::scenario::{RunOptions, Scenario, ScenarioError};
+use braid_sim::scenario::{Scenario, ScenarioError};
 use serde_json::{json, Value};
 
 use super::aggregation::subflow_lines;
 use super::plot::{self, Plot};
-use super::{mbit, parallel_map, percent, Suite, SuiteResult, Target, SUBFLOW};
+use super::{mbit, parallel_map, percent, simulate, Suite, SuiteResult, Target};
 
 /// The MPTCP connection's congestion controllers, in table order.
 pub const CONTROLLERS: [Cc; 5] = [Cc::Cubic, Cc::Newreno, Cc::Lia, Cc::Olia, Cc::Balia];
@@ -42,9 +41,6 @@ pub const SUBFLOWS: [usize; 2] = [2, 3];
 pub const WARM_UP_S: usize = 10;
 const DURATION_S: usize = 60;
 const BOTTLENECK_BPS: f64 = 20e6;
-const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 200, 2);
-/// The TCP host: the plots know its path by the 100.
-const SINGLE: Ipv4Addr = Ipv4Addr::new(10, 0, 100, 1);
 
 /// One run's setting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,46 +69,24 @@ pub fn cases() -> Vec<Case> {
 
 /// The scenario of a case.
 pub fn scenario(case: &Case) -> Result<Scenario, ScenarioError> {
-    let access = || {
-        Link::default()
-            .rate(Rate::mbit(100))
-            .delay(Duration::from_millis(5))
-    };
-    let paths = (1..=case.subflows)
-        .map(|i| {
-            let path = Path::new(format!("p{i}"), access().name(format!("path{i}")));
-            if i > 1 {
-                path.endpoint(SUBFLOW)
-            } else {
-                path
-            }
-        })
-        .collect();
     let extra_subflows = u8::try_from(case.subflows - 1).expect("a few subflows");
-    let network = Multipath {
-        client: Host::new("client")
-            .tcp(Tcp::default().cc(case.cc))
-            .mptcp(Mptcp::default().limits(MptcpLimits::default().subflows(extra_subflows))),
-        paths,
-        to_server: ToServer::Router {
-            address: SERVER,
-            wan: Link::default()
-                .name("bottleneck")
-                .rate(Rate::mbit(20))
-                .delay(Duration::from_millis(10))
-                .queue(Size::kb(100)),
-            competitors: vec![Competitor {
-                host: Host::new("single")
-                    .tcp(Tcp::default().cc(case.tcp_cc()))
-                    .mptcp(Mptcp::default().enabled(false)),
-                address: SINGLE,
-                access: access().name("access"),
-            }],
-        },
-    };
+    let client = Host::new("client")
+        .tcp(Tcp::default().cc(case.cc))
+        .mptcp(Mptcp::default().limits(MptcpLimits::default().subflows(extra_subflows)));
+    let single = Host::new("single")
+        .tcp(Tcp::default().cc(case.tcp_cc()))
+        .mptcp(Mptcp::default().enabled(false));
+    let access = Link::default()
+        .rate(Rate::mbit(100))
+        .delay(Duration::from_millis(5));
+    let bottleneck = Link::default()
+        .rate(Rate::mbit(20))
+        .delay(Duration::from_millis(10))
+        .queue(Size::kb(100));
+    let network = Multipath::shared_bottleneck(client, case.subflows, access, bottleneck, single);
     let bulk = |client: &str, port: u16| {
         let bytes = Size::gb(2);
-        Connection::new(client, SERVER.to_string(), App::Bulk { bytes }).port(port)
+        Connection::new(client, SERVER, App::Bulk { bytes }).port(port)
     };
     let spec = ScenarioSpec::new("fairness")
         .duration(Duration::from_secs(DURATION_S as u64))
@@ -150,14 +124,7 @@ impl RunResult {
 }
 
 pub fn run_one(case: &Case, seed: u64) -> Result<RunResult> {
-    let report = scenario(case)
-        .context("the benchmark's scenario")?
-        .run(&RunOptions {
-            seed: Some(seed),
-            ..RunOptions::default()
-        })
-        .context("running the simulation")?
-        .report;
+    let report = simulate(scenario(case), seed)?;
     let received = |name: &str| -> Result<f64> {
         let c = report
             .connections
@@ -308,6 +275,7 @@ fn plot(r: &RunResult) -> (String, String) {
             percent(r.share())
         ),
         bin_s: 1.0,
+        // The TCP host is at 10.0.100.1 (`Multipath::COMPETITOR`), path p at 10.0.p.1.
         lines: subflow_lines(&r.report, |a| {
             let ip = a.split(':').next().unwrap_or(a);
             match ip.split('.').nth(2) {

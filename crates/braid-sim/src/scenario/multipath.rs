@@ -120,6 +120,58 @@ impl Multipath {
         Ipv4Addr::new(10, 0, path_octet(path), 2)
     }
 
+    /// The server's address in [`Multipath::shared_bottleneck`].
+    pub const BOTTLENECK_SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 200, 2);
+
+    /// The competitor's address in [`Multipath::shared_bottleneck`].
+    pub const COMPETITOR: Ipv4Addr = Ipv4Addr::new(10, 0, 100, 1);
+
+    /// A shared bottleneck: `client`'s `paths` paths (interfaces `p1`, `p2`, ...,
+    /// links `path1`, `path2`, ...) and a single-path host's (`competitor`, at
+    /// [`Multipath::COMPETITOR`]; link `access`) each have a link with `access`'s
+    /// parameters to the router, whose link to the server (at
+    /// [`Multipath::BOTTLENECK_SERVER`]), `bottleneck` unless named, they share. The
+    /// client opens a subflow from each address but the first once connected.
+    pub fn shared_bottleneck(
+        client: Host,
+        paths: usize,
+        access: Link,
+        bottleneck: Link,
+        competitor: Host,
+    ) -> Multipath {
+        let subflow = EndpointFlags {
+            subflow: true,
+            ..EndpointFlags::default()
+        };
+        let paths = (1..=paths)
+            .map(|i| {
+                let path = Path::new(format!("p{i}"), access.clone().name(format!("path{i}")));
+                if i > 1 {
+                    path.endpoint(subflow)
+                } else {
+                    path
+                }
+            })
+            .collect();
+        let mut bottleneck = bottleneck;
+        bottleneck
+            .name
+            .get_or_insert_with(|| "bottleneck".to_string());
+        Multipath {
+            client,
+            paths,
+            to_server: ToServer::Router {
+                address: Multipath::BOTTLENECK_SERVER,
+                wan: bottleneck,
+                competitors: vec![Competitor {
+                    host: competitor,
+                    address: Multipath::COMPETITOR,
+                    access: access.name("access"),
+                }],
+            },
+        }
+    }
+
     /// `spec` with the network's hosts, router and links added after its own.
     pub fn add_to(self, mut spec: ScenarioSpec) -> ScenarioSpec {
         let Multipath {
