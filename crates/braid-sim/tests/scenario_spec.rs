@@ -1,9 +1,10 @@
 //! Scenarios described in Rust: the setters and the ready-made networks give what the
 //! same scenario in TOML gives, and go through the same validation.
 
+mod common;
+
 use std::path::Path as FsPath;
 
-use braid_proto::pm::EndpointFlags;
 use braid_proto::sched::SchedulerKind;
 use braid_proto::time::Duration;
 use braid_sim::scenario::multipath::{Competitor, Multipath, Path, ToServer};
@@ -13,10 +14,7 @@ use braid_sim::scenario::spec::{
 };
 use braid_sim::scenario::units::{Rate, Size};
 use braid_sim::scenario::Scenario;
-
-fn ms(millis: u64) -> Duration {
-    Duration::from_millis(millis)
-}
+use common::{ms, SUBFLOW};
 
 fn example(name: &str) -> Scenario {
     let path = FsPath::new(env!("CARGO_MANIFEST_DIR"))
@@ -24,13 +22,6 @@ fn example(name: &str) -> Scenario {
         .join(name);
     Scenario::load(path).unwrap_or_else(|e| panic!("{e}"))
 }
-
-const SUBFLOW: EndpointFlags = EndpointFlags {
-    signal: false,
-    subflow: true,
-    backup: false,
-    fullmesh: false,
-};
 
 fn buffers() -> Tcp {
     Tcp::default()
@@ -202,18 +193,16 @@ fn setters_fill_the_fields_a_file_gives() {
         name = "lossy"
         seed = 3
         stop = "deadline"
+        host = [
+          { name = "client", addresses = ["10.0.0.1"] },
+          { name = "server", addresses = ["10.0.0.2"] },
+        ]
         [tcp]
         cc = "newreno"
         delayed_ack = "off"
         initial_rto = "500ms"
         [mptcp]
         scheduler = "blest"
-        [[host]]
-        name = "client"
-        addresses = ["10.0.0.1"]
-        [[host]]
-        name = "server"
-        addresses = ["10.0.0.2"]
         [[link]]
         between = ["client", "server"]
         rate = "20Mbit"

@@ -1,38 +1,28 @@
 //! braid's TCP on simulated links, throughput asserted exactly (the simulator is
 //! deterministic: these numbers are the same on every machine).
 
-use braid_sim::report::{Integrity, TransferReport};
-use braid_sim::scenario::{Capture, RunOptions, Scenario};
+mod common;
 
-/// One bulk transfer of `bytes` from client to server over a duplex link, with the
-/// extra link keys `link` and TCP keys `tcp`. Returns the upload's report.
-fn bulk(bytes: &str, link: &str, tcp: &str, seed: u64) -> TransferReport {
-    let toml = format!(
-        r#"
-duration = "120s"
-[mptcp]
-enabled = false          # TCP's own numbers: no DSS overhead
-[tcp]
-{tcp}
-[[host]]
-name = "client"
-addresses = ["10.0.0.1"]
-[[host]]
-name = "server"
-addresses = ["10.0.0.2"]
-[[link]]
-name = "path"
-between = ["client", "server"]
-rate = "100Mbit"
-delay = "10ms"
-{link}
-[[connection]]
-client = "client"
-server = "server"
-app = {{ type = "bulk", bytes = "{bytes}" }}
-"#
-    );
-    let scenario = Scenario::from_toml(&toml).unwrap_or_else(|e| panic!("{e}"));
+use braid_sim::report::{Integrity, TransferReport};
+use braid_sim::scenario::spec::{
+    App, Cc, Connection, Link, LinkParams, Mptcp, ScheduleEntry, State, Tcp,
+};
+use braid_sim::scenario::units::{Rate, Size};
+use braid_sim::scenario::{Capture, RunOptions, Scenario};
+use common::{ms, secs, two_hosts};
+
+/// One bulk transfer of `bytes` from client to server over a 100 Mbit/s, 10 ms duplex
+/// link with `link`'s other parameters, with TCP settings `tcp`. Returns the upload's
+/// report.
+fn bulk(bytes: Size, link: Link, tcp: Tcp, seed: u64) -> TransferReport {
+    let link = link.name("path").rate(Rate::mbit(100)).delay(ms(10));
+    let spec = two_hosts(link)
+        .duration(secs(120))
+        // TCP's own numbers: no DSS overhead.
+        .mptcp(Mptcp::default().enabled(false))
+        .tcp(tcp)
+        .connection(Connection::new("client", "server", App::Bulk { bytes }));
+    let scenario = Scenario::from_spec(spec).unwrap_or_else(|e| panic!("{e}"));
     let result = scenario
         .run(&RunOptions {
             seed: Some(seed),
@@ -51,9 +41,11 @@ const BDP: u64 = 250_000;
 #[test]
 fn one_connection_fills_a_100_mbit_path_with_a_two_bdp_buffer() {
     // Both the bottleneck queue and the receive buffer hold 2·BDP.
-    let queue = format!("queue = \"{}B\"", 2 * BDP);
-    let tcp = format!("cc = \"cubic\"\nrecv_buffer = \"{}B\"", 2 * BDP);
-    let upload = bulk("100MB", &queue, &tcp, 1);
+    let queue = Link::default().queue(Size::bytes(2 * BDP));
+    let tcp = Tcp::default()
+        .cc(Cc::Cubic)
+        .recv_buffer(Size::bytes(2 * BDP));
+    let upload = bulk(Size::mb(100), queue, tcp, 1);
     let goodput = upload.goodput_bps.unwrap();
     // 95 Mbit/s of application data: 98.4% of the 96.5 Mbit/s that fits in
     // 1500-octet packets once IP, TCP and timestamps take their 52 octets.
@@ -67,12 +59,10 @@ fn cubic_with_sack_beats_the_mathis_bound_at_one_percent_loss() {
     let mss_bits = 1448.0 * 8.0;
     let mathis = 1.22 * mss_bits / (0.020 * 0.01f64.sqrt());
     for seed in 1..=3 {
-        let upload = bulk(
-            "20MB",
-            "queue = \"500000B\"\nforward = { loss = \"1%\" }",
-            "cc = \"cubic\"",
-            seed,
-        );
+        let link = Link::default()
+            .queue(Size::bytes(500_000))
+            .forward(LinkParams::default().loss(0.01));
+        let upload = bulk(Size::mb(20), link, Tcp::default().cc(Cc::Cubic), seed);
         let goodput = upload.goodput_bps.unwrap();
         assert!(
             goodput >= mathis,
@@ -85,12 +75,11 @@ fn cubic_with_sack_beats_the_mathis_bound_at_one_percent_loss() {
 #[test]
 fn rfc6298_an_outage_is_ridden_out_with_backed_off_timeouts() {
     // The path goes down for 5 s, one second into a 30 MB transfer.
-    let link = r#"queue = "500000B"
-schedule = [
-  { at = "1s", state = "down" },
-  { at = "6s", state = "up" },
-]"#;
-    let upload = bulk("30MB", link, "cc = \"cubic\"", 1);
+    let link = Link::default()
+        .queue(Size::bytes(500_000))
+        .schedule(ScheduleEntry::at(secs(1)).state(State::Down))
+        .schedule(ScheduleEntry::at(secs(6)).state(State::Up));
+    let upload = bulk(Size::mb(30), link, Tcp::default().cc(Cc::Cubic), 1);
     assert!(upload.rto_count >= 3, "RTOs {}", upload.rto_count);
     let gap = upload.max_gap_us.unwrap();
     // The outage, then at most one backed-off RTO (≤ 3.2 s after five doublings of
