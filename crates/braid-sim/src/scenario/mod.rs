@@ -35,6 +35,8 @@
 mod middlebox;
 pub mod multipath;
 pub mod spec;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod units;
 
 use std::collections::BTreeMap;
