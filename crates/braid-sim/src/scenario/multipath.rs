@@ -67,9 +67,10 @@ impl Path {
 #[allow(clippy::large_enum_variant)]
 pub enum ToServer {
     /// Every path's link ends at router [`ROUTER`], on an interface named after the
-    /// path; the router's interface `wan` has `wan` (its parameters and name; `wan`
-    /// unless it has one) to host [`SERVER`], which has the one `address`. The
-    /// competitors reach the server through the router too, sharing that link.
+    /// path. From the router's interface `wan`, link `wan` (with that link's
+    /// parameters; named `wan` unless it has a name) leads to host [`SERVER`], whose
+    /// one address is `address`. The competitors reach the server through the router
+    /// too, sharing that link.
     Router {
         address: Ipv4Addr,
         wan: Link,
@@ -83,7 +84,7 @@ pub enum ToServer {
 }
 
 impl ToServer {
-    /// The server's address behind the router unless given.
+    /// The server's address in [`ToServer::router`].
     pub const ADDRESS: Ipv4Addr = Ipv4Addr::new(10, 0, 9, 2);
 
     /// Through the router to a server at [`ToServer::ADDRESS`], over an unlimited
@@ -109,6 +110,12 @@ pub struct Competitor {
 }
 
 impl Multipath {
+    /// The server's address in [`Multipath::shared_bottleneck`].
+    pub const BOTTLENECK_SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 200, 2);
+
+    /// The competitor's address in [`Multipath::shared_bottleneck`].
+    pub const COMPETITOR: Ipv4Addr = Ipv4Addr::new(10, 0, 100, 1);
+
     /// The client's address on path `path` (from 0, below 255): `10.0.{path+1}.1`.
     pub const fn client_address(path: usize) -> Ipv4Addr {
         Ipv4Addr::new(10, 0, path_octet(path), 1)
@@ -120,18 +127,13 @@ impl Multipath {
         Ipv4Addr::new(10, 0, path_octet(path), 2)
     }
 
-    /// The server's address in [`Multipath::shared_bottleneck`].
-    pub const BOTTLENECK_SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 200, 2);
-
-    /// The competitor's address in [`Multipath::shared_bottleneck`].
-    pub const COMPETITOR: Ipv4Addr = Ipv4Addr::new(10, 0, 100, 1);
-
-    /// A shared bottleneck: `client`'s `paths` paths (interfaces `p1`, `p2`, ...,
-    /// links `path1`, `path2`, ...) and a single-path host's (`competitor`, at
-    /// [`Multipath::COMPETITOR`]; link `access`) each have a link with `access`'s
-    /// parameters to the router, whose link to the server (at
-    /// [`Multipath::BOTTLENECK_SERVER`]), `bottleneck` unless named, they share. The
-    /// client opens a subflow from each address but the first once connected.
+    /// A shared bottleneck: `client`'s `paths` paths (fewer than 99: interfaces `p1`,
+    /// `p2`, ..., links `path1`, `path2`, ...) and a single-path host's
+    /// (`competitor`, at [`Multipath::COMPETITOR`]; link `access`) each have a link
+    /// with `access`'s parameters to the router, whose link to the server (at
+    /// [`Multipath::BOTTLENECK_SERVER`]; named `bottleneck` unless it has a name) they
+    /// share. The client opens a subflow from each address but the first once
+    /// connected.
     pub fn shared_bottleneck(
         client: Host,
         paths: usize,

@@ -532,9 +532,10 @@ macro_rules! with_link_params {
             pub down_policy: Option<DownPolicy>,
         }
 
+        #[allow(dead_code)] // not every struct the macro declares needs it
         impl $name {
             /// The link parameters alone.
-            pub fn params(&self) -> LinkParams {
+            pub(crate) fn params(&self) -> LinkParams {
                 LinkParams {
                     rate: self.rate,
                     delay: self.delay,
@@ -667,7 +668,7 @@ setters!(ScheduleEntry {
 
 impl LinkParams {
     /// `self`, with the fields `over` sets replaced.
-    pub fn merged(&self, over: &LinkParams) -> LinkParams {
+    pub(crate) fn merged(&self, over: &LinkParams) -> LinkParams {
         LinkParams {
             rate: over.rate.or(self.rate),
             delay: over.delay.or(self.delay),
