@@ -475,16 +475,8 @@ fn rfc8684_s3_2_a_join_through_a_nat_works_the_token_names_the_connection() {
 fn rfc8684_s3_7_a_checksum_failure_on_one_of_two_subflows_resets_it_and_the_other_carries_on() {
     let mut spec = example_spec();
     spec.mptcp = spec.mptcp.map(|m| m.checksums(true));
-    spec.links[1].middleboxes.push(Middlebox::PayloadRewrite {
-        segment: Some(200),
-        contains: None,
-        xor: None,
-        offset: None,
-        replace: None,
-        times: Some(1),
-        max_flows: None,
-        direction: Some(Direction::Forward),
-    });
+    let corrupt = Middlebox::corrupt_once(200, Direction::Forward);
+    spec.links[1].middleboxes.push(corrupt);
     let r = run(&Scenario::from_spec(spec).unwrap());
     let c = only(&r);
     assert_eq!(c.upload.integrity, Integrity::Intact);

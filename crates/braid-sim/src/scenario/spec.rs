@@ -750,6 +750,24 @@ pub enum Middlebox {
     },
 }
 
+impl Middlebox {
+    /// A `payload_rewrite` that flips the first payload byte of the `segment`-th data
+    /// segment (from 1) going `direction`, and no other segment: a corruption that only
+    /// MPTCP's DSS checksum can tell.
+    pub fn corrupt_once(segment: u64, direction: Direction) -> Self {
+        Middlebox::PayloadRewrite {
+            segment: Some(segment),
+            contains: None,
+            xor: None,
+            offset: None,
+            replace: None,
+            times: Some(1),
+            max_flows: None,
+            direction: Some(direction),
+        }
+    }
+}
+
 /// A `[[connection]]`: a client's application connecting to a server's.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -200,16 +200,8 @@ fn a_nat_is_one_box_on_both_directions() {
 
 #[test]
 fn a_payload_rewrite_corrupts_what_tcp_delivers() {
-    let s = scenario_over(Link::default().middlebox(Middlebox::PayloadRewrite {
-        segment: Some(3),
-        contains: None,
-        xor: None,
-        offset: None,
-        replace: None,
-        times: Some(1),
-        max_flows: None,
-        direction: Some(Direction::Reverse),
-    }));
+    let corrupt = Middlebox::corrupt_once(3, Direction::Reverse);
+    let s = scenario_over(Link::default().middlebox(corrupt));
     let r = s.run(&RunOptions::default()).unwrap().report;
     assert_eq!(r.connections[0].download.integrity, Integrity::Corrupt);
     assert_eq!(r.connections[0].upload.integrity, Integrity::Intact);
