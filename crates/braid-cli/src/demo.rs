@@ -692,16 +692,20 @@ impl Demo {
         o
     }
 
-    /// Throughput per second and path, as a table with a bar.
-    fn chart(&self) -> String {
-        let names = paths().map(|p| p.name);
-        let secs = self
-            .per_path
+    /// How many seconds (whole or not) the throughput series cover.
+    fn measured_seconds(&self) -> usize {
+        self.per_path
             .iter()
             .map(Vec::len)
             .max()
             .unwrap_or(0)
-            .div_ceil(per_second());
+            .div_ceil(per_second())
+    }
+
+    /// Throughput per second and path, as a table with a bar.
+    fn chart(&self) -> String {
+        let names = paths().map(|p| p.name);
+        let secs = self.measured_seconds();
         let mut rows = vec![vec![
             "  second".to_string(),
             names[0].to_string(),
@@ -826,13 +830,7 @@ impl Demo {
 
     fn to_json(&self) -> Value {
         let names = paths().map(|p| p.name);
-        let secs = self
-            .per_path
-            .iter()
-            .map(Vec::len)
-            .max()
-            .unwrap_or(0)
-            .div_ceil(per_second());
+        let secs = self.measured_seconds();
         let per_second: Vec<Value> = (0..secs)
             .map(|s| {
                 let from = s as u64 * 1_000_000;
