@@ -10,16 +10,20 @@
 
 use std::any::Any;
 use std::io::{self, BufWriter, Write};
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use anyhow::{bail, Context, Result};
 use braid_cli::waiting_sink::{server_sink, start_upload};
+use braid_proto::pm::EndpointFlags;
 use braid_proto::time::{Duration, Instant};
 use braid_sim::apps::Application;
 use braid_sim::host::{MptcpEvent, Socket};
 use braid_sim::report::text::{bytes, micros, rate, table};
 use braid_sim::report::{ConnectionReport, Integrity, Outcome, Report, SideReport};
-use braid_sim::scenario::Scenario;
+use braid_sim::scenario::multipath::{self, Multipath, ToServer};
+use braid_sim::scenario::spec::{Host, Link, ScenarioSpec, ScheduleEntry, State, Tcp};
+use braid_sim::scenario::units::{Rate, Size};
+use braid_sim::scenario::{Scenario, ScenarioError};
 use braid_sim::LinkChange;
 use serde_json::{json, Value};
 
@@ -31,10 +35,6 @@ pub struct Options {
 /// The default seed: `braid demo` prints the same thing every time.
 pub const DEFAULT_SEED: u64 = 1;
 
-const WIFI_RATE: &str = "50Mbit";
-const WIFI_DELAY: &str = "10ms";
-const CELL_RATE: &str = "20Mbit";
-const CELL_DELAY: &str = "30ms";
 /// Wi-Fi goes down, and comes back, at these seconds.
 const WIFI_DOWN_S: u64 = 8;
 const WIFI_UP_S: u64 = 12;
@@ -46,76 +46,48 @@ const DEADLINE: Duration = Duration::from_secs(45);
 const BIN: Duration = Duration::from_millis(100);
 const PORT: u16 = 5201;
 
-const PHONE_WIFI: &str = "10.0.1.1";
-const PHONE_CELL: &str = "10.0.2.1";
-const SERVER_WIFI: &str = "10.0.1.2";
-const SERVER_CELL: &str = "10.0.2.2";
+const PHONE_WIFI: Ipv4Addr = Multipath::client_address(0);
+const PHONE_CELL: Ipv4Addr = Multipath::client_address(1);
+const SERVER_WIFI: Ipv4Addr = Multipath::direct_server_address(0);
+const SERVER_CELL: Ipv4Addr = Multipath::direct_server_address(1);
 
-/// The network, in the scenario format of `braid sim` (see the braid-sim crate
-/// documentation). The connection is opened by [`simulate`], with an application that
-/// sends for a fixed time, which scenario files have no key for.
-fn scenario_toml() -> String {
-    format!(
-        r#"
-name = "demo"
-bin = "{bin}ms"
-duration = "{deadline}s"
-
-[tcp]
-send_buffer = "4MiB"
-recv_buffer = "4MiB"
-
-[[host]]
-name = "phone"
-routing = "source"              # a packet from 10.0.2.1 leaves over cellular
-mptcp = {{ endpoints = ["{phone_cell},subflow"] }}   # join from it once connected
-[[host.interface]]
-name = "wifi"
-addresses = ["{phone_wifi}"]
-[[host.interface]]
-name = "cellular"
-addresses = ["{phone_cell}"]
-
-[[host]]
-name = "server"
-routing = "destination"         # answers go back the way they came
-route = [{{ to = "{phone_wifi}", interface = "wifi" }}, {{ to = "{phone_cell}", interface = "cellular" }}]
-[[host.interface]]
-name = "wifi"
-addresses = ["{server_wifi}"]
-[[host.interface]]
-name = "cellular"
-addresses = ["{server_cell}"]
-
-[[link]]
-name = "wifi"
-between = ["phone:wifi", "server:wifi"]
-rate = "{wifi_rate}"
-delay = "{wifi_delay}"
-queue = "250KB"
-schedule = [{{ at = "{down}s", state = "down" }}, {{ at = "{up}s", state = "up" }}]
-
-[[link]]
-name = "cellular"
-between = ["phone:cellular", "server:cellular"]
-rate = "{cell_rate}"
-delay = "{cell_delay}"
-jitter = "2ms"                  # the radio adds up to 2 ms, never reordering
-queue = "300KB"
-"#,
-        bin = BIN.as_micros() / 1000,
-        deadline = DEADLINE.as_micros() / 1_000_000,
-        phone_wifi = PHONE_WIFI,
-        phone_cell = PHONE_CELL,
-        server_wifi = SERVER_WIFI,
-        server_cell = SERVER_CELL,
-        wifi_rate = WIFI_RATE,
-        wifi_delay = WIFI_DELAY,
-        cell_rate = CELL_RATE,
-        cell_delay = CELL_DELAY,
-        down = WIFI_DOWN_S,
-        up = WIFI_UP_S,
-    )
+/// The network (see the braid-sim crate documentation, "Scenarios in Rust"). The
+/// connection is opened by [`simulate`], with an application that sends for a fixed
+/// time, which scenarios have no key for.
+fn scenario() -> Result<Scenario, ScenarioError> {
+    let [wifi, cell] = paths();
+    let wifi_link = Link::default()
+        .rate(Rate::mbit(wifi.rate_mbit))
+        .delay(Duration::from_millis(wifi.delay_ms))
+        .queue(Size::kb(250))
+        .schedule(ScheduleEntry::at(Duration::from_secs(WIFI_DOWN_S)).state(State::Down))
+        .schedule(ScheduleEntry::at(Duration::from_secs(WIFI_UP_S)).state(State::Up));
+    let cell_link = Link::default()
+        .rate(Rate::mbit(cell.rate_mbit))
+        .delay(Duration::from_millis(cell.delay_ms))
+        // The radio adds up to 2 ms, never reordering.
+        .jitter(Duration::from_millis(2))
+        .queue(Size::kb(300));
+    // The phone joins from its cellular address once connected; the server answers
+    // each subflow over the path it came by.
+    let join = EndpointFlags {
+        subflow: true,
+        ..EndpointFlags::default()
+    };
+    let network = Multipath {
+        client: Host::new("phone"),
+        paths: vec![
+            multipath::Path::new("wifi", wifi_link),
+            multipath::Path::new("cellular", cell_link).endpoint(join),
+        ],
+        to_server: ToServer::Direct,
+    };
+    let spec = ScenarioSpec::new("demo").bin(BIN).duration(DEADLINE).tcp(
+        Tcp::default()
+            .send_buffer(Size::mib(4))
+            .recv_buffer(Size::mib(4)),
+    );
+    Scenario::from_spec(network.add_to(spec))
 }
 
 /// Writes as fast as the connection takes data until `until`, then closes.
@@ -155,23 +127,34 @@ impl Application for TimedSender {
 struct Path {
     name: &'static str,
     phone: IpAddr,
-    rate: &'static str,
-    delay: &'static str,
+    rate_mbit: u64,
+    delay_ms: u64,
+}
+
+impl Path {
+    /// The rate and delay as a scenario file writes them.
+    fn rate(&self) -> String {
+        format!("{}Mbit", self.rate_mbit)
+    }
+
+    fn delay(&self) -> String {
+        format!("{}ms", self.delay_ms)
+    }
 }
 
 fn paths() -> [Path; 2] {
     [
         Path {
             name: "Wi-Fi",
-            phone: PHONE_WIFI.parse().expect("an address"),
-            rate: WIFI_RATE,
-            delay: WIFI_DELAY,
+            phone: PHONE_WIFI.into(),
+            rate_mbit: 50,
+            delay_ms: 10,
         },
         Path {
             name: "cellular",
-            phone: PHONE_CELL.parse().expect("an address"),
-            rate: CELL_RATE,
-            delay: CELL_DELAY,
+            phone: PHONE_CELL.into(),
+            rate_mbit: 20,
+            delay_ms: 30,
         },
     ]
 }
@@ -210,12 +193,12 @@ pub fn run(options: Options) -> Result<()> {
 }
 
 fn simulate(seed: u64) -> Result<Demo> {
-    let scenario = Scenario::from_toml(&scenario_toml()).context("the demo's scenario")?;
+    let scenario = scenario().context("the demo's scenario")?;
     let mut built = scenario.build(seed);
     start_upload(
         &mut built,
-        SocketAddr::new(PHONE_WIFI.parse()?, 0),
-        SocketAddr::new(SERVER_WIFI.parse()?, PORT),
+        SocketAddr::new(PHONE_WIFI.into(), 0),
+        SocketAddr::new(SERVER_WIFI.into(), PORT),
         Duration::from_millis(10),
         Box::new(TimedSender {
             until: Instant::ZERO + SEND_FOR,
@@ -676,13 +659,13 @@ impl Demo {
              measured in the simulation (virtual time, seed {}; the same seed gives the\n\
              same output).\n\n",
             wifi.name,
-            wifi.rate.replace("Mbit", " Mbit/s"),
-            wifi.delay,
+            wifi.rate().replace("Mbit", " Mbit/s"),
+            wifi.delay(),
             PHONE_WIFI,
             SERVER_WIFI,
             cell.name,
-            cell.rate.replace("Mbit", " Mbit/s"),
-            cell.delay,
+            cell.rate().replace("Mbit", " Mbit/s"),
+            cell.delay(),
             PHONE_CELL,
             SERVER_CELL,
             SEND_FOR.as_micros() / 1_000_000,
@@ -709,16 +692,20 @@ impl Demo {
         o
     }
 
-    /// Throughput per second and path, as a table with a bar.
-    fn chart(&self) -> String {
-        let names = paths().map(|p| p.name);
-        let secs = self
-            .per_path
+    /// How many seconds (whole or not) the throughput series cover.
+    fn measured_seconds(&self) -> usize {
+        self.per_path
             .iter()
             .map(Vec::len)
             .max()
             .unwrap_or(0)
-            .div_ceil(per_second());
+            .div_ceil(per_second())
+    }
+
+    /// Throughput per second and path, as a table with a bar.
+    fn chart(&self) -> String {
+        let names = paths().map(|p| p.name);
+        let secs = self.measured_seconds();
         let mut rows = vec![vec![
             "  second".to_string(),
             names[0].to_string(),
@@ -843,13 +830,7 @@ impl Demo {
 
     fn to_json(&self) -> Value {
         let names = paths().map(|p| p.name);
-        let secs = self
-            .per_path
-            .iter()
-            .map(Vec::len)
-            .max()
-            .unwrap_or(0)
-            .div_ceil(per_second());
+        let secs = self.measured_seconds();
         let per_second: Vec<Value> = (0..secs)
             .map(|s| {
                 let from = s as u64 * 1_000_000;
@@ -875,8 +856,8 @@ impl Demo {
             "setup": {
                 "paths": paths().iter().map(|p| json!({
                     "name": p.name,
-                    "rate": p.rate,
-                    "one_way_delay": p.delay,
+                    "rate": p.rate(),
+                    "one_way_delay": p.delay(),
                     "phone": p.phone.to_string(),
                 })).collect::<Vec<_>>(),
                 "send_for_us": SEND_FOR.as_micros(),

@@ -10,29 +10,33 @@
 
 use std::time::Instant;
 
+use braid_proto::time::Duration;
+use braid_sim::scenario::spec::{App, Cc, Connection, Host, Link, ScenarioSpec, Tcp};
+use braid_sim::scenario::units::{Rate, Size};
 use braid_sim::scenario::{Capture, RunOptions, Scenario};
 
-const SCENARIO: &str = r#"
-duration = "60s"
-[tcp]
-cc = "cubic"
-[[host]]
-name = "client"
-addresses = ["10.0.0.1"]
-[[host]]
-name = "server"
-addresses = ["10.0.0.2"]
-[[link]]
-name = "path"
-between = ["client", "server"]
-rate = "100Mbit"
-delay = "10ms"
-queue = "500000B"
-[[connection]]
-client = "client"
-server = "server"
-app = { type = "bulk", bytes = "100MB" }
-"#;
+fn scenario() -> Scenario {
+    let ip = |a: &str| a.parse().expect("an address");
+    let path = Link::between("client", "server")
+        .name("path")
+        .rate(Rate::mbit(100))
+        .delay(Duration::from_millis(10))
+        .queue(Size::bytes(500_000));
+    let spec = ScenarioSpec::new("tcp-cpu-throughput")
+        .duration(Duration::from_secs(60))
+        .tcp(Tcp::default().cc(Cc::Cubic))
+        .host(Host::new("client").address(ip("10.0.0.1")))
+        .host(Host::new("server").address(ip("10.0.0.2")))
+        .link(path)
+        .connection(Connection::new(
+            "client",
+            "server",
+            App::Bulk {
+                bytes: Size::mb(100),
+            },
+        ));
+    Scenario::from_spec(spec).expect("valid scenario")
+}
 
 /// CPU time of this process (user + system), from /proc/self/stat.
 fn cpu_seconds() -> f64 {
@@ -51,7 +55,7 @@ fn cpu_seconds() -> f64 {
 }
 
 fn main() {
-    let scenario = Scenario::from_toml(SCENARIO).expect("valid scenario");
+    let scenario = scenario();
     let runs = 5;
     let cpu_start = cpu_seconds();
     let wall_start = Instant::now();

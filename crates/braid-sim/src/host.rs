@@ -105,7 +105,7 @@ const CHUNK: usize = 64 * 1024;
 pub const MAX_MPTCP_EVENTS: usize = 1024;
 
 /// How a host picks the interface a packet leaves by (see the module documentation).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Routing {
     /// By the interface owning the source address: a policy routing table per address.

@@ -16,8 +16,8 @@
 //! connections; [`router::Router`], a node that forwards by destination so that
 //! paths can share a link; [`report`], the metrics of a run (goodput, throughput over
 //! time per connection and subflow, retransmissions, RTOs, the longest delivery
-//! stall); and [`scenario`], which reads all of it from a TOML file (format below) and
-//! runs it.
+//! stall); and [`scenario`], which reads all of it from a TOML file (format below), or
+//! takes it as Rust values, and runs it.
 //! `examples/scenarios/mptcp-two-paths.toml` is MPTCP over Wi-Fi and cellular.
 //! `braid sim FILE` is the command-line front end.
 //!
@@ -248,6 +248,48 @@
 //! protocol errors, ...) and a log of subflow events; per link direction, counters and
 //! throughput over time (one series per path when each path is a link). Captures are one pcap per
 //! link direction, `LINK.FROM-TO.pcap`, raw IP with virtual timestamps.
+//!
+//! # Scenarios in Rust
+//!
+//! The same scenarios can be written as Rust values: [`scenario::spec`] has a type for
+//! each table of the format, its keys as fields, and setters that take typed values
+//! (rates [`scenario::units::Rate`], sizes [`scenario::units::Size`], durations,
+//! addresses, braid-proto's `PmEndpoint` and `SchedulerKind`) rather than text. Reading
+//! a file fills the same values ([`scenario::spec::ScenarioSpec::from_toml`]), and
+//! [`scenario::Scenario::from_spec`] validates either kind into a scenario, with the same
+//! errors, named by the key at fault (`link[0].loss`). [`scenario::multipath`] builds
+//! the network most scenarios here use: a multihomed client with a path per interface,
+//! each path its own link (rate, delay, loss, queue, schedule, middleboxes), the paths
+//! meeting at a router whose link to the server can be a bottleneck shared with other
+//! hosts, or each going straight to a server with an address per path.
+//!
+//! ```
+//! use braid_proto::pm::EndpointFlags;
+//! use braid_proto::time::Duration;
+//! use braid_sim::scenario::multipath::{Multipath, Path, ToServer};
+//! use braid_sim::scenario::spec::{App, Connection, Host, Link, ScenarioSpec, ScheduleEntry, State};
+//! use braid_sim::scenario::units::{Rate, Size};
+//! use braid_sim::scenario::{RunOptions, Scenario};
+//!
+//! let ms = Duration::from_millis;
+//! // Wi-Fi fails for good after 300 ms; the phone also joins from its cellular address.
+//! let wifi = Link::default()
+//!     .rate(Rate::mbit(50))
+//!     .delay(ms(10))
+//!     .schedule(ScheduleEntry::at(ms(300)).state(State::Down));
+//! let cellular = Link::default().rate(Rate::mbit(20)).delay(ms(30)).loss(0.001);
+//! let subflow = EndpointFlags { subflow: true, ..EndpointFlags::default() };
+//! let network = Multipath {
+//!     client: Host::new("phone"),
+//!     paths: vec![Path::new("wifi", wifi), Path::new("cell", cellular).endpoint(subflow)],
+//!     to_server: ToServer::router(),
+//! };
+//! let spec = network
+//!     .add_to(ScenarioSpec::new("wifi-fails").duration(Duration::from_secs(20)))
+//!     .connection(Connection::new("phone", "10.0.9.2", App::Bulk { bytes: Size::mb(2) }));
+//! let run = Scenario::from_spec(spec).unwrap().run(&RunOptions::default()).unwrap();
+//! assert_eq!(run.report.connections[0].upload.bytes_delivered, 2_000_000);
+//! ```
 #![forbid(unsafe_code)]
 
 pub mod apps;

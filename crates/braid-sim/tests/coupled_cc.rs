@@ -1,9 +1,10 @@
 //! Coupled congestion control at a shared bottleneck (RFC 6356 §2's "do no harm").
 //!
-//! One MPTCP connection with two subflows and one single-path TCP connection share a
-//! 20 Mbit/s link: both of the MPTCP client's paths and the TCP host's path meet at
-//! router r1, whose "wan" link to the server is the bottleneck (queue 100 KB, about
-//! 1.3 bandwidth-delay products). Every path has the same round-trip time (30 ms), so
+//! examples/scenarios/shared-bottleneck.toml, run to its end: one MPTCP connection
+//! with two subflows and one single-path TCP connection share a 20 Mbit/s link: both
+//! of the MPTCP client's paths and the TCP host's path meet at router r1, whose link
+//! to the server is the bottleneck (queue 100 KB, about 1.3 bandwidth-delay
+//! products). Every path has the same round-trip time (30 ms), so
 //! the fair outcome is half each. Uncoupled controllers give the two subflows two
 //! TCPs' worth; LIA, OLIA and BALIA should give the connection about one.
 //!
@@ -28,92 +29,28 @@
 //! The coupled controllers are measured against Reno, the TCP that RFC 6356 (and OLIA
 //! and BALIA after it) define fairness against.
 
+use std::path::Path;
+
 use braid_sim::report::Report;
+use braid_sim::scenario::spec::{App, Cc, ScenarioSpec, Stop, Tcp};
+use braid_sim::scenario::units::Size;
 use braid_sim::scenario::{RunOptions, Scenario};
 
-const SCENARIO: &str = r#"
-name = "shared-bottleneck"
-seed = 1
-duration = "60s"
-stop = "deadline"
-bin = "1s"
-
-[tcp]
-send_buffer = "4MiB"
-recv_buffer = "4MiB"
-
-[[host]]
-name = "client"
-routing = "source"
-route = [{ to = "default", interface = "p1" }]
-tcp = { cc = "MPTCP_CC" }
-mptcp = { endpoints = ["10.0.2.1,subflow"], limits = { subflows = 2 } }
-[[host.interface]]
-name = "p1"
-addresses = ["10.0.1.1"]
-[[host.interface]]
-name = "p2"
-addresses = ["10.0.2.1"]
-
-[[host]]
-name = "single"
-addresses = ["10.0.3.1"]
-tcp = { cc = "TCP_CC" }
-mptcp = { enabled = false }
-
-[[host]]
-name = "server"
-addresses = ["10.0.9.2"]
-
-[[router]]
-name = "r1"
-interfaces = ["p1", "p2", "single", "wan"]
-route = [
-  { to = "10.0.1.0/24", interface = "p1" },
-  { to = "10.0.2.0/24", interface = "p2" },
-  { to = "10.0.3.0/24", interface = "single" },
-  { to = "10.0.9.0/24", interface = "wan" },
-]
-
-[[link]]
-name = "path1"
-between = ["client:p1", "r1:p1"]
-rate = "100Mbit"
-delay = "5ms"
-
-[[link]]
-name = "path2"
-between = ["client:p2", "r1:p2"]
-rate = "100Mbit"
-delay = "5ms"
-
-[[link]]
-name = "access"
-between = ["single", "r1:single"]
-rate = "100Mbit"
-delay = "5ms"
-
-[[link]]
-name = "bottleneck"
-between = ["r1:wan", "server"]
-rate = "20Mbit"
-delay = "10ms"
-queue = "100KB"
-
-[[connection]]
-name = "mptcp"
-client = "client"
-server = "10.0.9.2"
-port = 5001
-app = { type = "bulk", bytes = "2GB" }
-
-[[connection]]
-name = "tcp"
-client = "single"
-server = "10.0.9.2"
-port = 5002
-app = { type = "bulk", bytes = "2GB" }
-"#;
+/// The example's network, the MPTCP client running `mptcp_cc` and the TCP host
+/// `tcp_cc`, each sending as much as it can for the whole minute.
+fn shared_bottleneck(mptcp_cc: Cc, tcp_cc: Cc) -> Scenario {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/scenarios/shared-bottleneck.toml");
+    let mut spec = ScenarioSpec::from_toml(&std::fs::read_to_string(path).unwrap()).unwrap();
+    spec.stop = Some(Stop::Deadline);
+    for (host, cc) in spec.hosts.iter_mut().zip([mptcp_cc, tcp_cc]) {
+        host.tcp = Some(Tcp::default().cc(cc));
+    }
+    for c in &mut spec.connections {
+        c.app = App::Bulk { bytes: Size::gb(2) };
+    }
+    Scenario::from_spec(spec).unwrap()
+}
 
 /// Seconds left out at the start of the run.
 const WARM_UP: usize = 10;
@@ -133,11 +70,8 @@ impl Shares {
     }
 }
 
-fn run(mptcp_cc: &str, tcp_cc: &str) -> Shares {
-    let text = SCENARIO
-        .replace("MPTCP_CC", mptcp_cc)
-        .replace("TCP_CC", tcp_cc);
-    let scenario = Scenario::from_toml(&text).unwrap();
+fn run(mptcp_cc: Cc, tcp_cc: Cc) -> Shares {
+    let scenario = shared_bottleneck(mptcp_cc, tcp_cc);
     let report = scenario.run(&RunOptions::default()).unwrap().report;
     let received = |report: &Report, name: &str| -> u64 {
         let c = report.connections.iter().find(|c| c.name == name).unwrap();
@@ -192,27 +126,27 @@ fn fair(shares: &Shares) {
 
 #[test]
 fn uncoupled_cubic_takes_two_shares() {
-    let shares = run("cubic", "cubic");
+    let shares = run(Cc::Cubic, Cc::Cubic);
     assert!(shares.mptcp_share() > 0.6, "{:.3}", shares.mptcp_share());
 }
 
 #[test]
 fn uncoupled_reno_takes_more_than_half() {
-    let shares = run("newreno", "newreno");
+    let shares = run(Cc::Newreno, Cc::Newreno);
     assert!(shares.mptcp_share() > 0.58, "{:.3}", shares.mptcp_share());
 }
 
 #[test]
 fn rfc6356_lia_takes_one_share() {
-    fair(&run("lia", "newreno"));
+    fair(&run(Cc::Lia, Cc::Newreno));
 }
 
 #[test]
 fn olia_takes_one_share() {
-    fair(&run("olia", "newreno"));
+    fair(&run(Cc::Olia, Cc::Newreno));
 }
 
 #[test]
 fn balia_takes_one_share() {
-    fair(&run("balia", "newreno"));
+    fair(&run(Cc::Balia, Cc::Newreno));
 }

@@ -1,12 +1,14 @@
 //! Same scenario, same seed: same capture bytes. And tshark reads the captures.
 
+mod common;
+
 use std::path::PathBuf;
-use std::process::Command;
 
 use braid_proto::time::{Duration, Instant};
 use braid_sim::link::GilbertElliott;
 use braid_sim::nodes::{ConstantRateSender, CountingSink, Echo, Flow, PingPong};
 use braid_sim::{LinkChange, LinkConfig, LinkId, RunOutcome, Simulator};
+use common::{tshark_available, tshark_fields};
 
 fn ms(millis: u64) -> Duration {
     Duration::from_millis(millis)
@@ -114,17 +116,6 @@ fn adding_a_link_does_not_change_the_others() {
     assert_eq!(pcaps(&a, &links), pcaps(&b, &more_links[..links.len()]));
 }
 
-fn tshark_available() -> bool {
-    if Command::new("tshark").arg("--version").output().is_ok() {
-        return true;
-    }
-    if std::env::var_os("BRAID_REQUIRE_TSHARK").is_some_and(|v| v == "1") {
-        panic!("tshark is not installed and BRAID_REQUIRE_TSHARK=1: apt-get install -y tshark");
-    }
-    eprintln!("tshark not installed: skipping (set BRAID_REQUIRE_TSHARK=1 to fail instead)");
-    false
-}
-
 fn temp_path(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     dir.join(format!("braid-sim-{}-{name}", std::process::id()))
@@ -139,30 +130,8 @@ fn tshark_reads_the_captures() {
     for &l in &links {
         let path = temp_path(&format!("link{}.pcap", l.index()));
         std::fs::write(&path, sim.pcap(l).unwrap()).unwrap();
-        let out = Command::new("tshark")
-            .arg("-n")
-            .arg("-r")
-            .arg(&path)
-            .args([
-                "-T",
-                "fields",
-                "-e",
-                "frame.time_epoch",
-                "-e",
-                "ip.id",
-                "-e",
-                "udp.length",
-            ])
-            .output()
-            .expect("run tshark");
+        let rows = tshark_fields(&path, &["frame.time_epoch", "ip.id", "udp.length"], &[]);
         std::fs::remove_file(&path).ok();
-        assert!(
-            out.status.success(),
-            "tshark failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8(out.stdout).unwrap();
-        let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
         let stats = sim.link_stats(l);
         assert_eq!(rows.len() as u64, stats.delivered.packets);
         // Timestamps are virtual time: within the run, never decreasing.

@@ -3,81 +3,68 @@
 //! connections react at once (REMOVE_ADDR, subflows reset, data moved; endpoints
 //! restored). Also the `[mptcp]` scheduler key.
 
+mod common;
+
 use std::net::{IpAddr, SocketAddr};
 
 use braid_proto::sched::SchedulerKind;
 use braid_proto::time::{Duration, Instant};
 use braid_sim::host::{Host, InterfaceEvent};
 use braid_sim::report::{Integrity, Report, SideReport};
+use braid_sim::scenario::multipath::{Multipath, Path, ToServer};
+use braid_sim::scenario::spec::{
+    self, App, Connection, Link, Mptcp, ScenarioSpec, ScheduleEntry, State, Tcp, Verify,
+};
+use braid_sim::scenario::units::{Rate, Size};
 use braid_sim::scenario::{RunOptions, Scenario};
+use common::{ms, secs, SUBFLOW};
 
 /// A phone with Wi-Fi and cellular behind router r1, uploading to a server with one
-/// address. `SCHEDULE` is the Wi-Fi or cellular link's schedule.
-const NETWORK: &str = r#"
-name = "events"
-seed = 1
-duration = "30s"
+/// address. `wifi` and `cell` are the two links' schedules.
+fn network(wifi: Vec<ScheduleEntry>, cell: Vec<ScheduleEntry>) -> ScenarioSpec {
+    let link = |mbit: u64, delay_ms: u64, schedule: Vec<ScheduleEntry>| Link {
+        schedule,
+        ..Link::default().rate(Rate::mbit(mbit)).delay(ms(delay_ms))
+    };
+    let network = Multipath {
+        client: spec::Host::new("phone"),
+        paths: vec![
+            Path::new("wifi", link(20, 10, wifi)).endpoint(SUBFLOW),
+            Path::new("cell", link(10, 30, cell)).endpoint(SUBFLOW),
+        ],
+        to_server: ToServer::router(),
+    };
+    let spec = ScenarioSpec::new("events").seed(1).duration(secs(30)).tcp(
+        Tcp::default()
+            .send_buffer(Size::mib(1))
+            .recv_buffer(Size::mib(1)),
+    );
+    let upload = Connection::new(
+        "phone",
+        "10.0.9.2",
+        App::Bulk {
+            bytes: Size::mb(20),
+        },
+    )
+    .name("upload")
+    .server_app(App::Sink {
+        verify: Some(Verify::Sha256),
+    });
+    network.add_to(spec).connection(upload)
+}
 
-[tcp]
-send_buffer = "1MiB"
-recv_buffer = "1MiB"
+fn scenario(spec: ScenarioSpec) -> Scenario {
+    Scenario::from_spec(spec).unwrap_or_else(|e| panic!("{e}"))
+}
 
-[[host]]
-name = "phone"
-routing = "source"
-route = [{ to = "default", interface = "wifi" }]
-mptcp = { endpoints = ["10.0.1.1,subflow", "10.0.2.1,subflow"] }
-[[host.interface]]
-name = "wifi"
-addresses = ["10.0.1.1"]
-[[host.interface]]
-name = "cell"
-addresses = ["10.0.2.1"]
+/// The link goes down or comes back at `at`, and the hosts at its ends are told.
+fn notified(at: Duration, state: State) -> ScheduleEntry {
+    ScheduleEntry::at(at).state(state).notify(true)
+}
 
-[[host]]
-name = "server"
-addresses = ["10.0.9.2"]
-
-[[router]]
-name = "r1"
-interfaces = ["wifi", "cell", "wan"]
-route = [
-  { to = "10.0.1.0/24", interface = "wifi" },
-  { to = "10.0.2.0/24", interface = "cell" },
-  { to = "default", interface = "wan" },
-]
-
-[[link]]
-name = "wifi"
-between = ["phone:wifi", "r1:wifi"]
-rate = "20Mbit"
-delay = "10ms"
-WIFI_SCHEDULE
-
-[[link]]
-name = "cell"
-between = ["phone:cell", "r1:cell"]
-rate = "10Mbit"
-delay = "30ms"
-CELL_SCHEDULE
-
-[[link]]
-name = "wan"
-between = ["r1:wan", "server"]
-
-[[connection]]
-name = "upload"
-client = "phone"
-server = "10.0.9.2"
-app = { type = "bulk", bytes = "20MB" }
-server_app = { type = "sink", verify = "sha256" }
-"#;
-
-fn network(wifi: &str, cell: &str) -> Scenario {
-    let text = NETWORK
-        .replace("WIFI_SCHEDULE", wifi)
-        .replace("CELL_SCHEDULE", cell);
-    Scenario::from_toml(&text).unwrap_or_else(|e| panic!("{e}"))
+/// The same, the hosts not told.
+fn unnotified(at: Duration, state: State) -> ScheduleEntry {
+    ScheduleEntry::at(at).state(state)
 }
 
 fn run(s: &Scenario) -> Report {
@@ -94,10 +81,12 @@ fn ip(s: &str) -> IpAddr {
 
 #[test]
 fn notify_plans_interface_events_on_the_hosts_at_the_link_ends() {
-    let s = network(
-        r#"schedule = [{ at = "2s", state = "down", notify = true }, { at = "3s", state = "up", notify = true }, { at = "4s", state = "down" }]"#,
-        "",
-    );
+    let wifi = vec![
+        notified(secs(2), State::Down),
+        notified(secs(3), State::Up),
+        unnotified(secs(4), State::Down),
+    ];
+    let s = scenario(network(wifi, vec![]));
     let phone = &s.hosts[0];
     assert_eq!(
         phone.interface_events,
@@ -120,14 +109,14 @@ fn notify_plans_interface_events_on_the_hosts_at_the_link_ends() {
 
 #[test]
 fn a_link_down_event_moves_the_data_at_once_and_a_silent_one_after_a_timeout() {
-    let told = run(&network(
-        r#"schedule = [{ at = "2s", state = "down", notify = true }]"#,
-        "",
-    ));
-    let silent = run(&network(
-        r#"schedule = [{ at = "2s", state = "down" }]"#,
-        "",
-    ));
+    let told = run(&scenario(network(
+        vec![notified(secs(2), State::Down)],
+        vec![],
+    )));
+    let silent = run(&scenario(network(
+        vec![unnotified(secs(2), State::Down)],
+        vec![],
+    )));
     for r in [&told, &silent] {
         let c = &r.connections[0];
         assert_eq!(c.protocol, "mptcp");
@@ -178,11 +167,11 @@ fn a_link_down_event_moves_the_data_at_once_and_a_silent_one_after_a_timeout() {
 fn an_interface_that_comes_back_gets_its_endpoint_back_and_joins_again() {
     // Cellular (not the initial subflow's address) goes away and comes back: a new
     // MP_JOIN from it, with the same address id.
-    let s = network(
-        "",
-        r#"schedule = [{ at = "1s", state = "down", notify = true }, { at = "1500ms", state = "up", notify = true }]"#,
-    );
-    let r = run(&s);
+    let cell = vec![
+        notified(secs(1), State::Down),
+        notified(ms(1500), State::Up),
+    ];
+    let r = run(&scenario(network(vec![], cell)));
     let c = &r.connections[0];
     assert_eq!(c.upload.integrity, Integrity::Intact);
     let m = phone(&r).mptcp.as_ref().unwrap();
@@ -205,16 +194,15 @@ fn the_initial_subflows_interface_that_comes_back_joins_again_under_id_zero() {
     // and comes back: a new MP_JOIN from it, under address id 0 (RFC 8684 §3.4.1),
     // which then carries most of what is left of the transfer. Queues of 100 KB, so
     // that the paths' RTTs stay near their base ones (20 and 60 ms).
-    let text = NETWORK
-        .replace(
-            "WIFI_SCHEDULE",
-            r#"queue = "100KB"
-schedule = [{ at = "2s", state = "down", notify = true }, { at = "5s", state = "up", notify = true }]"#,
-        )
-        .replace("CELL_SCHEDULE", r#"queue = "100KB""#)
-        .replace(r#"bytes = "20MB""#, r#"bytes = "40MB""#);
-    let s = Scenario::from_toml(&text).unwrap_or_else(|e| panic!("{e}"));
-    let r = run(&s);
+    let wifi = vec![notified(secs(2), State::Down), notified(secs(5), State::Up)];
+    let mut spec = network(wifi, vec![]);
+    for link in &mut spec.links[..2] {
+        link.queue = Some(Size::kb(100));
+    }
+    spec.connections[0].app = App::Bulk {
+        bytes: Size::mb(40),
+    };
+    let r = run(&scenario(spec));
     let c = &r.connections[0];
     assert_eq!(c.upload.integrity, Integrity::Intact);
     assert_eq!(c.upload.bytes_delivered, 40_000_000);
@@ -256,10 +244,8 @@ schedule = [{ at = "2s", state = "down", notify = true }, { at = "5s", state = "
 
 #[test]
 fn the_host_restores_exactly_the_endpoints_it_removed() {
-    let s = network(
-        r#"schedule = [{ at = "1s", state = "down", notify = true }, { at = "2s", state = "up", notify = true }]"#,
-        "",
-    );
+    let wifi = vec![notified(secs(1), State::Down), notified(secs(2), State::Up)];
+    let s = scenario(network(wifi, vec![]));
     let before = s.hosts[0].endpoint.mptcp.path_manager.endpoints.clone();
     let mut built = s.build(1);
     built.sim.run_until(Instant::from_millis(1500));
@@ -289,7 +275,7 @@ fn the_host_restores_exactly_the_endpoints_it_removed() {
 
 #[test]
 fn interface_events_can_be_planned_on_a_host_directly() {
-    let s = network("", "");
+    let s = scenario(network(vec![], vec![]));
     let mut built = s.build(1);
     let phone = built.hosts[0];
     built
@@ -322,18 +308,20 @@ fn phone_side(r: &Report) -> &braid_sim::report::MptcpReport {
 
 #[test]
 fn the_scheduler_and_buffer_autotuning_are_set_per_host() {
-    let text = NETWORK
-        .replace("WIFI_SCHEDULE", "")
-        .replace("CELL_SCHEDULE", "")
-        .replace(
-            "[tcp]",
-            "[mptcp]\nscheduler = \"aggregate\"\nsend_autotune = true\n\n[tcp]",
-        )
-        .replace(
-            r#"name = "server""#,
-            "name = \"server\"\nmptcp = { scheduler = \"round-robin\", receive_autotune = true, send_autotune = false }",
-        );
-    let s = Scenario::from_toml(&text).unwrap();
+    let mut spec = network(vec![], vec![]);
+    // A preset, by its name.
+    let aggregate = Mptcp {
+        scheduler: Some("aggregate".to_string()),
+        ..Mptcp::default()
+    };
+    spec.mptcp = Some(aggregate.send_autotune(true));
+    spec.hosts[1].mptcp = Some(
+        Mptcp::default()
+            .scheduler(SchedulerKind::RoundRobin)
+            .receive_autotune(true)
+            .send_autotune(false),
+    );
+    let s = scenario(spec);
     assert_eq!(s.hosts[0].endpoint.mptcp.scheduler, SchedulerKind::Blest);
     let (phone, server) = (&s.hosts[0].endpoint.mptcp, &s.hosts[1].endpoint.mptcp);
     assert!(phone.send_autotune && !phone.receive_autotune);
@@ -345,11 +333,8 @@ fn the_scheduler_and_buffer_autotuning_are_set_per_host() {
 }
 
 #[track_caller]
-fn rejects(wifi_schedule: &str, expected: &str) {
-    let text = NETWORK
-        .replace("WIFI_SCHEDULE", wifi_schedule)
-        .replace("CELL_SCHEDULE", "");
-    let e = Scenario::from_toml(&text)
+fn rejects(spec: ScenarioSpec, expected: &str) {
+    let e = Scenario::from_spec(spec)
         .expect_err("should be rejected")
         .to_string();
     assert!(e.contains(expected), "expected {expected:?} in {e:?}");
@@ -357,36 +342,29 @@ fn rejects(wifi_schedule: &str, expected: &str) {
 
 #[test]
 fn bad_notify_entries_and_schedulers_say_what_to_fix() {
+    let wifi = |entry: ScheduleEntry| network(vec![entry], vec![]);
     rejects(
-        r#"schedule = [{ at = "1s", notify = true, rate = "1Mbit" }]"#,
+        wifi(ScheduleEntry::at(secs(1)).notify(true).rate(Rate::mbit(1))),
         "link[0].schedule[0].notify: tells the hosts at the link's ends that their interface went down or came back: give `state` too",
     );
     rejects(
-        r#"schedule = [{ at = "1s", state = "down", notify = true, direction = "forward" }]"#,
+        wifi(notified(secs(1), State::Down).direction(spec::Direction::Forward)),
         "link[0].schedule[0].direction: an interface goes down in both directions: leave out `direction` with `notify`",
     );
-    let one_way = NETWORK
-        .replace("WIFI_SCHEDULE", "")
-        .replace("CELL_SCHEDULE", "")
-        .replace(
-            "[[link]]\nname = \"wan\"\nbetween = [\"r1:wan\", \"server\"]",
-            "[[link]]\nname = \"wan\"\nbetween = [\"r1:wan\", \"server\"]\n\n[[link]]\nname = \"spare\"\nfrom = \"server\"\nto = \"phone:cell\"\nschedule = [{ at = \"1s\", state = \"down\", notify = true }]",
-        );
-    let e = Scenario::from_toml(&one_way)
-        .expect_err("one-way")
-        .to_string();
-    assert!(e.contains("needs a duplex link (`between`)"), "{e}");
-    let bad = NETWORK
-        .replace("WIFI_SCHEDULE", "")
-        .replace("CELL_SCHEDULE", "")
-        .replace("[tcp]", "[mptcp]\nscheduler = \"fastest\"\n\n[tcp]");
-    let e = Scenario::from_toml(&bad)
-        .expect_err("scheduler")
-        .to_string();
-    assert!(
-        e.contains(
-            "mptcp.scheduler: unknown scheduler \"fastest\": expected one of lowest-rtt, blest"
-        ),
-        "{e}"
+    let spare = Link::one_way("server", "phone:cell")
+        .name("spare")
+        .schedule(notified(secs(1), State::Down));
+    rejects(
+        network(vec![], vec![]).link(spare),
+        "needs a duplex link (`between`)",
+    );
+    let mut bad = network(vec![], vec![]);
+    bad.mptcp = Some(Mptcp {
+        scheduler: Some("fastest".to_string()),
+        ..Mptcp::default()
+    });
+    rejects(
+        bad,
+        "mptcp.scheduler: unknown scheduler \"fastest\": expected one of lowest-rtt, blest",
     );
 }

@@ -15,43 +15,40 @@ use braid_sim::middlebox::{
     Tap, Which,
 };
 use braid_sim::report::{ConnectionReport, Integrity, Report};
+use braid_sim::scenario::spec::{App, Connection, Host, Link, Mptcp, ScenarioSpec, Tcp};
+use braid_sim::scenario::units::{Rate, Size};
 use braid_sim::scenario::{Built, Scenario};
 use braid_sim::{LinkId, Simulator};
 
 /// Request/response both ways over one lossy path, so that retransmissions cross the
-/// middleboxes too.
-fn scenario() -> Scenario {
-    scenario_with("")
+/// middleboxes too; `mptcp` is the `[mptcp]` table.
+fn scenario_with(mptcp: Mptcp) -> Scenario {
+    let ip = |a: &str| a.parse().unwrap();
+    let exchanges = App::RequestResponse {
+        request: Size::kb(300),
+        response: Size::kb(700),
+        count: Some(3),
+    };
+    let lossy = Link::between("client", "server")
+        .rate(Rate::mbit(20))
+        .delay(Duration::from_millis(5))
+        .loss(0.005)
+        // Jumbo frames leave room for coalesced segments.
+        .mtu(9000);
+    let spec = ScenarioSpec::new("middleboxes")
+        .duration(Duration::from_secs(60))
+        // Segments as on Ethernet.
+        .tcp(Tcp::default().mss(1460))
+        .mptcp(mptcp)
+        .host(Host::new("client").address(ip("10.0.1.1")))
+        .host(Host::new("server").address(ip("10.0.1.2")))
+        .link(lossy)
+        .connection(Connection::new("client", "server", exchanges));
+    Scenario::from_spec(spec).unwrap()
 }
 
-/// The scenario with extra TOML at its end (an `[mptcp]` table, say).
-fn scenario_with(extra: &str) -> Scenario {
-    Scenario::from_toml(&format!(
-        r#"
-        duration = "60s"
-        [tcp]
-        mss = 1460              # segments as on Ethernet; the jumbo MTU leaves room
-                                # for coalesced ones
-        [[host]]
-        name = "client"
-        addresses = ["10.0.1.1"]
-        [[host]]
-        name = "server"
-        addresses = ["10.0.1.2"]
-        [[link]]
-        between = ["client", "server"]
-        rate = "20Mbit"
-        delay = "5ms"
-        loss = "0.5%"
-        mtu = 9000
-        [[connection]]
-        client = "client"
-        server = "server"
-        app = {{ type = "request_response", request = "300KB", response = "700KB", count = 3 }}
-        {extra}
-        "#
-    ))
-    .unwrap()
+fn scenario() -> Scenario {
+    scenario_with(Mptcp::default())
 }
 
 /// What the taps saw on the data segments after the handshake.
@@ -187,21 +184,22 @@ fn rfc8684_s3_3_mptcp_survives_rewritten_sequence_numbers() {
     assert_eq!(wire.plain, 0, "{wire:?}");
 }
 
+/// Flips the byte at offset 10 of the 20th data segment on `link`.
+fn corrupt_once(sim: &mut Simulator, link: LinkId) {
+    let xor = Rewrite::Xor {
+        offset: 10,
+        mask: 0xff,
+    };
+    let rewrite = PayloadRewriter::new(Select::NthDataSegment(20), xor);
+    sim.add_middlebox(link, rewrite.times(1));
+}
+
 #[test]
 fn rfc8684_s3_3_1_without_checksums_a_rewritten_payload_goes_undetected() {
     // RFC 8684 §3.3.1 makes DSS checksums the only defence against payload-rewriting
     // middleboxes; off (Linux's default), the corruption reaches the application,
     // exactly as with TCP.
-    let (c, _, _) = run_with(|sim, fwd, _| {
-        let rewrite = PayloadRewriter::new(
-            Select::NthDataSegment(20),
-            Rewrite::Xor {
-                offset: 10,
-                mask: 0xff,
-            },
-        );
-        sim.add_middlebox(fwd, rewrite.times(1))
-    });
+    let (c, _, _) = run_with(|sim, fwd, _| corrupt_once(sim, fwd));
     assert_eq!(c.upload.bytes_delivered, 900_000);
     assert_ne!(c.upload.integrity, Integrity::Intact);
     assert_eq!(c.download.integrity, Integrity::Intact);
@@ -211,17 +209,8 @@ fn rfc8684_s3_3_1_without_checksums_a_rewritten_payload_goes_undetected() {
 fn rfc8684_s3_7_with_checksums_a_rewritten_payload_is_caught_and_the_stream_stays_intact() {
     // One path: the receiver's checksum fails, it sends MP_FAIL, the sender re-sends
     // from the failed mapping behind an infinite mapping, and both go on as TCP.
-    let checksums = scenario_with("[mptcp]\nchecksums = true");
-    let (report, wire, _) = run_scenario(checksums, |sim, fwd, _| {
-        let rewrite = PayloadRewriter::new(
-            Select::NthDataSegment(20),
-            Rewrite::Xor {
-                offset: 10,
-                mask: 0xff,
-            },
-        );
-        sim.add_middlebox(fwd, rewrite.times(1))
-    });
+    let checksums = scenario_with(Mptcp::default().checksums(true));
+    let (report, wire, _) = run_scenario(checksums, |sim, fwd, _| corrupt_once(sim, fwd));
     assert_intact(&report.connections[0]);
     assert!(wire.plain > 0, "plain TCP after the failure: {wire:?}");
     let server = report.connections[0].server.as_ref().unwrap();

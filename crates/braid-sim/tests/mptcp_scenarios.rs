@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use braid_proto::time::Duration;
 use braid_sim::host::MptcpEvent;
 use braid_sim::report::{self, ConnectionReport, Integrity, Outcome, Report, SideReport};
+use braid_sim::scenario::spec::{Direction, Middlebox, Route, ScenarioSpec};
 use braid_sim::scenario::{RunOptions, Scenario, ScenarioError};
 
 fn example() -> PathBuf {
@@ -429,19 +430,27 @@ fn two_paths_without_receive_autotuning_complete() {
     assert_eq!(only(&r).upload.integrity, Integrity::Intact);
 }
 
+/// The two-path example, to change before running.
+fn example_spec() -> ScenarioSpec {
+    ScenarioSpec::from_toml(&std::fs::read_to_string(example()).unwrap()).unwrap()
+}
+
 /// The two-path example with a NAT on the cellular path: the client's 10.0.2.1 and
 /// its ports become 192.0.2.1 and others on the way to the server.
 fn behind_nat() -> Scenario {
-    let text = std::fs::read_to_string(example()).unwrap();
-    let text = text.replace(
-        "queue = \"300KB\"",
-        "queue = \"300KB\"\nmiddlebox = [{ type = \"nat\", inside = \"10.0.2.1\", outside = \"192.0.2.1\", ports = [40000, 40999] }]",
-    );
-    let text = text.replace(
-        "  { to = \"10.0.2.0/24\", interface = \"cell\" },",
-        "  { to = \"10.0.2.0/24\", interface = \"cell\" },\n  { to = \"192.0.2.0/24\", interface = \"cell\" },",
-    );
-    Scenario::from_toml(&text).unwrap()
+    let mut spec = example_spec();
+    spec.links[1].middleboxes.push(Middlebox::Nat {
+        inside: "10.0.2.1".to_string(),
+        outside: "192.0.2.1".to_string(),
+        ports: Some([40000, 40999]),
+        max_mappings: None,
+    });
+    // The server answers the NAT's address over cellular.
+    spec.hosts[1].routes.push(Route {
+        to: "192.0.2.0/24".to_string(),
+        interface: "cell".into(),
+    });
+    Scenario::from_spec(spec).unwrap()
 }
 
 #[test]
@@ -464,12 +473,11 @@ fn rfc8684_s3_2_a_join_through_a_nat_works_the_token_names_the_connection() {
 
 #[test]
 fn rfc8684_s3_7_a_checksum_failure_on_one_of_two_subflows_resets_it_and_the_other_carries_on() {
-    let text = std::fs::read_to_string(example()).unwrap();
-    let text = text.replace("checksums = false", "checksums = true").replace(
-        "queue = \"300KB\"",
-        "queue = \"300KB\"\nmiddlebox = [{ type = \"payload_rewrite\", segment = 200, times = 1, direction = \"forward\" }]",
-    );
-    let r = run(&Scenario::from_toml(&text).unwrap());
+    let mut spec = example_spec();
+    spec.mptcp = spec.mptcp.map(|m| m.checksums(true));
+    let corrupt = Middlebox::corrupt_once(200, Direction::Forward);
+    spec.links[1].middleboxes.push(corrupt);
+    let r = run(&Scenario::from_spec(spec).unwrap());
     let c = only(&r);
     assert_eq!(c.upload.integrity, Integrity::Intact);
     assert_eq!(c.upload.bytes_delivered, 40_000_000);

@@ -12,68 +12,47 @@
 //! The buffer is seen from the application: what is queued plus what `write` would
 //! still take (the bulk sender keeps it full).
 
+mod common;
+
 use braid_proto::mptcp::data::INITIAL_SEND_BUFFER;
 use braid_proto::time::Duration;
 use braid_sim::report::{Integrity, Outcome};
+use braid_sim::scenario::multipath::{Multipath, Path, ToServer};
+use braid_sim::scenario::spec::{App, Connection, Host, Link, ScenarioSpec, Tcp};
+use braid_sim::scenario::units::{Rate, Size};
 use braid_sim::scenario::Scenario;
+use common::SUBFLOW;
 
 const SEND_BUFFER: usize = 4 << 20;
 
-fn scenario(rate_mbit: u32, queue: &str, bytes: u64) -> String {
-    let mut links = String::new();
-    for (p, delay) in [(0, 10), (1, 30)] {
-        links.push_str(&format!(
-            "[[link]]\nname = \"p{p}\"\nbetween = [\"client:p{p}\", \"r1:p{p}\"]\n\
-             rate = \"{rate_mbit}Mbit\"\ndelay = \"{delay}ms\"\nqueue = \"{queue}\"\n\n"
-        ));
-    }
-    format!(
-        r#"name = "send-autotune"
-seed = 1
-duration = "120s"
-bin = "100ms"
-
-[tcp]
-send_buffer = {SEND_BUFFER}
-recv_buffer = "4MiB"
-
-[[host]]
-name = "client"
-routing = "source"
-route = [{{ to = "default", interface = "p0" }}]
-mptcp = {{ endpoints = ["10.0.2.1,subflow"] }}
-[[host.interface]]
-name = "p0"
-addresses = ["10.0.1.1"]
-[[host.interface]]
-name = "p1"
-addresses = ["10.0.2.1"]
-
-[[host]]
-name = "server"
-addresses = ["10.0.9.2"]
-
-[[router]]
-name = "r1"
-interfaces = ["p0", "p1", "wan"]
-route = [
-  {{ to = "10.0.1.0/24", interface = "p0" }},
-  {{ to = "10.0.2.0/24", interface = "p1" }},
-  {{ to = "default", interface = "wan" }},
-]
-
-{links}[[link]]
-name = "wan"
-between = ["r1:wan", "server"]
-
-[[connection]]
-name = "upload"
-client = "client"
-server = "10.0.9.2"
-app = {{ type = "bulk", bytes = {bytes} }}
-server_app = {{ type = "sink" }}
-"#
-    )
+fn scenario(rate_mbit: u64, queue: Size, bytes: u64) -> Scenario {
+    let path = |delay_ms: u64| {
+        Link::default()
+            .rate(Rate::mbit(rate_mbit))
+            .delay(Duration::from_millis(delay_ms))
+            .queue(queue)
+    };
+    let network = Multipath {
+        client: Host::new("client"),
+        paths: vec![
+            Path::new("p0", path(10)),
+            Path::new("p1", path(30)).endpoint(SUBFLOW),
+        ],
+        to_server: ToServer::router(),
+    };
+    let spec = ScenarioSpec::new("send-autotune")
+        .seed(1)
+        .duration(Duration::from_secs(120))
+        .bin(Duration::from_millis(100))
+        .tcp(
+            Tcp::default()
+                .send_buffer(Size::bytes(SEND_BUFFER as u64))
+                .recv_buffer(Size::mib(4)),
+        );
+    let upload = Connection::new("client", "10.0.9.2", App::Bulk { bytes: Size(bytes) })
+        .name("upload")
+        .server_app(App::Sink { verify: None });
+    Scenario::from_spec(network.add_to(spec).connection(upload)).unwrap()
 }
 
 /// What one run showed.
@@ -86,8 +65,8 @@ struct Run {
     goodput_bps: f64,
 }
 
-fn run(rate_mbit: u32, queue: &str, bytes: u64, autotune: bool) -> Run {
-    let mut s = Scenario::from_toml(&scenario(rate_mbit, queue, bytes)).unwrap();
+fn run(rate_mbit: u64, queue: Size, bytes: u64, autotune: bool) -> Run {
+    let mut s = scenario(rate_mbit, queue, bytes);
     for h in &mut s.hosts {
         h.endpoint.mptcp.send_autotune = autotune;
     }
@@ -127,15 +106,15 @@ fn run(rate_mbit: u32, queue: &str, bytes: u64, autotune: bool) -> Run {
 }
 
 /// 2 × RTT × the sum of the two paths' rates, in bytes.
-fn twice_bdp(rtt: Duration, rate_mbit: u32) -> f64 {
-    2.0 * rtt.as_secs_f64() * 2.0 * f64::from(rate_mbit) * 1e6 / 8.0
+fn twice_bdp(rtt: Duration, rate_mbit: u64) -> f64 {
+    2.0 * rtt.as_secs_f64() * 2.0 * rate_mbit as f64 * 1e6 / 8.0
 }
 
 #[test]
 fn send_buffer_grows_to_twice_rtt_max_times_the_sum_of_the_rates() {
     // 10 + 10 Mbit/s, RTTs 20 and 60 ms plus up to 48 ms of queue each.
     let (rate, bytes) = (10, 20_000_000);
-    let on = run(rate, "60KB", bytes, true);
+    let on = run(rate, Size::kb(60), bytes, true);
     let grown = *on.buffers.iter().max().unwrap();
     assert_eq!(on.buffers[0], INITIAL_SEND_BUFFER, "starts small");
     let (rtt_lo, rtt_hi) = (
@@ -158,7 +137,7 @@ fn send_buffer_grows_to_twice_rtt_max_times_the_sum_of_the_rates() {
 
     // Without auto-tuning the application fills the whole configured buffer; the
     // goodput is the same within a few percent.
-    let off = run(rate, "60KB", bytes, false);
+    let off = run(rate, Size::kb(60), bytes, false);
     assert_eq!(*off.buffers.iter().max().unwrap(), SEND_BUFFER);
     println!(
         "goodput {:.2} Mbit/s with auto-tuning, {:.2} without",
@@ -172,12 +151,12 @@ fn send_buffer_grows_to_twice_rtt_max_times_the_sum_of_the_rates() {
 fn send_buffer_stays_small_on_slow_paths() {
     // 1 + 1 Mbit/s: 2 × RTT_max × Σbw is about 90 kB with the queues (plus 16 segments).
     let (rate, bytes) = (1, 2_000_000);
-    let on = run(rate, "10KB", bytes, true);
+    let on = run(rate, Size::kb(10), bytes, true);
     let grown = *on.buffers.iter().max().unwrap();
     let hi = twice_bdp(*on.rtt_max.iter().max().unwrap(), rate);
     println!("send buffer {grown} B; 2 x RTT_max x sum of rates up to {hi:.0} B");
     assert!(grown <= 3 * INITIAL_SEND_BUFFER, "{grown}");
-    let off = run(rate, "10KB", bytes, false);
+    let off = run(rate, Size::kb(10), bytes, false);
     assert!(
         *off.buffers.iter().max().unwrap() >= bytes as usize,
         "all of it queued"

@@ -1,50 +1,45 @@
-//! Hosts running braid-proto endpoints and applications, built from scenario files.
+//! Hosts running braid-proto endpoints and applications, built from scenarios.
+
+mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use braid_proto::endpoint::EndpointConfig;
 use braid_proto::time::{Duration, Instant};
 use braid_sim::host::Host;
 use braid_sim::nodes::{ConstantRateSender, Flow};
 use braid_sim::report::{ConnectionReport, Integrity, Outcome, Report};
+use braid_sim::scenario::spec::{
+    self, Action, App, Cc, Connection, Link, Reorder, ScenarioSpec, ScheduleEntry, State, Stop,
+    Tcp, Verify,
+};
+use braid_sim::scenario::units::{Rate, Size};
 use braid_sim::scenario::{Capture, RunOptions, RunResult, Scenario};
 use braid_sim::{LinkConfig, Simulator};
+use common::{ms, secs, tshark_available, tshark_fields, two_hosts};
 
-/// Two hosts, client 10.0.0.1 and server 10.0.0.2, one duplex link with `link`
-/// (TOML keys), and `rest` appended (connections, more settings).
-fn two_hosts(link: &str, rest: &str) -> String {
-    format!(
-        r#"
-name = "test"
-duration = "60s"
-
-[[host]]
-name = "client"
-addresses = ["10.0.0.1"]
-
-[[host]]
-name = "server"
-addresses = ["10.0.0.2"]
-
-[[link]]
-name = "path"
-between = ["client", "server"]
-{link}
-
-{rest}
-"#
-    )
+/// [`two_hosts`] for a minute, `link` named "path".
+fn test_network(link: Link) -> ScenarioSpec {
+    two_hosts(link.name("path")).duration(secs(60))
 }
 
-fn run(toml: &str, seed: Option<u64>) -> RunResult {
-    let scenario = Scenario::from_toml(toml).unwrap_or_else(|e| panic!("{e}"));
+fn run(spec: ScenarioSpec, seed: Option<u64>) -> RunResult {
+    let scenario = Scenario::from_spec(spec).unwrap_or_else(|e| panic!("{e}"));
     scenario
         .run(&RunOptions {
             seed,
             capture: Capture::Memory,
         })
         .unwrap()
+}
+
+/// A connection from the client to the server running `app`.
+fn upload(app: App) -> Connection {
+    Connection::new("client", "server", app)
+}
+
+fn bulk(bytes: Size) -> Connection {
+    upload(App::Bulk { bytes })
 }
 
 fn only(report: &Report) -> &ConnectionReport {
@@ -72,17 +67,12 @@ const RST: u8 = 0x04;
 
 #[test]
 fn bulk_10mb_over_100mbit_10ms_arrives_whole() {
-    let toml = two_hosts(
-        r#"rate = "100Mbit"
-delay = "10ms""#,
-        r#"[[connection]]
-name = "bulk"
-client = "client"
-server = "server"
-app = { type = "bulk", bytes = "10MB" }
-server_app = { type = "sink", verify = "sha256" }"#,
-    );
-    let r = run(&toml, Some(7)).report;
+    let link = Link::default().rate(Rate::mbit(100)).delay(ms(10));
+    let sink = App::Sink {
+        verify: Some(Verify::Sha256),
+    };
+    let spec = test_network(link).connection(bulk(Size::mb(10)).name("bulk").server_app(sink));
+    let r = run(spec, Some(7)).report;
     assert_eq!(r.outcome, Outcome::Completed);
     let c = only(&r);
     let (client, server) = (c.client.as_ref().unwrap(), c.server.as_ref().unwrap());
@@ -125,37 +115,31 @@ server_app = { type = "sink", verify = "sha256" }"#,
 }
 
 /// Everything random at once, so that a seed has something to decide.
-fn lossy_scenario() -> String {
-    two_hosts(
-        r#"rate = "20Mbit"
-delay = "15ms"
-jitter = "2ms"
-loss = "1%"
-reorder = { probability = 0.02, delay = "3ms" }
-duplicate = "0.5%"
-queue = "60KB"
-schedule = [{ at = "600ms", state = "down" }, { at = "700ms", state = "up" }]"#,
-        r#"[[connection]]
-name = "up"
-client = "client"
-server = "server"
-app = { type = "bulk", bytes = "2MB" }
-
-[[connection]]
-name = "rr"
-client = "client"
-server = "server"
-port = 80
-start = "100ms"
-app = { type = "request_response", request = "300B", response = "20KB", count = 20 }"#,
-    )
+fn lossy_scenario() -> ScenarioSpec {
+    let link = Link::default()
+        .rate(Rate::mbit(20))
+        .delay(ms(15))
+        .jitter(ms(2))
+        .loss(0.01)
+        .reorder(Reorder::new(0.02, ms(3)))
+        .duplicate(0.005)
+        .queue(Size::kb(60))
+        .schedule(ScheduleEntry::at(ms(600)).state(State::Down))
+        .schedule(ScheduleEntry::at(ms(700)).state(State::Up));
+    let exchanges = App::RequestResponse {
+        request: Size::bytes(300),
+        response: Size::kb(20),
+        count: Some(20),
+    };
+    test_network(link)
+        .connection(bulk(Size::mb(2)).name("up"))
+        .connection(upload(exchanges).name("rr").port(80).start(ms(100)))
 }
 
 #[test]
 fn same_scenario_and_seed_give_identical_pcaps_and_metrics() {
-    let toml = lossy_scenario();
-    let a = run(&toml, Some(42));
-    let b = run(&toml, Some(42));
+    let a = run(lossy_scenario(), Some(42));
+    let b = run(lossy_scenario(), Some(42));
     assert_eq!(a.pcaps.len(), 2);
     assert!(a.pcaps.iter().all(|(_, bytes)| bytes.len() > 100_000));
     assert_eq!(a.pcaps, b.pcaps, "captures differ between identical runs");
@@ -169,33 +153,29 @@ fn same_scenario_and_seed_give_identical_pcaps_and_metrics() {
         assert!(c.upload.retransmitted_segments > 0 || c.name == "rr");
     }
     // Another seed, other packets.
-    let c = run(&toml, Some(43));
+    let c = run(lossy_scenario(), Some(43));
     assert_ne!(a.pcaps[0].1, c.pcaps[0].1);
     assert_ne!(a.report.to_json(), c.report.to_json());
 }
 
 #[test]
 fn the_scenario_seed_is_the_default() {
-    let toml = format!("seed = 42\n{}", lossy_scenario());
-    let a = run(&toml, None);
-    let b = run(&lossy_scenario(), Some(42));
+    let a = run(lossy_scenario().seed(42), None);
+    let b = run(lossy_scenario(), Some(42));
     assert_eq!(a.report.seed, 42);
     assert_eq!(a.pcaps, b.pcaps);
 }
 
 #[test]
 fn request_response_completes_every_exchange() {
-    let toml = two_hosts(
-        r#"rate = "10Mbit"
-delay = "5ms""#,
-        r#"[[connection]]
-name = "rpc"
-client = "client"
-server = "server"
-port = 8080
-app = { type = "request_response", request = "200B", response = "3000B", count = 10 }"#,
-    );
-    let r = run(&toml, None).report;
+    let exchanges = App::RequestResponse {
+        request: Size::bytes(200),
+        response: Size::bytes(3000),
+        count: Some(10),
+    };
+    let link = Link::default().rate(Rate::mbit(10)).delay(ms(5));
+    let spec = test_network(link).connection(upload(exchanges).name("rpc").port(8080));
+    let r = run(spec, None).report;
     assert_eq!(r.outcome, Outcome::Completed);
     let c = only(&r);
     assert_eq!(c.upload.bytes_delivered, 2_000);
@@ -219,18 +199,12 @@ app = { type = "request_response", request = "200B", response = "3000B", count =
 
 #[test]
 fn echo_returns_every_byte() {
-    let toml = two_hosts(
-        r#"rate = "50Mbit"
-delay = "2ms""#,
-        r#"[[connection]]
-name = "echo"
-client = "client"
-server = "server"
-port = 7
-app = { type = "bulk", bytes = "1MiB" }
-server_app = { type = "echo" }"#,
-    );
-    let r = run(&toml, None).report;
+    let link = Link::default().rate(Rate::mbit(50)).delay(ms(2));
+    let echo = bulk(Size::mib(1))
+        .name("echo")
+        .port(7)
+        .server_app(App::Echo {});
+    let r = run(test_network(link).connection(echo), None).report;
     assert_eq!(r.outcome, Outcome::Completed);
     let c = only(&r);
     assert_eq!(c.upload.bytes_delivered, 1 << 20);
@@ -246,19 +220,17 @@ server_app = { type = "echo" }"#,
 
 #[test]
 fn scripted_abort_resets_the_peer() {
-    let toml = two_hosts(
-        r#"rate = "10Mbit"
-delay = "10ms""#,
-        r#"[[connection]]
-name = "aborted"
-client = "client"
-server = "server"
-app = { type = "scripted", actions = [
-    { at = "0s", action = "write", bytes = "1MB" },
-    { at = "300ms", action = "abort" },
-] }"#,
+    let script = App::Scripted {
+        actions: vec![
+            Action::write(Duration::ZERO, Size::mb(1)),
+            Action::abort(ms(300)),
+        ],
+    };
+    let link = Link::default().rate(Rate::mbit(10)).delay(ms(10));
+    let result = run(
+        test_network(link).connection(upload(script).name("aborted")),
+        None,
     );
-    let result = run(&toml, None);
     let r = &result.report;
     assert_eq!(r.outcome, Outcome::Completed);
     let c = only(r);
@@ -283,19 +255,15 @@ app = { type = "scripted", actions = [
 
 #[test]
 fn scripted_writes_then_close_end_cleanly() {
-    let toml = two_hosts(
-        r#"rate = "10Mbit"
-delay = "1ms""#,
-        r#"[[connection]]
-client = "client"
-server = "server"
-app = { type = "scripted", actions = [
-    { at = "10ms", action = "write", bytes = "1000" },
-    { at = "200ms", action = "write", bytes = "500" },
-    { at = "200ms", action = "close" },
-] }"#,
-    );
-    let r = run(&toml, None).report;
+    let script = App::Scripted {
+        actions: vec![
+            Action::write(ms(10), Size::bytes(1000)),
+            Action::write(ms(200), Size::bytes(500)),
+            Action::close(ms(200)),
+        ],
+    };
+    let link = Link::default().rate(Rate::mbit(10)).delay(ms(1));
+    let r = run(test_network(link).connection(upload(script)), None).report;
     assert_eq!(r.outcome, Outcome::Completed);
     let c = only(&r);
     assert_eq!(c.name, "conn0");
@@ -312,16 +280,12 @@ app = { type = "scripted", actions = [
 
 #[test]
 fn a_link_outage_is_the_largest_delivery_gap() {
-    let toml = two_hosts(
-        r#"rate = "20Mbit"
-delay = "10ms"
-schedule = [{ at = "300ms", state = "down" }, { at = "1300ms", state = "up" }]"#,
-        r#"[[connection]]
-client = "client"
-server = "server"
-app = { type = "bulk", bytes = "4MB" }"#,
-    );
-    let r = run(&toml, None).report;
+    let link = Link::default()
+        .rate(Rate::mbit(20))
+        .delay(ms(10))
+        .schedule(ScheduleEntry::at(ms(300)).state(State::Down))
+        .schedule(ScheduleEntry::at(ms(1300)).state(State::Up));
+    let r = run(test_network(link).connection(bulk(Size::mb(4))), None).report;
     assert_eq!(r.outcome, Outcome::Completed);
     let c = only(&r);
     assert_eq!(c.upload.integrity, Integrity::Intact);
@@ -338,16 +302,11 @@ app = { type = "bulk", bytes = "4MB" }"#,
 
 #[test]
 fn download_runs_from_server_to_client() {
-    let toml = two_hosts(
-        r#"rate = "10Mbit"
-delay = "5ms""#,
-        r#"[[connection]]
-client = "client"
-server = "server"
-app = { type = "sink" }
-server_app = { type = "bulk", bytes = "500KB" }"#,
-    );
-    let r = run(&toml, None).report;
+    let download = upload(App::Sink { verify: None }).server_app(App::Bulk {
+        bytes: Size::kb(500),
+    });
+    let link = Link::default().rate(Rate::mbit(10)).delay(ms(5));
+    let r = run(test_network(link).connection(download), None).report;
     let c = only(&r);
     assert_eq!(r.outcome, Outcome::Completed);
     assert_eq!(c.download.bytes_delivered, 500_000);
@@ -361,25 +320,17 @@ server_app = { type = "bulk", bytes = "500KB" }"#,
 
 #[test]
 fn tcp_features_off_still_transfer() {
-    let toml = two_hosts(
-        r#"rate = "10Mbit"
-delay = "5ms"
-loss = "1%""#,
-        r#"[tcp]
-cc = "newreno"
-sack = false
-timestamps = false
-window_scaling = false
-nagle = false
-delayed_ack = "off"
-recv_buffer = "64KiB"
-
-[[connection]]
-client = "client"
-server = "server"
-app = { type = "bulk", bytes = "300KB" }"#,
-    );
-    let r = run(&toml, Some(3)).report;
+    let tcp = Tcp::default()
+        .cc(Cc::Newreno)
+        .sack(false)
+        .timestamps(false)
+        .window_scaling(false)
+        .nagle(false)
+        .delayed_ack(None)
+        .recv_buffer(Size::kib(64));
+    let link = Link::default().rate(Rate::mbit(10)).delay(ms(5)).loss(0.01);
+    let spec = test_network(link).tcp(tcp).connection(bulk(Size::kb(300)));
+    let r = run(spec, Some(3)).report;
     let c = only(&r);
     assert_eq!(r.outcome, Outcome::Completed);
     assert_eq!(c.upload.integrity, Integrity::Intact);
@@ -388,25 +339,24 @@ app = { type = "bulk", bytes = "300KB" }"#,
 
 #[test]
 fn ipv6_hosts_fit_their_segments_in_the_mtu() {
-    let toml = r#"
-duration = "20s"
-[[host]]
-name = "a"
-addresses = ["fd00::1"]
-[[host]]
-name = "b"
-addresses = ["fd00::2"]
-[[link]]
-between = ["a", "b"]
-rate = "10Mbit"
-delay = "1ms"
-mtu = 1280
-[[connection]]
-client = "a"
-server = "b"
-app = { type = "bulk", bytes = "200KB" }
-"#;
-    let scenario = Scenario::from_toml(toml).unwrap();
+    let spec = ScenarioSpec::new("ipv6")
+        .duration(secs(20))
+        .host(spec::Host::new("a").address("fd00::1".parse().unwrap()))
+        .host(spec::Host::new("b").address("fd00::2".parse().unwrap()))
+        .link(
+            Link::between("a", "b")
+                .rate(Rate::mbit(10))
+                .delay(ms(1))
+                .mtu(1280),
+        )
+        .connection(Connection::new(
+            "a",
+            "b",
+            App::Bulk {
+                bytes: Size::kb(200),
+            },
+        ));
+    let scenario = Scenario::from_spec(spec).unwrap();
     assert_eq!(scenario.hosts[0].endpoint.tcp.mss, 1280 - 60);
     let r = scenario.run(&RunOptions::default()).unwrap().report;
     let c = only(&r);
@@ -420,36 +370,53 @@ app = { type = "bulk", bytes = "200KB" }
 
 #[test]
 fn packets_leave_by_the_interface_of_their_source_address() {
-    let toml = r#"
-duration = "20s"
-[[host]]
-name = "client"
-addresses = ["10.0.1.1", "10.0.2.1"]
-route = [{ to = "10.0.2.0/24", interface = "eth1" }, { to = "default", interface = 0 }]
-[[host]]
-name = "server"
-addresses = ["10.0.1.2", "10.0.2.2"]
-[[link]]
-name = "one"
-between = ["client:eth0", "server:eth0"]
-rate = "10Mbit"
-[[link]]
-name = "two"
-between = ["10.0.2.1", "10.0.2.2"]
-rate = "10Mbit"
-[[connection]]
-name = "via-two"
-client = "client"
-server = "10.0.2.2"
-app = { type = "bulk", bytes = "100KB" }
-[[connection]]
-name = "via-one"
-client = "client:eth0"
-server = "server:eth0"
-start = "10ms"
-app = { type = "bulk", bytes = "50KB" }
-"#;
-    let r = run(toml, None).report;
+    let ip = |a: &str| a.parse().unwrap();
+    let spec = ScenarioSpec::new("two-links")
+        .duration(secs(20))
+        .host(
+            spec::Host::new("client")
+                .address(ip("10.0.1.1"))
+                .address(ip("10.0.2.1"))
+                .route("10.0.2.0/24", "eth1")
+                .route("default", 0),
+        )
+        .host(
+            spec::Host::new("server")
+                .address(ip("10.0.1.2"))
+                .address(ip("10.0.2.2")),
+        )
+        .link(
+            Link::between("client:eth0", "server:eth0")
+                .name("one")
+                .rate(Rate::mbit(10)),
+        )
+        .link(
+            Link::between("10.0.2.1", "10.0.2.2")
+                .name("two")
+                .rate(Rate::mbit(10)),
+        )
+        .connection(
+            Connection::new(
+                "client",
+                "10.0.2.2",
+                App::Bulk {
+                    bytes: Size::kb(100),
+                },
+            )
+            .name("via-two"),
+        )
+        .connection(
+            Connection::new(
+                "client:eth0",
+                "server:eth0",
+                App::Bulk {
+                    bytes: Size::kb(50),
+                },
+            )
+            .name("via-one")
+            .start(ms(10)),
+        );
+    let r = run(spec, None).report;
     assert_eq!(r.outcome, Outcome::Completed);
     let names: Vec<&str> = r.connections.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["via-two", "via-one"]);
@@ -482,15 +449,14 @@ app = { type = "bulk", bytes = "50KB" }
 
 #[test]
 fn connections_to_one_port_share_the_listener() {
-    let mut rest = String::new();
+    let mut spec = test_network(Link::default().rate(Rate::mbit(10)));
     for i in 0..3 {
-        rest.push_str(&format!(
-            "[[connection]]\nname = \"c{i}\"\nclient = \"client\"\nserver = \"server\"\nstart = \"{}ms\"\napp = {{ type = \"bulk\", bytes = \"{}KB\" }}\n",
-            i * 5,
-            100 * (i + 1)
-        ));
+        let connection = bulk(Size::kb(100 * (i + 1)))
+            .name(format!("c{i}"))
+            .start(ms(i * 5));
+        spec = spec.connection(connection);
     }
-    let r = run(&two_hosts(r#"rate = "10Mbit""#, &rest), None).report;
+    let r = run(spec, None).report;
     assert_eq!(r.outcome, Outcome::Completed);
     for (i, c) in r.connections.iter().enumerate() {
         assert_eq!(c.name, format!("c{i}"));
@@ -506,15 +472,10 @@ fn connections_to_one_port_share_the_listener() {
 
 #[test]
 fn the_deadline_cuts_a_long_transfer_short() {
-    let toml = two_hosts(r#"rate = "1Mbit""#, "")
-        .replace("duration = \"60s\"", "duration = \"1s\"")
-        + r#"
-[[connection]]
-client = "client"
-server = "server"
-app = { type = "bulk", bytes = "1MB" }
-"#;
-    let r = run(&toml, None).report;
+    let spec = test_network(Link::default().rate(Rate::mbit(1)))
+        .duration(secs(1))
+        .connection(bulk(Size::mb(1)));
+    let r = run(spec, None).report;
     assert_eq!(r.outcome, Outcome::Deadline);
     assert_eq!(r.end_us, 1_000_000);
     let c = only(&r);
@@ -526,16 +487,13 @@ app = { type = "bulk", bytes = "1MB" }
 
 #[test]
 fn a_link_that_never_comes_back_is_a_stall_at_the_end() {
-    let toml = two_hosts(
-        r#"rate = "1Mbit"
-schedule = [{ at = "500ms", state = "down" }]"#,
-        r#"[[connection]]
-client = "client"
-server = "server"
-app = { type = "bulk", bytes = "1MB" }"#,
-    )
-    .replace("duration = \"60s\"", "duration = \"3s\"");
-    let r = run(&toml, None).report;
+    let link = Link::default()
+        .rate(Rate::mbit(1))
+        .schedule(ScheduleEntry::at(ms(500)).state(State::Down));
+    let spec = test_network(link)
+        .duration(secs(3))
+        .connection(bulk(Size::mb(1)));
+    let r = run(spec, None).report;
     assert_eq!(r.outcome, Outcome::Deadline);
     let c = only(&r);
     assert_eq!(c.upload.integrity, Integrity::Incomplete);
@@ -547,16 +505,11 @@ app = { type = "bulk", bytes = "1MB" }"#,
 
 #[test]
 fn stop_deadline_runs_to_the_end() {
-    let toml = two_hosts("", "").replace(
-        "duration = \"60s\"",
-        "duration = \"2s\"\nstop = \"deadline\"",
-    ) + r#"
-[[connection]]
-client = "client"
-server = "server"
-app = { type = "bulk", bytes = "1KB" }
-"#;
-    let r = run(&toml, None).report;
+    let spec = test_network(Link::default())
+        .duration(secs(2))
+        .stop(Stop::Deadline)
+        .connection(bulk(Size::kb(1)));
+    let r = run(spec, None).report;
     assert_eq!(r.outcome, Outcome::Deadline);
     assert_eq!(r.end_us, 2_000_000);
     assert_eq!(only(&r).upload.integrity, Integrity::Intact);
@@ -631,62 +584,21 @@ fn the_bulk_example_moves_its_10_mb() {
     assert_eq!(c.upload.integrity, Integrity::Intact);
 }
 
-fn tshark_available() -> bool {
-    if Command::new("tshark").arg("--version").output().is_ok() {
-        return true;
-    }
-    if std::env::var_os("BRAID_REQUIRE_TSHARK").is_some_and(|v| v == "1") {
-        panic!("tshark is not installed and BRAID_REQUIRE_TSHARK=1: apt-get install -y tshark");
-    }
-    eprintln!("tshark not installed: skipping (set BRAID_REQUIRE_TSHARK=1 to fail instead)");
-    false
-}
-
 #[test]
 fn tshark_reads_the_tcp_captures() {
     if !tshark_available() {
         return;
     }
-    let toml = two_hosts(
-        r#"rate = "10Mbit"
-delay = "5ms"
-loss = "2%""#,
-        r#"[[connection]]
-client = "client"
-server = "server"
-app = { type = "bulk", bytes = "200KB" }"#,
-    );
-    let result = run(&toml, Some(5));
+    let link = Link::default().rate(Rate::mbit(10)).delay(ms(5)).loss(0.02);
+    let result = run(test_network(link).connection(bulk(Size::kb(200))), Some(5));
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("braid-sim-scenarios-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     for (i, (name, bytes)) in result.pcaps.iter().enumerate() {
         let path = dir.join(name);
         std::fs::write(&path, bytes).unwrap();
-        let out = Command::new("tshark")
-            .arg("-n")
-            .arg("-r")
-            .arg(&path)
-            .args([
-                "-T",
-                "fields",
-                "-e",
-                "tcp.srcport",
-                "-e",
-                "tcp.len",
-                "-e",
-                "tcp.checksum.status",
-            ])
-            .args(["-o", "tcp.check_checksum:TRUE"])
-            .output()
-            .expect("run tshark");
-        assert!(
-            out.status.success(),
-            "tshark failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8(out.stdout).unwrap();
-        let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
+        let fields = ["tcp.srcport", "tcp.len", "tcp.checksum.status"];
+        let rows = tshark_fields(&path, &fields, &["tcp.check_checksum:TRUE"]);
         let link = &result.report.links[i];
         assert_eq!(rows.len() as u64, link.stats.delivered.packets, "{name}");
         // Every segment decodes as TCP with a good checksum.

@@ -2,31 +2,13 @@
 //! full-sized segments with SACK blocks still fit the MTU. (Found by the simulator:
 //! they once came out 12 octets too large, and a lossy echo deadlocked.)
 
-use braid_sim::report::{Integrity, Outcome};
-use braid_sim::scenario::{RunOptions, Scenario};
+mod common;
 
-/// Both ends send data (a bulk sender and an echo) over a link that loses 3% of the
-/// packets, so each end holds out-of-order data and SACKs it on its own data segments.
-const ECHO_OVER_LOSS: &str = r#"
-duration = "120s"
-[[host]]
-name = "c"
-addresses = ["10.0.0.1"]
-[[host]]
-name = "s"
-addresses = ["10.0.0.2"]
-[[link]]
-name = "p"
-between = ["c", "s"]
-rate = "10Mbit"
-delay = "10ms"
-loss = "3%"
-[[connection]]
-client = "c"
-server = "s"
-app = { type = "bulk", bytes = "1MB" }
-server_app = { type = "echo" }
-"#;
+use braid_sim::report::{Integrity, Outcome};
+use braid_sim::scenario::spec::{App, Connection, Link};
+use braid_sim::scenario::units::{Rate, Size};
+use braid_sim::scenario::{RunOptions, Scenario};
+use common::{ms, secs, two_hosts};
 
 /// RFC 9293 §3.7.1: the data of a segment shrinks by the options it carries, so that
 /// header and data stay within the MSS the peer announced (Eff.snd.MSS). The engine
@@ -36,9 +18,19 @@ server_app = { type = "echo" }
 /// dropped too, so with seed 2 the connection never recovers: at the 120 s deadline
 /// 18,824 of 1,000,000 bytes have arrived.
 #[test]
-
 fn data_segments_carrying_sack_blocks_fit_the_mtu() {
-    let scenario = Scenario::from_toml(ECHO_OVER_LOSS).unwrap();
+    // Both ends send data (a bulk sender and an echo) over a link that loses 3% of the
+    // packets, so each end holds out-of-order data and SACKs it on its own data
+    // segments.
+    let lossy = Link::default()
+        .name("p")
+        .rate(Rate::mbit(10))
+        .delay(ms(10))
+        .loss(0.03);
+    let echoed = Connection::new("client", "server", App::Bulk { bytes: Size::mb(1) })
+        .server_app(App::Echo {});
+    let spec = two_hosts(lossy).duration(secs(120)).connection(echoed);
+    let scenario = Scenario::from_spec(spec).unwrap();
     for seed in [1, 2] {
         let r = scenario
             .run(&RunOptions {

@@ -1,51 +1,33 @@
 //! braid's TCP on simulated links, throughput asserted exactly (the simulator is
 //! deterministic: these numbers are the same on every machine).
 
-use braid_sim::report::{Integrity, TransferReport};
-use braid_sim::scenario::{Capture, RunOptions, Scenario};
+mod common;
 
-/// One bulk transfer of `bytes` from client to server over a duplex link of
-/// 100 Mbit/s and 10 ms each way, with the extra link keys `link` and TCP keys
-/// `tcp`. Returns the upload's report.
-fn bulk(bytes: &str, link: &str, tcp: &str, seed: u64) -> TransferReport {
-    bulk_over("100Mbit", "10ms", bytes, link, tcp, seed)
+use braid_sim::report::{Integrity, TransferReport};
+use braid_sim::scenario::spec::{
+    App, Cc, Connection, Link, LinkParams, Mptcp, ScheduleEntry, State, Tcp,
+};
+use braid_sim::scenario::units::{Rate, Size};
+use braid_sim::scenario::{Capture, RunOptions, Scenario};
+use common::{ms, secs, two_hosts};
+
+/// One bulk transfer of `bytes` from client to server over a 100 Mbit/s, 10 ms duplex
+/// link with `link`'s other parameters, with TCP settings `tcp`. Returns the upload's
+/// report.
+fn bulk(bytes: Size, link: Link, tcp: Tcp, seed: u64) -> TransferReport {
+    bulk_over(link.rate(Rate::mbit(100)).delay(ms(10)), bytes, tcp, seed)
 }
 
-/// [`bulk`] over a link of `rate` and one-way `delay`.
-fn bulk_over(
-    rate: &str,
-    delay: &str,
-    bytes: &str,
-    link: &str,
-    tcp: &str,
-    seed: u64,
-) -> TransferReport {
-    let toml = format!(
-        r#"
-duration = "120s"
-[mptcp]
-enabled = false          # TCP's own numbers: no DSS overhead
-[tcp]
-{tcp}
-[[host]]
-name = "client"
-addresses = ["10.0.0.1"]
-[[host]]
-name = "server"
-addresses = ["10.0.0.2"]
-[[link]]
-name = "path"
-between = ["client", "server"]
-rate = "{rate}"
-delay = "{delay}"
-{link}
-[[connection]]
-client = "client"
-server = "server"
-app = {{ type = "bulk", bytes = "{bytes}" }}
-"#
-    );
-    let scenario = Scenario::from_toml(&toml).unwrap_or_else(|e| panic!("{e}"));
+/// [`bulk`] over `link` as given (its rate and delay included).
+fn bulk_over(link: Link, bytes: Size, tcp: Tcp, seed: u64) -> TransferReport {
+    let link = link.name("path");
+    let spec = two_hosts(link)
+        .duration(secs(120))
+        // TCP's own numbers: no DSS overhead.
+        .mptcp(Mptcp::default().enabled(false))
+        .tcp(tcp)
+        .connection(Connection::new("client", "server", App::Bulk { bytes }));
+    let scenario = Scenario::from_spec(spec).unwrap_or_else(|e| panic!("{e}"));
     let result = scenario
         .run(&RunOptions {
             seed: Some(seed),
@@ -64,9 +46,11 @@ const BDP: u64 = 250_000;
 #[test]
 fn one_connection_fills_a_100_mbit_path_with_a_two_bdp_buffer() {
     // Both the bottleneck queue and the receive buffer hold 2·BDP.
-    let queue = format!("queue = \"{}B\"", 2 * BDP);
-    let tcp = format!("cc = \"cubic\"\nrecv_buffer = \"{}B\"", 2 * BDP);
-    let upload = bulk("100MB", &queue, &tcp, 1);
+    let queue = Link::default().queue(Size::bytes(2 * BDP));
+    let tcp = Tcp::default()
+        .cc(Cc::Cubic)
+        .recv_buffer(Size::bytes(2 * BDP));
+    let upload = bulk(Size::mb(100), queue, tcp, 1);
     let goodput = upload.goodput_bps.unwrap();
     // 95 Mbit/s of application data: 98.4% of the 96.5 Mbit/s that fits in
     // 1500-octet packets once IP, TCP and timestamps take their 52 octets.
@@ -80,12 +64,10 @@ fn cubic_with_sack_beats_the_mathis_bound_at_one_percent_loss() {
     let mss_bits = 1448.0 * 8.0;
     let mathis = 1.22 * mss_bits / (0.020 * 0.01f64.sqrt());
     for seed in 1..=3 {
-        let upload = bulk(
-            "20MB",
-            "queue = \"500000B\"\nforward = { loss = \"1%\" }",
-            "cc = \"cubic\"",
-            seed,
-        );
+        let link = Link::default()
+            .queue(Size::bytes(500_000))
+            .forward(LinkParams::default().loss(0.01));
+        let upload = bulk(Size::mb(20), link, Tcp::default().cc(Cc::Cubic), seed);
         let goodput = upload.goodput_bps.unwrap();
         assert!(
             goodput >= mathis,
@@ -98,12 +80,11 @@ fn cubic_with_sack_beats_the_mathis_bound_at_one_percent_loss() {
 #[test]
 fn rfc6298_an_outage_is_ridden_out_with_backed_off_timeouts() {
     // The path goes down for 5 s, one second into a 30 MB transfer.
-    let link = r#"queue = "500000B"
-schedule = [
-  { at = "1s", state = "down" },
-  { at = "6s", state = "up" },
-]"#;
-    let upload = bulk("30MB", link, "cc = \"cubic\"", 1);
+    let link = Link::default()
+        .queue(Size::bytes(500_000))
+        .schedule(ScheduleEntry::at(secs(1)).state(State::Down))
+        .schedule(ScheduleEntry::at(secs(6)).state(State::Up));
+    let upload = bulk(Size::mb(30), link, Tcp::default().cc(Cc::Cubic), 1);
     assert!(upload.rto_count >= 3, "RTOs {}", upload.rto_count);
     let gap = upload.max_gap_us.unwrap();
     // The outage, then at most one backed-off RTO (≤ 3.2 s after five doublings of
@@ -120,21 +101,18 @@ fn cubic_leaves_slow_start_before_a_one_bdp_queue_overflows() {
     // queue dropped 220 and 68 segments (docs/tuning.md, "HyStart's ACK-train
     // threshold").
     for (rate, delay, bdp, at_most) in [
-        ("50Mbit", "10ms", 125_000, 3),
-        ("20Mbit", "30ms", 150_000, 0),
+        (Rate::mbit(50), ms(10), 125_000, 3),
+        (Rate::mbit(20), ms(30), 150_000, 0),
     ] {
-        let queue = format!("queue = \"{bdp}B\"");
-        let upload = bulk_over(
-            rate,
-            delay,
-            "10MB",
-            &queue,
-            "cc = \"cubic\"\nrecv_buffer = \"6MiB\"",
-            1,
-        );
+        let link = Link::default()
+            .rate(rate)
+            .delay(delay)
+            .queue(Size::bytes(bdp));
+        let tcp = Tcp::default().cc(Cc::Cubic).recv_buffer(Size::mib(6));
+        let upload = bulk_over(link, Size::mb(10), tcp, 1);
         assert!(
             upload.retransmitted_segments <= at_most,
-            "{rate}: {} segments retransmitted",
+            "{rate:?}: {} segments retransmitted",
             upload.retransmitted_segments
         );
         assert_eq!(upload.rto_count, 0);

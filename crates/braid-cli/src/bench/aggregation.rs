@@ -27,12 +27,16 @@
 
 use anyhow::{bail, Context, Result};
 use braid_proto::sched::SchedulerKind;
+use braid_proto::time::Duration;
 use braid_sim::report::{Integrity, Report, SideReport};
-use braid_sim::scenario::{RunOptions, Scenario};
+use braid_sim::scenario::multipath::{Multipath, Path, ToServer};
+use braid_sim::scenario::spec::{App, Connection, Host, Link, Mptcp, ScenarioSpec, Tcp, Verify};
+use braid_sim::scenario::units::{Rate, Size};
+use braid_sim::scenario::{Scenario, ScenarioError};
 use serde_json::{json, Value};
 
 use super::plot::{self, Line, Plot};
-use super::{mbit, parallel_map, percent, slug, Suite, SuiteResult, Target};
+use super::{mbit, parallel_map, percent, simulate, slug, Suite, SuiteResult, Target, SUBFLOW};
 
 /// Every scheduler, in table order.
 pub const SCHEDULERS: [SchedulerKind; 5] = [
@@ -70,7 +74,7 @@ pub struct Case {
     pub rates_mbit: [u64; 2],
     pub delays_ms: [u64; 2],
     pub loss: [f64; 2],
-    pub queues: [Option<&'static str>; 2],
+    pub queues: [Option<Size>; 2],
     /// Bytes the client sends, and the server, at once.
     pub up_bytes: u64,
     pub down_bytes: u64,
@@ -195,7 +199,7 @@ pub fn cases() -> Vec<Case> {
             rates_mbit: [50, 20],
             delays_ms: [10, 30],
             loss: [0.0, loss],
-            queues: [Some("250KB"), Some("300KB")],
+            queues: [Some(Size::kb(250)), Some(Size::kb(300))],
             up_bytes: 32 * MIB,
             down_bytes: 0,
         });
@@ -203,89 +207,73 @@ pub fn cases() -> Vec<Case> {
     out
 }
 
-/// The scenario of one run, in `braid sim`'s format.
-pub fn scenario_toml(case: &Case, buffer: Buffer, transport: Transport) -> String {
-    let buf = buffer.bytes(case);
-    let names = case.path_names();
+/// The scenario of one run.
+pub fn scenario(
+    case: &Case,
+    buffer: Buffer,
+    transport: Transport,
+) -> Result<Scenario, ScenarioError> {
+    let buf = Size::bytes(buffer.bytes(case));
     let (mptcp, scheduler, client) = match transport {
         Transport::Mptcp(s) => (true, s, "client".to_string()),
-        Transport::Tcp(p) => (false, SchedulerKind::LowestRtt, format!("10.0.{}.1", p + 1)),
+        Transport::Tcp(p) => (
+            false,
+            SchedulerKind::LowestRtt,
+            Multipath::client_address(p).to_string(),
+        ),
     };
-    let mut links = String::new();
-    for (p, name) in names.iter().enumerate() {
-        let mut extra = String::new();
-        if case.loss[p] > 0.0 {
-            extra.push_str(&format!("loss = {}\n", case.loss[p]));
-        }
-        if let Some(q) = case.queues[p] {
-            extra.push_str(&format!("queue = \"{q}\"\n"));
-        }
-        links.push_str(&format!(
-            "[[link]]\nname = \"{n}\"\nbetween = [\"client:{n}\", \"r1:{n}\"]\nrate = \"{r}Mbit\"\ndelay = \"{d}ms\"\n{extra}\n",
-            n = name,
-            r = case.rates_mbit[p],
-            d = case.delays_ms[p],
-        ));
-    }
+    let paths = (0..2)
+        .map(|p| {
+            let mut link = Link::default()
+                .rate(Rate::mbit(case.rates_mbit[p]))
+                .delay(Duration::from_millis(case.delays_ms[p]));
+            if case.loss[p] > 0.0 {
+                link = link.loss(case.loss[p]);
+            }
+            link.queue = case.queues[p];
+            let path = Path::new(case.path_names()[p], link);
+            // The second path joins once the connection is up.
+            if p == 1 {
+                path.endpoint(SUBFLOW)
+            } else {
+                path
+            }
+        })
+        .collect();
+    let network = Multipath {
+        client: Host::new("client"),
+        paths,
+        to_server: ToServer::router(),
+    };
     let server_app = if case.down_bytes > 0 {
-        format!("{{ type = \"bulk\", bytes = {} }}", case.down_bytes)
+        App::Bulk {
+            bytes: Size::bytes(case.down_bytes),
+        }
     } else {
-        "{ type = \"sink\", verify = \"sha256\" }".to_string()
+        App::Sink {
+            verify: Some(Verify::Sha256),
+        }
     };
-    format!(
-        r#"name = "aggregation"
-duration = "600s"
-bin = "100ms"
-
-[tcp]
-send_buffer = "4MiB"
-recv_buffer = {buf}
-initial_recv_buffer = {buf}
-
-[mptcp]
-enabled = {mptcp}
-scheduler = "{scheduler}"
-
-[[host]]
-name = "client"
-routing = "source"
-route = [{{ to = "default", interface = "{n0}" }}]
-mptcp = {{ endpoints = ["10.0.2.1,subflow"] }}
-[[host.interface]]
-name = "{n0}"
-addresses = ["10.0.1.1"]
-[[host.interface]]
-name = "{n1}"
-addresses = ["10.0.2.1"]
-
-[[host]]
-name = "server"
-addresses = ["10.0.9.2"]
-
-[[router]]
-name = "r1"
-interfaces = ["{n0}", "{n1}", "wan"]
-route = [
-  {{ to = "10.0.1.0/24", interface = "{n0}" }},
-  {{ to = "10.0.2.0/24", interface = "{n1}" }},
-  {{ to = "default", interface = "wan" }},
-]
-
-{links}[[link]]
-name = "wan"
-between = ["r1:wan", "server"]
-
-[[connection]]
-name = "transfer"
-client = "{client}"
-server = "10.0.9.2"
-app = {{ type = "bulk", bytes = {up} }}
-server_app = {server_app}
-"#,
-        n0 = names[0],
-        n1 = names[1],
-        up = case.up_bytes,
+    let transfer = Connection::new(
+        client,
+        ToServer::ADDRESS.to_string(),
+        App::Bulk {
+            bytes: Size::bytes(case.up_bytes),
+        },
     )
+    .name("transfer")
+    .server_app(server_app);
+    let spec = ScenarioSpec::new("aggregation")
+        .duration(Duration::from_secs(600))
+        .bin(Duration::from_millis(100))
+        .tcp(
+            Tcp::default()
+                .send_buffer(Size::mib(4))
+                .recv_buffer(buf)
+                .initial_recv_buffer(buf),
+        )
+        .mptcp(Mptcp::default().enabled(mptcp).scheduler(scheduler));
+    Scenario::from_spec(network.add_to(spec).connection(transfer))
 }
 
 /// One run's results.
@@ -304,15 +292,7 @@ pub struct RunResult {
 
 /// Runs one case with one buffer and transport.
 pub fn run_one(case: &Case, buffer: Buffer, transport: Transport, seed: u64) -> Result<RunResult> {
-    let toml = scenario_toml(case, buffer, transport);
-    let scenario = Scenario::from_toml(&toml).context("the benchmark's scenario")?;
-    let report = scenario
-        .run(&RunOptions {
-            seed: Some(seed),
-            ..RunOptions::default()
-        })
-        .context("running the simulation")?
-        .report;
+    let report = simulate(scenario(case, buffer, transport), seed)?;
     let c = report
         .connections
         .first()
@@ -728,8 +708,14 @@ mod tests {
         for c in cases() {
             for b in Buffer::ALL {
                 for t in transports() {
-                    let toml = scenario_toml(&c, b, t);
-                    Scenario::from_toml(&toml).unwrap_or_else(|e| panic!("{e}\n{toml}"));
+                    let s = scenario(&c, b, t).unwrap_or_else(|e| panic!("{}: {e}", c.name));
+                    let client = &s.hosts[0].endpoint;
+                    assert_eq!(client.mptcp.enabled, matches!(t, Transport::Mptcp(_)));
+                    assert_eq!(client.tcp.recv_buffer as u64, b.bytes(&c));
+                    if let Transport::Tcp(p) = t {
+                        let local = s.connections[0].local.ip();
+                        assert_eq!(local, Multipath::client_address(p));
+                    }
                 }
             }
         }

@@ -1,8 +1,9 @@
 //! `braid bench fairness`: an MPTCP connection and a TCP connection share one
 //! bottleneck; what share does MPTCP take?
 //!
-//! The network of crates/braid-sim/tests/coupled_cc.rs and
-//! examples/scenarios/shared-bottleneck.toml: the MPTCP client's paths (two, or
+//! The network of braid-sim's `Multipath::shared_bottleneck`, as in
+//! crates/braid-sim/tests/coupled_cc.rs and examples/scenarios/shared-bottleneck.toml:
+//! the MPTCP client's paths (two, or
 //! three) and the TCP host's path each have a 100 Mbit/s, 5 ms link to router r1,
 //! whose 20 Mbit/s, 10 ms link (queue 100 KB, about 1.3 bandwidth-delay products)
 //! to the server is the bottleneck they all queue at. Every path has the same
@@ -16,18 +17,24 @@
 //! TCP share per subflow; LIA, OLIA and BALIA about one in all.
 
 use anyhow::{bail, Context, Result};
+use braid_proto::time::Duration;
 use braid_sim::report::Report;
-use braid_sim::scenario::{RunOptions, Scenario};
+use braid_sim::scenario::multipath::{Multipath, SERVER};
+use braid_sim::scenario::spec::{
+    App, Cc, Connection, Host, Link, Mptcp, MptcpLimits, ScenarioSpec, Stop, Tcp,
+};
+use braid_sim::scenario::units::{Rate, Size};
+use braid_sim::scenario::{Scenario, ScenarioError};
 use serde_json::{json, Value};
 
 use super::aggregation::subflow_lines;
 use super::plot::{self, Plot};
-use super::{mbit, parallel_map, percent, Suite, SuiteResult, Target};
+use super::{mbit, parallel_map, percent, simulate, Suite, SuiteResult, Target};
 
 /// The MPTCP connection's congestion controllers, in table order.
-pub const CONTROLLERS: [&str; 5] = ["cubic", "newreno", "lia", "olia", "balia"];
+pub const CONTROLLERS: [Cc; 5] = [Cc::Cubic, Cc::Newreno, Cc::Lia, Cc::Olia, Cc::Balia];
 /// Those that must be fair.
-pub const COUPLED: [&str; 3] = ["lia", "olia", "balia"];
+pub const COUPLED: [Cc; 3] = [Cc::Lia, Cc::Olia, Cc::Balia];
 /// Subflow counts of the MPTCP connection.
 pub const SUBFLOWS: [usize; 2] = [2, 3];
 /// Seconds left out at the start.
@@ -39,16 +46,16 @@ const BOTTLENECK_BPS: f64 = 20e6;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Case {
     pub subflows: usize,
-    pub cc: &'static str,
+    pub cc: Cc,
 }
 
 impl Case {
     /// The controller of the competing TCP connection.
-    pub fn tcp_cc(&self) -> &'static str {
-        if self.cc == "cubic" {
-            "cubic"
+    pub fn tcp_cc(&self) -> Cc {
+        if self.cc == Cc::Cubic {
+            Cc::Cubic
         } else {
-            "newreno"
+            Cc::Newreno
         }
     }
 }
@@ -60,95 +67,41 @@ pub fn cases() -> Vec<Case> {
         .collect()
 }
 
-/// The scenario of a case, in `braid sim`'s format.
-pub fn scenario_toml(case: &Case) -> String {
-    let n = case.subflows;
-    let interfaces: String = (1..=n)
-        .map(|i| format!("[[host.interface]]\nname = \"p{i}\"\naddresses = [\"10.0.{i}.1\"]\n"))
-        .collect();
-    let endpoints: Vec<String> = (2..=n).map(|i| format!("\"10.0.{i}.1,subflow\"")).collect();
-    let router_ifaces: Vec<String> = (1..=n)
-        .map(|i| format!("\"p{i}\""))
-        .chain(["\"single\"".to_string(), "\"wan\"".to_string()])
-        .collect();
-    let routes: String = (1..=n)
-        .map(|i| format!("  {{ to = \"10.0.{i}.0/24\", interface = \"p{i}\" }},\n"))
-        .collect();
-    let links: String = (1..=n)
-        .map(|i| {
-            format!(
-                "[[link]]\nname = \"path{i}\"\nbetween = [\"client:p{i}\", \"r1:p{i}\"]\nrate = \"100Mbit\"\ndelay = \"5ms\"\n\n"
-            )
-        })
-        .collect();
-    format!(
-        r#"name = "fairness"
-duration = "{DURATION_S}s"
-stop = "deadline"
-bin = "1s"
-
-[tcp]
-send_buffer = "4MiB"
-recv_buffer = "4MiB"
-
-[[host]]
-name = "client"
-routing = "source"
-route = [{{ to = "default", interface = "p1" }}]
-tcp = {{ cc = "{cc}" }}
-mptcp = {{ endpoints = [{endpoints}], limits = {{ subflows = {extra} }} }}
-{interfaces}
-[[host]]
-name = "single"
-addresses = ["10.0.100.1"]
-tcp = {{ cc = "{tcp_cc}" }}
-mptcp = {{ enabled = false }}
-
-[[host]]
-name = "server"
-addresses = ["10.0.200.2"]
-
-[[router]]
-name = "r1"
-interfaces = [{router_ifaces}]
-route = [
-{routes}  {{ to = "10.0.100.0/24", interface = "single" }},
-  {{ to = "10.0.200.0/24", interface = "wan" }},
-]
-
-{links}[[link]]
-name = "access"
-between = ["single", "r1:single"]
-rate = "100Mbit"
-delay = "5ms"
-
-[[link]]
-name = "bottleneck"
-between = ["r1:wan", "server"]
-rate = "20Mbit"
-delay = "10ms"
-queue = "100KB"
-
-[[connection]]
-name = "mptcp"
-client = "client"
-server = "10.0.200.2"
-port = 5001
-app = {{ type = "bulk", bytes = "2GB" }}
-
-[[connection]]
-name = "tcp"
-client = "single"
-server = "10.0.200.2"
-port = 5002
-app = {{ type = "bulk", bytes = "2GB" }}
-"#,
-        cc = case.cc,
-        tcp_cc = case.tcp_cc(),
-        endpoints = endpoints.join(", "),
-        extra = n - 1,
-        router_ifaces = router_ifaces.join(", "),
-    )
+/// The scenario of a case.
+pub fn scenario(case: &Case) -> Result<Scenario, ScenarioError> {
+    let extra_subflows = u8::try_from(case.subflows - 1).expect("a few subflows");
+    let client = Host::new("client")
+        .tcp(Tcp::default().cc(case.cc))
+        .mptcp(Mptcp::default().limits(MptcpLimits::default().subflows(extra_subflows)));
+    let single = Host::new("single")
+        .tcp(Tcp::default().cc(case.tcp_cc()))
+        .mptcp(Mptcp::default().enabled(false));
+    let access = Link::default()
+        .rate(Rate::mbit(100))
+        .delay(Duration::from_millis(5));
+    let bottleneck = Link::default()
+        .rate(Rate::mbit(20))
+        .delay(Duration::from_millis(10))
+        .queue(Size::kb(100));
+    let network = Multipath::shared_bottleneck(client, case.subflows, access, bottleneck, single);
+    let bulk = |client: &str, port: u16| {
+        let bytes = Size::gb(2);
+        Connection::new(client, SERVER, App::Bulk { bytes }).port(port)
+    };
+    let spec = ScenarioSpec::new("fairness")
+        .duration(Duration::from_secs(DURATION_S as u64))
+        .stop(Stop::Deadline)
+        .bin(Duration::from_secs(1))
+        .tcp(
+            Tcp::default()
+                .send_buffer(Size::mib(4))
+                .recv_buffer(Size::mib(4)),
+        );
+    let spec = network
+        .add_to(spec)
+        .connection(bulk("client", 5001).name("mptcp"))
+        .connection(bulk("single", 5002).name("tcp"));
+    Scenario::from_spec(spec)
 }
 
 /// One run's results.
@@ -171,14 +124,7 @@ impl RunResult {
 }
 
 pub fn run_one(case: &Case, seed: u64) -> Result<RunResult> {
-    let scenario = Scenario::from_toml(&scenario_toml(case)).context("the benchmark's scenario")?;
-    let report = scenario
-        .run(&RunOptions {
-            seed: Some(seed),
-            ..RunOptions::default()
-        })
-        .context("running the simulation")?
-        .report;
+    let report = simulate(scenario(case), seed)?;
     let received = |name: &str| -> Result<f64> {
         let c = report
             .connections
@@ -303,8 +249,8 @@ fn text(results: &[RunResult], seed: u64) -> String {
 fn run_json(r: &RunResult) -> Value {
     json!({
         "subflows": r.case.subflows,
-        "mptcp_cc": r.case.cc,
-        "tcp_cc": r.case.tcp_cc(),
+        "mptcp_cc": r.case.cc.name(),
+        "tcp_cc": r.case.tcp_cc().name(),
         "mptcp_goodput_bps": r.mptcp_bps,
         "tcp_goodput_bps": r.tcp_bps,
         "mptcp_share": r.share(),
@@ -329,6 +275,7 @@ fn plot(r: &RunResult) -> (String, String) {
             percent(r.share())
         ),
         bin_s: 1.0,
+        // The TCP host is at 10.0.100.1 (`Multipath::COMPETITOR`), path p at 10.0.p.1.
         lines: subflow_lines(&r.report, |a| {
             let ip = a.split(':').next().unwrap_or(a);
             match ip.split('.').nth(2) {
@@ -349,9 +296,12 @@ mod tests {
     #[test]
     fn every_scenario_is_valid() {
         for c in cases() {
-            let toml = scenario_toml(&c);
-            let s = Scenario::from_toml(&toml).unwrap_or_else(|e| panic!("{e}\n{toml}"));
+            let s = scenario(&c).unwrap_or_else(|e| panic!("{c:?}: {e}"));
             assert_eq!(s.hosts[0].interfaces.len(), c.subflows);
+            assert_eq!(
+                s.hosts[0].endpoint.mptcp.path_manager.endpoints.len(),
+                c.subflows - 1
+            );
         }
     }
 }

@@ -29,22 +29,25 @@
 //! the surviving path's RTT: the phone's smoothed RTT of its cellular subflow when the
 //! gap ended (queueing included; its base RTT is 60 ms), plus 50 ms.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr};
 
 use anyhow::{Context, Result};
-use braid_proto::pm::PmConfig;
+use braid_proto::pm::{EndpointFlags, PmConfig};
 use braid_proto::sched::SchedulerKind;
 use braid_proto::time::{Duration, Instant};
 use braid_sim::apps::BulkSender;
 
 use crate::waiting_sink::{server_sink, start_upload};
 use braid_sim::report::{Integrity, Report};
+use braid_sim::scenario::multipath::{Multipath, Path, ToServer};
+use braid_sim::scenario::spec::{Host, Link, Mptcp, ScenarioSpec, ScheduleEntry, State, Tcp};
+use braid_sim::scenario::units::{Rate, Size};
 use braid_sim::scenario::Scenario;
 use serde_json::{json, Value};
 
 use super::aggregation::{subflow_lines, SCHEDULERS};
 use super::plot::{self, Plot};
-use super::{mbit, parallel_map, slug, Suite, SuiteResult, Target};
+use super::{mbit, parallel_map, slug, Suite, SuiteResult, Target, SUBFLOW};
 
 /// When Wi-Fi goes down and comes back.
 pub const FAIL_AT: Duration = Duration::from_secs(3);
@@ -62,9 +65,9 @@ const SAMPLE: Duration = Duration::from_millis(5);
 /// Cellular's round trip without queueing.
 pub const CELL_BASE_RTT: Duration = Duration::from_millis(60);
 const PORT: u16 = 5001;
-const PHONE_WIFI: &str = "10.0.1.1";
-const PHONE_CELL: &str = "10.0.2.1";
-const SERVER: &str = "10.0.9.2";
+const PHONE_WIFI: Ipv4Addr = Multipath::client_address(0);
+const PHONE_CELL: Ipv4Addr = Multipath::client_address(1);
+const SERVER: Ipv4Addr = ToServer::ADDRESS;
 
 /// How the phone learns of the failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,10 +145,11 @@ pub fn cases() -> Vec<Case> {
     out
 }
 
-/// The network of a case: [`scenario_toml`], with `PmConfig::linux_defaults()` on
-/// both hosts for [`PmSetting::LinuxDefaults`] (their endpoints kept).
+/// The network of a case, with `PmConfig::linux_defaults()` on both hosts for
+/// [`PmSetting::LinuxDefaults`] (their endpoints kept). The connection is opened in
+/// code, with an application that notes every wait.
 pub fn scenario(case: &Case) -> Result<Scenario> {
-    let mut s = Scenario::from_toml(&scenario_toml(case)).context("the benchmark's scenario")?;
+    let mut s = Scenario::from_spec(spec(case)).context("the benchmark's scenario")?;
     if case.pm == PmSetting::LinuxDefaults {
         for h in &mut s.hosts {
             let pm = &mut h.endpoint.mptcp.path_manager;
@@ -158,81 +162,51 @@ pub fn scenario(case: &Case) -> Result<Scenario> {
     Ok(s)
 }
 
-/// The network of a case in `braid sim`'s format, but for the path manager settings
-/// of [`PmSetting::LinuxDefaults`] (see [`scenario`]). The connection is opened in
-/// code, with an application that notes every wait.
-pub fn scenario_toml(case: &Case) -> String {
-    let notify = match case.failure {
-        Failure::LinkDown => ", notify = true",
-        Failure::Silent => "",
+/// The network of a case but for the path manager settings of
+/// [`PmSetting::LinuxDefaults`] (see [`scenario`]).
+fn spec(case: &Case) -> ScenarioSpec {
+    let wifi_change = |at: Duration, state: State| {
+        let entry = ScheduleEntry::at(at).state(state);
+        match case.failure {
+            Failure::LinkDown => entry.notify(true),
+            Failure::Silent => entry,
+        }
     };
-    let endpoints = match case.pm {
-        PmSetting::Backup => r#"["10.0.1.1,subflow", "10.0.2.1,subflow,backup"]"#,
-        _ => r#"["10.0.1.1,subflow", "10.0.2.1,subflow"]"#,
+    let wifi = Link::default()
+        .rate(Rate::mbit(50))
+        .delay(Duration::from_millis(10))
+        .queue(Size::kb(250))
+        .schedule(wifi_change(FAIL_AT, State::Down))
+        .schedule(wifi_change(BACK_AT, State::Up));
+    let cell = Link::default()
+        .rate(Rate::mbit(20))
+        .delay(Duration::from_millis(30))
+        .queue(Size::kb(300));
+    let cell_endpoint = match case.pm {
+        PmSetting::Backup => EndpointFlags {
+            backup: true,
+            ..SUBFLOW
+        },
+        _ => SUBFLOW,
     };
-    format!(
-        r#"name = "handover"
-duration = "{deadline}s"
-bin = "100ms"
-
-[tcp]
-send_buffer = "4MiB"
-recv_buffer = "4MiB"
-
-[mptcp]
-scheduler = "{scheduler}"
-
-[[host]]
-name = "phone"
-routing = "source"
-route = [{{ to = "default", interface = "wifi" }}]
-mptcp = {{ endpoints = {endpoints} }}
-[[host.interface]]
-name = "wifi"
-addresses = ["{PHONE_WIFI}"]
-[[host.interface]]
-name = "cell"
-addresses = ["{PHONE_CELL}"]
-
-[[host]]
-name = "server"
-addresses = ["{SERVER}"]
-
-[[router]]
-name = "r1"
-interfaces = ["wifi", "cell", "wan"]
-route = [
-  {{ to = "10.0.1.0/24", interface = "wifi" }},
-  {{ to = "10.0.2.0/24", interface = "cell" }},
-  {{ to = "default", interface = "wan" }},
-]
-
-[[link]]
-name = "wifi"
-between = ["phone:wifi", "r1:wifi"]
-rate = "50Mbit"
-delay = "10ms"
-queue = "250KB"
-schedule = [
-  {{ at = "{down}ms", state = "down"{notify} }},
-  {{ at = "{up}ms", state = "up"{notify} }},
-]
-
-[[link]]
-name = "cell"
-between = ["phone:cell", "r1:cell"]
-rate = "20Mbit"
-delay = "30ms"
-queue = "300KB"
-
-[[link]]
-name = "wan"
-between = ["r1:wan", "server"]
-"#,
-        deadline = DEADLINE.as_micros() / 1_000_000,
-        scheduler = case.scheduler.name(),
-        down = FAIL_AT.as_micros() / 1000,
-        up = BACK_AT.as_micros() / 1000,
+    let network = Multipath {
+        client: Host::new("phone"),
+        paths: vec![
+            Path::new("wifi", wifi).endpoint(SUBFLOW),
+            Path::new("cell", cell).endpoint(cell_endpoint),
+        ],
+        to_server: ToServer::router(),
+    };
+    network.add_to(
+        ScenarioSpec::new("handover")
+            .duration(DEADLINE)
+            .bin(Duration::from_millis(100))
+            .tcp(
+                Tcp::default()
+                    .send_buffer(Size::mib(4))
+                    .recv_buffer(Size::mib(4)),
+            )
+            .mptcp(Mptcp::default().scheduler(case.scheduler)),
     )
 }
 
@@ -290,18 +264,14 @@ impl RunResult {
     }
 }
 
-fn ip(s: &str) -> IpAddr {
-    s.parse().expect("an address")
-}
-
 /// Runs one case.
 pub fn run_one(case: &Case, seed: u64) -> Result<RunResult> {
     let scenario = scenario(case)?;
     let mut built = scenario.build(seed);
     start_upload(
         &mut built,
-        SocketAddr::new(ip(PHONE_WIFI), 0),
-        SocketAddr::new(ip(SERVER), PORT),
+        SocketAddr::new(PHONE_WIFI.into(), 0),
+        SocketAddr::new(SERVER.into(), PORT),
         Duration::from_millis(1),
         Box::new(BulkSender::new(BYTES)),
     )?;
@@ -313,7 +283,7 @@ pub fn run_one(case: &Case, seed: u64) -> Result<RunResult> {
             .connections()
             .filter_map(|r| r.mptcp.as_ref())
             .flat_map(|m| &m.subflows)
-            .filter(|s| s.local.ip() == ip(PHONE_CELL) && s.closed_at.is_none())
+            .filter(|s| s.local.ip() == PHONE_CELL && s.closed_at.is_none())
             .find_map(|s| s.srtt)
     };
     built.sim.run_until(fail - Duration::from_micros(1));
@@ -564,7 +534,7 @@ fn plot(r: &RunResult) -> (String, String) {
         ),
         bin_s: 0.1,
         lines: subflow_lines(&r.report, |a| {
-            if a.starts_with(PHONE_CELL) {
+            if a.starts_with(&PHONE_CELL.to_string()) {
                 "cellular".to_string()
             } else {
                 "Wi-Fi".to_string()
@@ -604,10 +574,13 @@ mod tests {
     #[test]
     fn every_scenario_is_valid() {
         for c in cases() {
-            let s = Scenario::from_toml(&scenario_toml(&c)).unwrap();
+            let s = scenario(&c).unwrap();
             assert_eq!(s.hosts[0].endpoint.mptcp.scheduler, c.scheduler);
             let events = s.hosts[0].interface_events.len();
             assert_eq!(events, if c.failure == Failure::LinkDown { 2 } else { 0 });
+            let endpoints = &s.hosts[0].endpoint.mptcp.path_manager.endpoints;
+            let backup = endpoints.iter().any(|e| e.flags.backup);
+            assert_eq!(backup, c.pm == PmSetting::Backup);
         }
     }
 }

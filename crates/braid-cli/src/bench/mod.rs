@@ -26,10 +26,22 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use anyhow::{bail, Context, Result};
+use braid_proto::pm::EndpointFlags;
+use braid_sim::report::Report;
+use braid_sim::scenario::{RunOptions, Scenario, ScenarioError};
 use serde_json::{json, Value};
 
 /// The seed when none is given: `braid bench` prints the same figures every time.
 pub const DEFAULT_SEED: u64 = 1;
+
+/// A client's endpoint that opens a subflow from its address once the connection is
+/// up (`ip mptcp endpoint add ADDR subflow`).
+pub const SUBFLOW: EndpointFlags = EndpointFlags {
+    signal: false,
+    subflow: true,
+    backup: false,
+    fullmesh: false,
+};
 
 /// One suite.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -210,6 +222,17 @@ fn write_plots(dir: &Path, plots: &[(String, String)]) -> Result<()> {
 /// `f` over every item, on as many threads as the machine has cores; the results in
 /// the order of `items`. Each run is a simulation of its own, so the results do not
 /// depend on the threads.
+/// The report of a suite's scenario, run with `seed`.
+fn simulate(scenario: Result<Scenario, ScenarioError>, seed: u64) -> Result<Report> {
+    let scenario = scenario.context("the benchmark's scenario")?;
+    let options = RunOptions {
+        seed: Some(seed),
+        ..RunOptions::default()
+    };
+    let run = scenario.run(&options).context("running the simulation")?;
+    Ok(run.report)
+}
+
 pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)

@@ -7,8 +7,8 @@ use std::ops::RangeInclusive;
 
 use braid_proto::time::Duration;
 
-use super::schema::{self, Direction, StripOn};
-use super::units::SizeValue;
+use super::spec::{self, Direction, StripOn};
+use super::units::Size;
 use super::{invalid, ScenarioError};
 use crate::middlebox::{
     Nat, PayloadRewriter, Rewrite, SegmentCoalescer, SegmentSplitter, Select, SeqRewriter, Shared,
@@ -92,14 +92,14 @@ fn at_least_one(
     }
 }
 
-fn size(field: String, value: &SizeValue) -> Result<usize, ScenarioError> {
+fn size(field: String, value: &Size) -> Result<usize, ScenarioError> {
     usize::try_from(value.0).map_err(|_| invalid(field, "too large"))
 }
 
 /// Validates `link[l].middlebox`; `next_id` numbers the declarations.
 pub(super) fn validate(
     field: &str,
-    list: &[schema::Middlebox],
+    list: &[spec::Middlebox],
     link: &LinkFacts<'_>,
     next_id: &mut usize,
 ) -> Result<Vec<Declared>, ScenarioError> {
@@ -108,7 +108,7 @@ pub(super) fn validate(
         let field = format!("{field}.middlebox[{m}]");
         let f = |key: &str| format!("{field}.{key}");
         let (spec, direction) = match entry {
-            schema::Middlebox::StripOption { kind, direction } => {
+            spec::Middlebox::StripOption { kind, direction } => {
                 if *kind <= 1 {
                     return Err(invalid(
                         f("kind"),
@@ -117,7 +117,7 @@ pub(super) fn validate(
                 }
                 (MiddleboxSpec::StripOption(*kind), *direction)
             }
-            schema::Middlebox::StripMptcp {
+            spec::Middlebox::StripMptcp {
                 on,
                 segment,
                 max_flows,
@@ -149,7 +149,7 @@ pub(super) fn validate(
                     at_least_one(f("max_flows"), *max_flows, StripMptcp::DEFAULT_MAX_FLOWS)?;
                 (MiddleboxSpec::StripMptcp { which, max_flows }, *direction)
             }
-            schema::Middlebox::Split {
+            spec::Middlebox::Split {
                 max_payload,
                 direction,
             } => {
@@ -159,7 +159,7 @@ pub(super) fn validate(
                 }
                 (MiddleboxSpec::Split { max_payload }, *direction)
             }
-            schema::Middlebox::Coalesce {
+            spec::Middlebox::Coalesce {
                 max_payload,
                 hold,
                 max_flows,
@@ -181,7 +181,7 @@ pub(super) fn validate(
                 };
                 (spec, *direction)
             }
-            schema::Middlebox::SeqRewrite { offset, direction } => {
+            spec::Middlebox::SeqRewrite { offset, direction } => {
                 if *offset == Some(0) {
                     return Err(invalid(
                         f("offset"),
@@ -190,7 +190,7 @@ pub(super) fn validate(
                 }
                 (MiddleboxSpec::SeqRewrite { offset: *offset }, *direction)
             }
-            schema::Middlebox::Nat {
+            spec::Middlebox::Nat {
                 inside,
                 outside,
                 ports,
@@ -251,7 +251,7 @@ pub(super) fn validate(
                 };
                 (spec, None)
             }
-            schema::Middlebox::PayloadRewrite {
+            spec::Middlebox::PayloadRewrite {
                 segment,
                 contains,
                 xor,

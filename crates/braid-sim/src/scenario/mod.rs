@@ -1,8 +1,10 @@
-//! Scenario files: hosts, links, TCP settings and applications in TOML, validated into
-//! a [`Scenario`] that builds a [`Simulator`] and runs it into a [`Report`].
+//! Scenarios: hosts, links, TCP settings and applications, in TOML or as Rust values
+//! ([`spec`], and the ready-made network of [`multipath`]), validated into a
+//! [`Scenario`] that builds a [`Simulator`] and runs it into a [`Report`].
 //!
-//! The format is described in the crate documentation ([`crate`], "Scenario files") and
-//! shown, commented, in `examples/scenarios/` at the root of the repository.
+//! The format is described in the crate documentation ([`crate`], "Scenario files" and
+//! "Scenarios in Rust") and shown, commented, in `examples/scenarios/` at the root of
+//! the repository.
 //!
 //! ```
 //! use braid_sim::scenario::{RunOptions, Scenario};
@@ -31,7 +33,10 @@
 //! ```
 
 mod middlebox;
-mod schema;
+pub mod multipath;
+pub mod spec;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod units;
 
 use std::collections::BTreeMap;
@@ -48,15 +53,15 @@ use braid_proto::tcp::Keepalive;
 use braid_proto::time::{Duration, Instant};
 use thiserror::Error;
 
-use crate::apps::{AppSpec, ScriptAction, Verify};
+use crate::apps::{AppSpec, ScriptAction};
 use crate::host::{Host, InterfaceEvent, Routing};
-use crate::link::{DownPolicy, GilbertElliott, LinkChange, LinkConfig, Reorder};
+use crate::link::{GilbertElliott, LinkChange, LinkConfig, Reorder};
 use crate::pcap::DEFAULT_SNAPLEN;
 use crate::report::{Collect, Outcome, Report};
 use crate::rng::domain;
 use crate::router::Router;
 use crate::sim::{LinkId, NodeId, SimConfig, Simulator};
-use schema::{InterfaceRef, LinkParams};
+use spec::{InterfaceRef, LinkParams, ScenarioSpec};
 use units::Toggle;
 
 pub use middlebox::{MiddleboxPlan, MiddleboxSpec};
@@ -277,19 +282,13 @@ impl Scenario {
 
     /// Parses and validates a scenario.
     pub fn from_toml(text: &str) -> Result<Scenario, ScenarioError> {
-        let file: schema::File = toml::from_str(text).map_err(|e| {
-            let (line, column) = e
-                .span()
-                .map(|s| line_column(text, s.start))
-                .unwrap_or((0, 0));
-            ScenarioError::Syntax {
-                file: None,
-                line,
-                column,
-                message: one_line(e.message()),
-            }
-        })?;
-        validate(file)
+        Scenario::from_spec(ScenarioSpec::from_toml(text)?)
+    }
+
+    /// Validates a scenario described in Rust, or read from a file. Errors name the
+    /// field at fault as the file's key would be (`link[0].between[1]`).
+    pub fn from_spec(spec: ScenarioSpec) -> Result<Scenario, ScenarioError> {
+        validate(spec)
     }
 
     /// Builds the simulator: hosts with their listeners and planned connects, links
@@ -457,6 +456,24 @@ impl Scenario {
             _ => Vec::new(),
         };
         Ok(RunResult { report, pcaps })
+    }
+}
+
+impl ScenarioSpec {
+    /// Parses a scenario, not validating it yet (see [`Scenario::from_spec`]).
+    pub fn from_toml(text: &str) -> Result<ScenarioSpec, ScenarioError> {
+        toml::from_str(text).map_err(|e| {
+            let (line, column) = e
+                .span()
+                .map(|s| line_column(text, s.start))
+                .unwrap_or((0, 0));
+            ScenarioError::Syntax {
+                file: None,
+                line,
+                column,
+                message: one_line(e.message()),
+            }
+        })
     }
 }
 
@@ -730,14 +747,9 @@ fn check_name(field: &str, name: &str) -> Result<(), ScenarioError> {
 
 /// One direction of a link being validated: from and to (host, interface), its
 /// parameters, and which direction of the link's section it is.
-type LinkDirection = (
-    (usize, usize),
-    (usize, usize),
-    LinkParams,
-    schema::Direction,
-);
+type LinkDirection = ((usize, usize), (usize, usize), LinkParams, spec::Direction);
 
-fn validate(file: schema::File) -> Result<Scenario, ScenarioError> {
+fn validate(file: ScenarioSpec) -> Result<Scenario, ScenarioError> {
     let name = file.name.unwrap_or_else(|| "scenario".to_string());
     check_name("name", &name)?;
     let duration = file.duration.map_or(DEFAULT_DURATION, |d| d.0);
@@ -760,18 +772,18 @@ fn validate(file: schema::File) -> Result<Scenario, ScenarioError> {
     }
     mptcp_config(&global_mptcp, "mptcp", &[])?;
 
-    let (mut hosts, explicit_mss) = validate_hosts(&file.host, &global_tcp, &global_mptcp)?;
-    let routers = validate_routers(&file.router, &hosts)?;
+    let (mut hosts, explicit_mss) = validate_hosts(&file.hosts, &global_tcp, &global_mptcp)?;
+    let routers = validate_routers(&file.routers, &hosts)?;
     let Links {
         links,
         interface_events,
-    } = validate_links(&file.link, &hosts, &routers, duration)?;
+    } = validate_links(&file.links, &hosts, &routers, duration)?;
     for (h, event) in interface_events {
         let events = &mut hosts[h].interface_events;
         let index = events.partition_point(|e| e.at <= event.at);
         events.insert(index, event);
     }
-    let connections = validate_connections(&file.connection, &hosts, &routers, &links, duration)?;
+    let connections = validate_connections(&file.connections, &hosts, &routers, &links, duration)?;
 
     // The MSS a host advertises, unless set: what fits the smallest MTU of its links.
     for (h, host) in hosts.iter_mut().enumerate() {
@@ -800,7 +812,7 @@ fn validate(file: schema::File) -> Result<Scenario, ScenarioError> {
         description: file.description,
         seed: file.seed.unwrap_or(0),
         duration,
-        stop_when_finished: file.stop != Some(schema::Stop::Deadline),
+        stop_when_finished: file.stop != Some(spec::Stop::Deadline),
         bin,
         hosts,
         routers,
@@ -811,7 +823,7 @@ fn validate(file: schema::File) -> Result<Scenario, ScenarioError> {
 
 /// The routers: names unique among hosts and routers, interfaces, routes.
 fn validate_routers(
-    file_routers: &[schema::Router],
+    file_routers: &[spec::Router],
     hosts: &[HostPlan],
 ) -> Result<Vec<RouterPlan>, ScenarioError> {
     let mut routers: Vec<RouterPlan> = Vec::new();
@@ -845,14 +857,14 @@ fn validate_routers(
                 ));
             }
         }
-        if router.route.is_empty() {
+        if router.routes.is_empty() {
             return Err(invalid(
                 format!("{field}.route"),
                 "a router needs routes: `route = [{ to = \"10.0.1.0/24\", interface = \"a\" }]`",
             ));
         }
         let mut routes = Vec::new();
-        for (k, route) in router.route.iter().enumerate() {
+        for (k, route) in router.routes.iter().enumerate() {
             let rfield = format!("{field}.route[{k}]");
             let iface =
                 match &route.interface {
@@ -893,9 +905,9 @@ fn validate_routers(
 
 /// The hosts, and for each whether its MSS was set.
 fn validate_hosts(
-    file_hosts: &[schema::Host],
-    global_tcp: &schema::Tcp,
-    global_mptcp: &schema::Mptcp,
+    file_hosts: &[spec::Host],
+    global_tcp: &spec::Tcp,
+    global_mptcp: &spec::Mptcp,
 ) -> Result<(Vec<HostPlan>, Vec<bool>), ScenarioError> {
     let mut hosts: Vec<HostPlan> = Vec::new();
     let mut explicit_mss = Vec::new();
@@ -910,7 +922,7 @@ fn validate_hosts(
             ));
         }
         let raw: Vec<(String, Option<String>, Vec<String>)> =
-            match (&host.addresses, &host.interface) {
+            match (&host.addresses, &host.interfaces) {
                 (Some(_), Some(_)) => {
                     return Err(invalid(
                         &field,
@@ -986,7 +998,7 @@ fn validate_hosts(
             });
         }
         let mut routes = Vec::new();
-        for (r, route) in host.route.iter().enumerate() {
+        for (r, route) in host.routes.iter().enumerate() {
             let rfield = format!("{field}.route[{r}]");
             let iface =
                 match &route.interface {
@@ -1038,10 +1050,7 @@ fn validate_hosts(
             name: host.name.clone(),
             interfaces,
             routes,
-            routing: match host.routing {
-                None | Some(schema::Routing::Source) => Routing::Source,
-                Some(schema::Routing::Destination) => Routing::Destination,
-            },
+            routing: host.routing.unwrap_or_default(),
             endpoint,
             interface_events: Vec::new(),
         });
@@ -1059,7 +1068,7 @@ struct Links {
 }
 
 fn validate_links(
-    file_links: &[schema::Link],
+    file_links: &[spec::Link],
     hosts: &[HostPlan],
     routers: &[RouterPlan],
     duration: Duration,
@@ -1103,8 +1112,8 @@ fn validate_links(
                 let b = names.interface(&format!("{field}.between[1]"), &ends[1])?;
                 let fwd = base.merged(link.forward.as_ref().unwrap_or(&LinkParams::default()));
                 let rev = base.merged(link.reverse.as_ref().unwrap_or(&LinkParams::default()));
-                directions.push((a, b, fwd, schema::Direction::Forward));
-                directions.push((b, a, rev, schema::Direction::Reverse));
+                directions.push((a, b, fwd, spec::Direction::Forward));
+                directions.push((b, a, rev, spec::Direction::Reverse));
             }
             (None, Some(from), Some(to)) => {
                 if link.forward.is_some() || link.reverse.is_some() {
@@ -1115,7 +1124,7 @@ fn validate_links(
                 }
                 let a = names.interface(&format!("{field}.from"), from)?;
                 let b = names.interface(&format!("{field}.to"), to)?;
-                directions.push((a, b, base.clone(), schema::Direction::Forward));
+                directions.push((a, b, base.clone(), spec::Direction::Forward));
             }
             _ => {
                 return Err(invalid(
@@ -1135,7 +1144,7 @@ fn validate_links(
             end_addresses: [addresses_of(directions[0].0), addresses_of(directions[0].1)].concat(),
             host_addresses: &host_addresses,
         };
-        let declared = middlebox::validate(&field, &link.middlebox, &facts, &mut next_middlebox)?;
+        let declared = middlebox::validate(&field, &link.middleboxes, &facts, &mut next_middlebox)?;
         let ends = [directions[0].0, directions[0].1];
         for (s, entry) in link.schedule.iter().enumerate() {
             if entry.notify == Some(true) {
@@ -1168,8 +1177,8 @@ fn validate_links(
             for (s, entry) in link.schedule.iter().enumerate() {
                 let sfield = format!("{field}.schedule[{s}]");
                 let applies = match (entry.direction, link.between.is_some()) {
-                    (None | Some(schema::Direction::Both), _) => true,
-                    (Some(schema::Direction::Reverse), false) => {
+                    (None | Some(spec::Direction::Both), _) => true,
+                    (Some(spec::Direction::Reverse), false) => {
                         return Err(invalid(
                             format!("{sfield}.direction"),
                             "a one-way link has no reverse direction",
@@ -1197,7 +1206,7 @@ fn validate_links(
             }
             let mut middleboxes = Vec::new();
             for (m, d) in declared.iter().enumerate() {
-                if d.direction == schema::Direction::Both || d.direction == dir {
+                if d.direction == spec::Direction::Both || d.direction == dir {
                     let mfield = format!("{field}.middlebox[{m}]");
                     middlebox::check_mtu(&mfield, &d.plan, config.mtu)?;
                     middleboxes.push(d.plan.clone());
@@ -1224,8 +1233,8 @@ fn validate_links(
 /// for each host interface at an end of the link, as (host, event).
 fn notify_events(
     sfield: &str,
-    entry: &schema::ScheduleEntry,
-    link: &schema::Link,
+    entry: &spec::ScheduleEntry,
+    link: &spec::Link,
     hosts: &[HostPlan],
     ends: [(usize, usize); 2],
 ) -> Result<Vec<(usize, InterfaceEvent)>, ScenarioError> {
@@ -1243,7 +1252,7 @@ fn notify_events(
     }
     if matches!(
         entry.direction,
-        Some(schema::Direction::Forward | schema::Direction::Reverse)
+        Some(spec::Direction::Forward | spec::Direction::Reverse)
     ) {
         return Err(invalid(
             format!("{sfield}.direction"),
@@ -1257,7 +1266,7 @@ fn notify_events(
             "neither end of the link is a host: only hosts have addresses to lose",
         ));
     }
-    let up = state == schema::State::Up;
+    let up = state == spec::State::Up;
     Ok(host_ends
         .into_iter()
         .map(|(host, interface)| {
@@ -1269,7 +1278,7 @@ fn notify_events(
 
 /// The connections, each with its two addresses and applications.
 fn validate_connections(
-    file_connections: &[schema::Connection],
+    file_connections: &[spec::Connection],
     hosts: &[HostPlan],
     routers: &[RouterPlan],
     links: &[LinkPlan],
@@ -1585,12 +1594,12 @@ fn pick_client_address(
     })
 }
 
-fn merge_tcp(global: &schema::Tcp, host: Option<&schema::Tcp>) -> schema::Tcp {
+fn merge_tcp(global: &spec::Tcp, host: Option<&spec::Tcp>) -> spec::Tcp {
     let Some(h) = host else {
         return global.clone();
     };
     let g = global;
-    schema::Tcp {
+    spec::Tcp {
         cc: h.cc.or(g.cc),
         mss: h.mss.or(g.mss),
         send_buffer: h.send_buffer.or(g.send_buffer),
@@ -1615,7 +1624,7 @@ fn merge_tcp(global: &schema::Tcp, host: Option<&schema::Tcp>) -> schema::Tcp {
     }
 }
 
-fn merge_mptcp(global: &schema::Mptcp, host: Option<&schema::Mptcp>) -> schema::Mptcp {
+fn merge_mptcp(global: &spec::Mptcp, host: Option<&spec::Mptcp>) -> spec::Mptcp {
     let Some(h) = host else {
         return global.clone();
     };
@@ -1624,13 +1633,13 @@ fn merge_mptcp(global: &schema::Mptcp, host: Option<&schema::Mptcp>) -> schema::
         (None, None) => None,
         (g, h) => {
             let (g, h) = (g.unwrap_or_default(), h.unwrap_or_default());
-            Some(schema::MptcpLimits {
+            Some(spec::MptcpLimits {
                 subflows: h.subflows.or(g.subflows),
                 add_addr_accepted: h.add_addr_accepted.or(g.add_addr_accepted),
             })
         }
     };
-    schema::Mptcp {
+    spec::Mptcp {
         enabled: h.enabled.or(g.enabled),
         checksums: h.checksums.or(g.checksums),
         max_subflows: h.max_subflows.or(g.max_subflows),
@@ -1650,7 +1659,7 @@ fn merge_mptcp(global: &schema::Mptcp, host: Option<&schema::Mptcp>) -> schema::
 /// global table or the host's). `addresses` are the host's: every endpoint must be
 /// one of them.
 fn mptcp_config(
-    m: &schema::Mptcp,
+    m: &spec::Mptcp,
     section: &str,
     addresses: &[IpAddr],
 ) -> Result<MptcpConfig, ScenarioError> {
@@ -1749,7 +1758,7 @@ fn mptcp_config(
 }
 
 /// `endpoints[i]` of the last endpoint naming `addr`, or `endpoints`.
-fn endpoint_field(m: &schema::Mptcp, addr: IpAddr) -> String {
+fn endpoint_field(m: &spec::Mptcp, addr: IpAddr) -> String {
     m.endpoints
         .as_deref()
         .unwrap_or_default()
@@ -1761,7 +1770,7 @@ fn endpoint_field(m: &schema::Mptcp, addr: IpAddr) -> String {
 /// The endpoint configuration of merged TCP settings. Errors name `host_field` when
 /// the host overrides something, else the global `tcp` table.
 fn endpoint_config(
-    t: &schema::Tcp,
+    t: &spec::Tcp,
     host_field: &str,
     host_has_tcp: bool,
 ) -> Result<EndpointConfig, ScenarioError> {
@@ -1770,11 +1779,11 @@ fn endpoint_config(
     let mut e = EndpointConfig::default();
     if let Some(cc) = t.cc {
         e.congestion_control = match cc {
-            schema::Cc::Cubic => CcAlgorithm::Cubic,
-            schema::Cc::Newreno => CcAlgorithm::NewReno,
-            schema::Cc::Lia => CcAlgorithm::Lia,
-            schema::Cc::Olia => CcAlgorithm::Olia,
-            schema::Cc::Balia => CcAlgorithm::Balia,
+            spec::Cc::Cubic => CcAlgorithm::Cubic,
+            spec::Cc::Newreno => CcAlgorithm::NewReno,
+            spec::Cc::Lia => CcAlgorithm::Lia,
+            spec::Cc::Olia => CcAlgorithm::Olia,
+            spec::Cc::Balia => CcAlgorithm::Balia,
         };
     }
     let c = &mut e.tcp;
@@ -1784,7 +1793,7 @@ fn endpoint_config(
         }
         c.mss = mss;
     }
-    let size = |v: Option<units::SizeValue>, key: &str| -> Result<Option<usize>, ScenarioError> {
+    let size = |v: Option<units::Size>, key: &str| -> Result<Option<usize>, ScenarioError> {
         match v {
             None => Ok(None),
             Some(s) if s.0 == 0 => Err(invalid(f(key), "must be more than 0 bytes")),
@@ -1922,7 +1931,7 @@ fn check_mtu(field: &str, mtu: usize) -> Result<usize, ScenarioError> {
     Ok(mtu)
 }
 
-fn burst(b: schema::BurstLoss) -> GilbertElliott {
+fn burst(b: spec::BurstLoss) -> GilbertElliott {
     GilbertElliott {
         p: b.p.0,
         r: b.r.0,
@@ -1931,21 +1940,38 @@ fn burst(b: schema::BurstLoss) -> GilbertElliott {
     }
 }
 
-fn reorder(r: schema::Reorder) -> Reorder {
+fn reorder(r: spec::Reorder) -> Reorder {
     Reorder {
         probability: r.probability.0,
         extra_delay: r.delay.0,
     }
 }
 
-fn down_policy(p: schema::DownPolicy) -> DownPolicy {
-    match p {
-        schema::DownPolicy::Drop => DownPolicy::Drop,
-        schema::DownPolicy::Hold => DownPolicy::Hold,
+/// Checks the probabilities among link parameters: reading a file checks them too,
+/// but values made in Rust are checked only here.
+fn check_probabilities(field: &str, p: &LinkParams) -> Result<(), ScenarioError> {
+    let mut all = vec![("loss", p.loss), ("duplicate", p.duplicate)];
+    if let Some(Toggle::On(b)) = p.burst_loss {
+        all.extend([
+            ("burst_loss.p", Some(b.p)),
+            ("burst_loss.r", Some(b.r)),
+            ("burst_loss.loss_good", b.loss_good),
+            ("burst_loss.loss_bad", b.loss_bad),
+        ]);
     }
+    if let Some(Toggle::On(r)) = p.reorder {
+        all.push(("reorder.probability", Some(r.probability)));
+    }
+    for (key, value) in all {
+        if let Some(p) = value {
+            units::check_probability(p.0).map_err(|e| invalid(format!("{field}.{key}"), e))?;
+        }
+    }
+    Ok(())
 }
 
 fn link_config(field: &str, p: &LinkParams) -> Result<LinkConfig, ScenarioError> {
+    check_probabilities(field, p)?;
     let mut c = LinkConfig::new();
     if let Some(r) = p.rate {
         c.rate_bps = r.0;
@@ -1976,17 +2002,18 @@ fn link_config(field: &str, p: &LinkParams) -> Result<LinkConfig, ScenarioError>
         c.mtu = check_mtu(&format!("{field}.mtu"), m)?;
     }
     if let Some(d) = p.down_policy {
-        c.down_policy = down_policy(d);
+        c.down_policy = d;
     }
     Ok(c)
 }
 
-fn link_changes(field: &str, e: &schema::ScheduleEntry) -> Result<Vec<LinkChange>, ScenarioError> {
+fn link_changes(field: &str, e: &spec::ScheduleEntry) -> Result<Vec<LinkChange>, ScenarioError> {
+    check_probabilities(field, &e.params())?;
     let mut out = Vec::new();
     if let Some(s) = e.state {
         out.push(match s {
-            schema::State::Up => LinkChange::Up,
-            schema::State::Down => LinkChange::Down,
+            spec::State::Up => LinkChange::Up,
+            spec::State::Down => LinkChange::Down,
         });
     }
     if let Some(r) = e.rate {
@@ -2025,12 +2052,12 @@ fn link_changes(field: &str, e: &schema::ScheduleEntry) -> Result<Vec<LinkChange
         out.push(LinkChange::Mtu(check_mtu(&format!("{field}.mtu"), m)?));
     }
     if let Some(p) = e.down_policy {
-        out.push(LinkChange::DownPolicy(down_policy(p)));
+        out.push(LinkChange::DownPolicy(p));
     }
     Ok(out)
 }
 
-fn app_spec(field: &str, app: &schema::App, duration: Duration) -> Result<AppSpec, ScenarioError> {
+fn app_spec(field: &str, app: &spec::App, duration: Duration) -> Result<AppSpec, ScenarioError> {
     let positive = |key: &str, v: u64| {
         if v == 0 {
             Err(invalid(format!("{field}.{key}"), "must be at least 1 byte"))
@@ -2039,15 +2066,12 @@ fn app_spec(field: &str, app: &schema::App, duration: Duration) -> Result<AppSpe
         }
     };
     Ok(match app {
-        schema::App::Bulk { bytes } => AppSpec::Bulk { bytes: bytes.0 },
-        schema::App::Sink { verify } => AppSpec::Sink {
-            verify: match verify {
-                None | Some(schema::Verify::Pattern) => Verify::Pattern,
-                Some(schema::Verify::Sha256) => Verify::Sha256,
-            },
+        spec::App::Bulk { bytes } => AppSpec::Bulk { bytes: bytes.0 },
+        spec::App::Sink { verify } => AppSpec::Sink {
+            verify: verify.unwrap_or_default(),
         },
-        schema::App::Echo {} => AppSpec::Echo,
-        schema::App::RequestResponse {
+        spec::App::Echo {} => AppSpec::Echo,
+        spec::App::RequestResponse {
             request,
             response,
             count,
@@ -2062,11 +2086,11 @@ fn app_spec(field: &str, app: &schema::App, duration: Duration) -> Result<AppSpe
                 count,
             }
         }
-        schema::App::Responder { request, response } => AppSpec::Responder {
+        spec::App::Responder { request, response } => AppSpec::Responder {
             request: positive("request", request.0)?,
             response: positive("response", response.0)?,
         },
-        schema::App::Scripted { actions } => {
+        spec::App::Scripted { actions } => {
             if actions.is_empty() {
                 return Err(invalid(
                     format!("{field}.actions"),
@@ -2083,8 +2107,8 @@ fn app_spec(field: &str, app: &schema::App, duration: Duration) -> Result<AppSpe
                     ));
                 }
                 let action = match (a.action, a.bytes) {
-                    (schema::ActionKind::Write, Some(b)) => ScriptAction::Write(b.0),
-                    (schema::ActionKind::Write, None) => {
+                    (spec::ActionKind::Write, Some(b)) => ScriptAction::Write(b.0),
+                    (spec::ActionKind::Write, None) => {
                         return Err(invalid(format!("{afield}.bytes"), "a write needs `bytes`"))
                     }
                     (_, Some(_)) => {
@@ -2093,8 +2117,8 @@ fn app_spec(field: &str, app: &schema::App, duration: Duration) -> Result<AppSpe
                             "only a write takes `bytes`",
                         ))
                     }
-                    (schema::ActionKind::Close, None) => ScriptAction::Close,
-                    (schema::ActionKind::Abort, None) => ScriptAction::Abort,
+                    (spec::ActionKind::Close, None) => ScriptAction::Close,
+                    (spec::ActionKind::Abort, None) => ScriptAction::Abort,
                 };
                 out.push((Instant::ZERO + a.at.0, action));
             }

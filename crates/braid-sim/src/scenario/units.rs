@@ -1,10 +1,11 @@
-//! Values with units in scenario files: durations, rates, sizes, probabilities.
+//! Values with units in scenarios: durations, rates, sizes, probabilities.
 //!
-//! Each parses from a string with a unit (`"10ms"`, `"100Mbit"`, `"64KiB"`, `"1%"`) and,
-//! where a bare number is unambiguous, from a TOML number (sizes in bytes, rates in bits
-//! per second, probabilities as fractions). Decimal fractions are exact: `"1.5ms"` is
-//! 1500 µs, and a value finer than the unit allows (`"0.5us"`) is an error rather than
-//! rounded.
+//! In Rust they are typed values ([`Rate::mbit`], [`Size::kib`], a
+//! [`braid_proto::time::Duration`], a fraction). In scenario files each parses from a
+//! string with a unit (`"10ms"`, `"100Mbit"`, `"64KiB"`, `"1%"`) and, where a bare number
+//! is unambiguous, from a TOML number (sizes in bytes, rates in bits per second,
+//! probabilities as fractions). Decimal fractions are exact: `"1.5ms"` is 1500 µs, and a
+//! value finer than the unit allows (`"0.5us"`) is an error rather than rounded.
 
 use std::fmt;
 
@@ -151,7 +152,8 @@ pub fn parse_probability(s: &str) -> Result<f64, String> {
     check_probability(value)
 }
 
-fn check_probability(v: f64) -> Result<f64, String> {
+/// `v` if it is a probability (in [0, 1]), else what is wrong with it.
+pub(super) fn check_probability(v: f64) -> Result<f64, String> {
     if (0.0..=1.0).contains(&v) {
         Ok(v)
     } else {
@@ -159,22 +161,97 @@ fn check_probability(v: f64) -> Result<f64, String> {
     }
 }
 
-/// A duration in a scenario file; see [`parse_duration`]. The number 0 is also
-/// accepted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A duration, as a scenario file gives it (see [`parse_duration`]; the number 0 is
+/// also accepted). In Rust, any [`Duration`] converts into one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DurationValue(pub Duration);
 
-/// A rate in a scenario file; see [`parse_rate`]. A bare number is bits per second.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateValue(pub Option<u64>);
+impl From<Duration> for DurationValue {
+    fn from(d: Duration) -> Self {
+        DurationValue(d)
+    }
+}
 
-/// A size in a scenario file; see [`parse_size`]. A bare number is bytes.
+/// A bit rate: bits per second, or `None`, unlimited (no serialisation delay). In a
+/// scenario file, see [`parse_rate`]; a bare number is bits per second.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SizeValue(pub u64);
+pub struct Rate(pub Option<u64>);
 
-/// A probability in a scenario file; see [`parse_probability`].
+impl Rate {
+    /// No serialisation delay at all.
+    pub const UNLIMITED: Rate = Rate(None);
+
+    pub const fn bits_per_second(bps: u64) -> Rate {
+        Rate(Some(bps))
+    }
+
+    /// `n` kilobits (1000 bits) per second.
+    pub const fn kbit(n: u64) -> Rate {
+        Rate(Some(n * 1_000))
+    }
+
+    /// `n` megabits (10^6 bits) per second.
+    pub const fn mbit(n: u64) -> Rate {
+        Rate(Some(n * 1_000_000))
+    }
+
+    /// `n` gigabits (10^9 bits) per second.
+    pub const fn gbit(n: u64) -> Rate {
+        Rate(Some(n * 1_000_000_000))
+    }
+}
+
+/// A size in bytes. In a scenario file, see [`parse_size`]; a bare number is bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size(pub u64);
+
+impl Size {
+    pub const fn bytes(n: u64) -> Size {
+        Size(n)
+    }
+
+    /// `n` kilobytes of 1000 bytes.
+    pub const fn kb(n: u64) -> Size {
+        Size(n * 1_000)
+    }
+
+    /// `n` megabytes of 10^6 bytes.
+    pub const fn mb(n: u64) -> Size {
+        Size(n * 1_000_000)
+    }
+
+    /// `n` gigabytes of 10^9 bytes.
+    pub const fn gb(n: u64) -> Size {
+        Size(n * 1_000_000_000)
+    }
+
+    /// `n` kibibytes of 1024 bytes.
+    pub const fn kib(n: u64) -> Size {
+        Size(n << 10)
+    }
+
+    /// `n` mebibytes of 2^20 bytes.
+    pub const fn mib(n: u64) -> Size {
+        Size(n << 20)
+    }
+
+    /// `n` gibibytes of 2^30 bytes.
+    pub const fn gib(n: u64) -> Size {
+        Size(n << 30)
+    }
+}
+
+/// A probability, a fraction in [0, 1]. In a scenario file, see
+/// [`parse_probability`]; in Rust, any `f64` converts into one (and validation checks
+/// the range).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Probability(pub f64);
+
+impl From<f64> for Probability {
+    fn from(p: f64) -> Self {
+        Probability(p)
+    }
+}
 
 struct UnitVisitor<T> {
     expecting: &'static str,
@@ -231,7 +308,7 @@ impl<'de> Deserialize<'de> for DurationValue {
     }
 }
 
-impl<'de> Deserialize<'de> for RateValue {
+impl<'de> Deserialize<'de> for Rate {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_any(UnitVisitor {
             expecting: "a rate, like \"100Mbit\", or \"unlimited\"",
@@ -239,11 +316,11 @@ impl<'de> Deserialize<'de> for RateValue {
             from_int: |v| Ok(Some(v)),
             from_float: |v| Err(format!("rate {v}: write it with a unit, like \"{v}Mbit\"")),
         })
-        .map(RateValue)
+        .map(Rate)
     }
 }
 
-impl<'de> Deserialize<'de> for SizeValue {
+impl<'de> Deserialize<'de> for Size {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_any(UnitVisitor {
             expecting: "a size in bytes, like 1500 or \"64KiB\"",
@@ -251,7 +328,7 @@ impl<'de> Deserialize<'de> for SizeValue {
             from_int: Ok,
             from_float: |v| Err(format!("size {v}: write it with a unit, like \"{v}MB\"")),
         })
-        .map(SizeValue)
+        .map(Size)
     }
 }
 
@@ -272,6 +349,12 @@ impl<'de> Deserialize<'de> for Probability {
 pub enum Toggle<T> {
     Off,
     On(T),
+}
+
+impl<T> From<T> for Toggle<T> {
+    fn from(value: T) -> Self {
+        Toggle::On(value)
+    }
 }
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Toggle<T> {
@@ -364,6 +447,30 @@ mod tests {
         assert!(parse_size("99999999999GiB")
             .unwrap_err()
             .contains("too large"));
+    }
+
+    #[test]
+    fn typed_values_are_those_their_text_gives() {
+        for (rate, text) in [
+            (Rate::bits_per_second(1500), "1500bit"),
+            (Rate::kbit(64), "64kbit"),
+            (Rate::mbit(50), "50Mbit"),
+            (Rate::gbit(2), "2Gbit"),
+            (Rate::UNLIMITED, "unlimited"),
+        ] {
+            assert_eq!(Ok(rate.0), parse_rate(text), "{text}");
+        }
+        for (size, text) in [
+            (Size::bytes(1500), "1500B"),
+            (Size::kb(250), "250KB"),
+            (Size::mb(10), "10MB"),
+            (Size::gb(2), "2GB"),
+            (Size::kib(64), "64KiB"),
+            (Size::mib(4), "4MiB"),
+            (Size::gib(1), "1GiB"),
+        ] {
+            assert_eq!(Ok(size.0), parse_size(text), "{text}");
+        }
     }
 
     #[test]

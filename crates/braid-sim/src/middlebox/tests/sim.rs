@@ -8,7 +8,9 @@ use braid_proto::time::Duration;
 
 use super::*;
 use crate::report::{ConnectionReport, Integrity};
-use crate::scenario::{Built, Scenario};
+use crate::scenario::spec::{Link, Mptcp};
+use crate::scenario::units::Size;
+use crate::scenario::{testing, Built, Scenario};
 use crate::sim::{LinkId, Simulator};
 
 const CLIENT_V4: &str = "10.0.1.1";
@@ -17,31 +19,11 @@ const SERVER_V4: &str = "10.0.1.2";
 /// A request/response exchange (data both ways) over one lossy path, with SACK, so
 /// that retransmissions and SACK blocks cross the middleboxes too.
 fn scenario(client: &str, server: &str) -> Scenario {
-    Scenario::from_toml(&format!(
-        r#"
-        duration = "60s"
-        [mptcp]
-        enabled = false
-        [tcp]
-        mss = 500
-        [[host]]
-        name = "client"
-        addresses = ["{client}"]
-        [[host]]
-        name = "server"
-        addresses = ["{server}"]
-        [[link]]
-        between = ["client", "server"]
-        rate = "20Mbit"
-        delay = "5ms"
-        loss = "1%"
-        [[connection]]
-        client = "client"
-        server = "server"
-        app = {{ type = "request_response", request = "60KB", response = "150KB", count = 2 }}
-        "#
-    ))
-    .unwrap()
+    let (client, server) = (client.parse().unwrap(), server.parse().unwrap());
+    let lossy = Link::default().loss(0.01);
+    let spec = testing::exchanges(client, server, lossy, Size::kb(60), Size::kb(150))
+        .mptcp(Mptcp::default().enabled(false));
+    Scenario::from_spec(spec).unwrap()
 }
 
 /// Runs the scenario with middleboxes added on the forward (client -> server) and

@@ -2,22 +2,21 @@
 
 use super::*;
 use crate::report::Integrity;
-use crate::scenario::{RunOptions, Scenario};
+use crate::scenario::spec::{Link, Middlebox};
+use crate::scenario::{testing, RunOptions, Scenario};
 
 /// Two hosts, one duplex link `path` with `extra` appended to the link's table, and
-/// a request/response exchange over it (data both ways).
+/// a request/response exchange over it (data both ways), in TOML.
 fn scenario_with(extra: &str) -> Result<Scenario, ScenarioError> {
     Scenario::from_toml(&format!(
         r#"
         duration = "60s"
+        host = [
+          {{ name = "client", addresses = ["10.0.1.1"] }},
+          {{ name = "server", addresses = ["10.0.1.2"] }},
+        ]
         [tcp]
         mss = 500
-        [[host]]
-        name = "client"
-        addresses = ["10.0.1.1"]
-        [[host]]
-        name = "server"
-        addresses = ["10.0.1.2"]
         [[link]]
         name = "path"
         between = ["client", "server"]
@@ -30,6 +29,14 @@ fn scenario_with(extra: &str) -> Result<Scenario, ScenarioError> {
         app = {{ type = "request_response", request = "30KB", response = "90KB", count = 2 }}
         "#
     ))
+}
+
+/// The same scenario made in Rust, `link` the link's parameters.
+fn scenario_over(link: Link) -> Scenario {
+    let (client, server) = ("10.0.1.1".parse().unwrap(), "10.0.1.2".parse().unwrap());
+    let link = link.name("path");
+    let spec = testing::exchanges(client, server, link, Size::kb(30), Size::kb(90));
+    Scenario::from_spec(spec).unwrap()
 }
 
 fn error_of(extra: &str) -> String {
@@ -112,18 +119,29 @@ fn every_middlebox_parses_into_its_directions() {
 
 #[test]
 fn a_run_through_byte_preserving_middleboxes_is_intact() {
-    let s = scenario_with(
-        r#"
-        loss = "1%"
-        middlebox = [
-          { type = "strip_mptcp", on = "all" },
-          { type = "seq_rewrite" },
-          { type = "split", max_payload = 200, direction = "forward" },
-          { type = "coalesce", max_payload = 1200, hold = "2ms", direction = "reverse" },
-        ]
-        "#,
-    )
-    .unwrap();
+    let link = Link::default()
+        .loss(0.01)
+        .middlebox(Middlebox::StripMptcp {
+            on: StripOn::All,
+            segment: None,
+            max_flows: None,
+            direction: None,
+        })
+        .middlebox(Middlebox::SeqRewrite {
+            offset: None,
+            direction: None,
+        })
+        .middlebox(Middlebox::Split {
+            max_payload: Size(200),
+            direction: Some(Direction::Forward),
+        })
+        .middlebox(Middlebox::Coalesce {
+            max_payload: Size(1200),
+            hold: Duration::from_millis(2).into(),
+            max_flows: None,
+            direction: Some(Direction::Reverse),
+        });
+    let s = scenario_over(link);
     let result = s.run(&RunOptions::default()).unwrap();
     let c = &result.report.connections[0];
     assert_eq!(c.upload.bytes_delivered, 60_000);
@@ -162,10 +180,12 @@ fn a_run_through_byte_preserving_middleboxes_is_intact() {
 
 #[test]
 fn a_nat_is_one_box_on_both_directions() {
-    let s = scenario_with(
-        r#"middlebox = [{ type = "nat", inside = "10.0.1.1", outside = "192.0.2.1", ports = [61000, 61000] }]"#,
-    )
-    .unwrap();
+    let s = scenario_over(Link::default().middlebox(Middlebox::Nat {
+        inside: "10.0.1.1".to_string(),
+        outside: "192.0.2.1".to_string(),
+        ports: Some([61000, 61000]),
+        max_mappings: None,
+    }));
     let mut built = s.build(1);
     built.run(s.duration, true);
     let (fwd, rev) = (built.links[0].0, built.links[1].0);
@@ -180,10 +200,8 @@ fn a_nat_is_one_box_on_both_directions() {
 
 #[test]
 fn a_payload_rewrite_corrupts_what_tcp_delivers() {
-    let s = scenario_with(
-        r#"middlebox = [{ type = "payload_rewrite", segment = 3, times = 1, direction = "reverse" }]"#,
-    )
-    .unwrap();
+    let corrupt = Middlebox::corrupt_once(3, Direction::Reverse);
+    let s = scenario_over(Link::default().middlebox(corrupt));
     let r = s.run(&RunOptions::default()).unwrap().report;
     assert_eq!(r.connections[0].download.integrity, Integrity::Corrupt);
     assert_eq!(r.connections[0].upload.integrity, Integrity::Intact);
@@ -282,29 +300,25 @@ fn mistakes_are_named_with_what_to_do() {
         ),
         (
             r#"middlebox = [{ type = "payload_rewrite", segment = 1, xor = 256 }]"#,
-            "line 16, column 21: invalid value: integer `256`, expected u8",
+            "line 14, column 21: invalid value: integer `256`, expected u8",
         ),
     ] {
         let error = error_of(extra);
         assert!(error.contains(expected), "{extra}\n  gave: {error}");
     }
     // One-way links have no reverse direction.
-    let error = Scenario::from_toml(
-        r#"
-        [[host]]
-        name = "a"
-        addresses = ["10.0.0.1"]
-        [[host]]
-        name = "b"
-        addresses = ["10.0.0.2"]
-        [[link]]
-        from = "a"
-        to = "b"
-        middlebox = [{ type = "split", max_payload = 100, direction = "reverse" }]
-        "#,
-    )
-    .unwrap_err()
-    .to_string();
+    let mut one_way = testing::exchanges(
+        "10.0.1.1".parse().unwrap(),
+        "10.0.1.2".parse().unwrap(),
+        Link::default(),
+        Size::kb(1),
+        Size::kb(1),
+    );
+    one_way.links[0] = Link::one_way("client", "server").middlebox(Middlebox::Split {
+        max_payload: Size(100),
+        direction: Some(Direction::Reverse),
+    });
+    let error = Scenario::from_spec(one_way).unwrap_err().to_string();
     assert_eq!(
         error,
         "link[0].middlebox[0].direction: a one-way link has no reverse direction"
