@@ -120,7 +120,7 @@ fn lowest_rtt_penalises_the_slow_path_and_beats_wifi_alone_by_far() {
 }
 
 /// While the peer's window limits the connection, each subflow keeps to about twice
-/// its bandwidth-delay product (mptcp/delivery.rs), so the one the scheduler
+/// its bandwidth-delay product (sched/sharing), so the one the scheduler
 /// prefers cannot take the whole window into its queue. On 10+10 Mbit/s at 0/0 ms
 /// with a 64 KiB window, both directions at once, every scheduler reached 47–83%
 /// without that rule (blest 60.1%, ecf 59.4%, redundant 47.2%); with it 87–91%.

@@ -744,7 +744,7 @@ fn rfc8684_s3_7_after_fallback_a_close_on_an_idle_connection_still_sends_the_fin
 /// subflow goes on, but once the left edge has stood still for two RTTs it leaves
 /// half of the peer's window free of new data until the hole is repaired (a Linux
 /// peer, which counts out-of-order data at its buffers' true size, stalled for good
-/// when the window filled: see `MptcpConnection::hold_back_while_stuck`).
+/// when the window filled: see `WindowSharing::hold_back` in sched/sharing).
 #[test]
 fn while_the_left_edge_is_stuck_on_a_silent_path_half_the_window_stays_free() {
     const WINDOW: usize = 1_000_000;

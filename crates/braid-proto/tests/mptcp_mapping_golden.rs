@@ -129,20 +129,11 @@ fn handshake(segments: &[Segment]) -> Handshake {
                 if s.syn {
                     checksums |= mpc.flags.checksum_required();
                 }
-                match mpc.variant {
-                    MpCapableVariant::Ack {
-                        sender_key,
-                        receiver_key,
-                    }
-                    | MpCapableVariant::AckWithData {
-                        sender_key,
-                        receiver_key,
-                        ..
-                    } if s.to_server() => {
-                        client_key = Some(sender_key);
-                        server_key = Some(receiver_key);
-                    }
-                    _ => {}
+                if let (Some((sender_key, receiver_key)), true) =
+                    (mpc.variant.keys(), s.to_server())
+                {
+                    client_key = Some(sender_key);
+                    server_key = Some(receiver_key);
                 }
             }
         }

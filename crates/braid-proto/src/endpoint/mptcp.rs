@@ -120,12 +120,10 @@ impl Endpoint {
             return;
         }
         slot.offer = None;
-        let echoed = matches!(
-            options.capable_variant(),
-            Some(MpCapableVariant::Ack { receiver_key, .. }
-                | MpCapableVariant::AckWithData { receiver_key, .. })
-                if receiver_key == offer.key
-        );
+        let echoed = options
+            .capable_variant()
+            .and_then(|v| v.keys())
+            .is_some_and(|(_, receiver_key)| receiver_key == offer.key);
         if !echoed {
             self.stats.mptcp_third_ack_fallbacks += 1;
             return;

@@ -27,18 +27,8 @@ pub(crate) fn syn_ack_key(options: &SegmentOptions) -> Option<(u64, bool)> {
 /// The client's key from an MP_CAPABLE third ACK (or first data) that echoes ours
 /// (§3.1); `None` when it does not, which means plain TCP.
 pub(crate) fn third_ack_key(options: &SegmentOptions, local_key: u64) -> Option<u64> {
-    match options.capable_variant()? {
-        MpCapableVariant::Ack {
-            sender_key,
-            receiver_key,
-        }
-        | MpCapableVariant::AckWithData {
-            sender_key,
-            receiver_key,
-            ..
-        } if receiver_key == local_key => Some(sender_key),
-        _ => None,
-    }
+    let (sender_key, receiver_key) = options.capable_variant()?.keys()?;
+    (receiver_key == local_key).then_some(sender_key)
 }
 
 /// What a verified MP_JOIN SYN-ACK tells the initiator.

@@ -437,32 +437,21 @@ impl ConnectionTracker {
             match option {
                 MptcpOption::MpCapable(m) => {
                     c.checksums = Some(c.checksums.unwrap_or(false) || m.flags.checksum_required());
-                    match m.variant {
-                        MpCapableVariant::Syn => {}
-                        MpCapableVariant::SynAck { sender_key } => {
-                            c.server_key = Some(sender_key);
+                    if let MpCapableVariant::SynAck { sender_key } = m.variant {
+                        c.server_key = Some(sender_key);
+                        new_tokens.push(crypto::token(sender_key));
+                    }
+                    if let Some((sender_key, receiver_key)) = m.variant.keys() {
+                        if c.client_key.is_none() {
                             new_tokens.push(crypto::token(sender_key));
                         }
-                        MpCapableVariant::Ack {
-                            sender_key,
-                            receiver_key,
-                        }
-                        | MpCapableVariant::AckWithData {
-                            sender_key,
-                            receiver_key,
-                            ..
-                        } => {
-                            if c.client_key.is_none() {
-                                new_tokens.push(crypto::token(sender_key));
-                            }
-                            c.client_key = Some(sender_key);
-                            match c.server_key {
-                                Some(k) if k != receiver_key => c.key_mismatch = true,
-                                Some(_) => {}
-                                None => {
-                                    c.server_key = Some(receiver_key);
-                                    new_tokens.push(crypto::token(receiver_key));
-                                }
+                        c.client_key = Some(sender_key);
+                        match c.server_key {
+                            Some(k) if k != receiver_key => c.key_mismatch = true,
+                            Some(_) => {}
+                            None => {
+                                c.server_key = Some(receiver_key);
+                                new_tokens.push(crypto::token(receiver_key));
                             }
                         }
                     }

@@ -62,6 +62,25 @@ pub enum MpCapableVariant {
     },
 }
 
+impl MpCapableVariant {
+    /// Both keys, `(sender_key, receiver_key)`, of a third ACK or first data
+    /// segment; `None` on the SYN and SYN-ACK.
+    pub fn keys(&self) -> Option<(u64, u64)> {
+        match *self {
+            MpCapableVariant::Ack {
+                sender_key,
+                receiver_key,
+            }
+            | MpCapableVariant::AckWithData {
+                sender_key,
+                receiver_key,
+                ..
+            } => Some((sender_key, receiver_key)),
+            MpCapableVariant::Syn | MpCapableVariant::SynAck { .. } => None,
+        }
+    }
+}
+
 /// An MP_CAPABLE option of version 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MpCapable {
