@@ -424,8 +424,10 @@ fn rfc5961_s3_2_an_inexact_rst_earns_a_challenge_ack() {
         braid_proto::wire::TcpFlags::RST,
     );
     pair.endpoints[0].handle(pair.now, &exact);
-    assert!(
-        pair.endpoints[0].connection(client).is_none(),
+    let c = pair.endpoints[0].connection(client).unwrap();
+    assert_eq!(
+        c.close_reason(),
+        Some(CloseReason::Reset),
         "exact RST resets"
     );
 }
@@ -800,6 +802,10 @@ fn rfc9293_s3_10_7_3_syn_sent_ignores_a_rst_that_does_not_acknowledge_its_syn() 
             TcpFlags::RST | TcpFlags::ACK,
         ),
     );
+    let c = client.connection(id).unwrap();
+    assert_eq!(c.close_reason(), Some(CloseReason::Refused));
+    // It is dropped once the endpoint has nothing more to send for it.
+    assert!(client.poll_transmit(now, &mut [0u8; 2048]).is_none());
     assert!(client.connection(id).is_none());
 }
 

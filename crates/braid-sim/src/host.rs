@@ -457,10 +457,11 @@ impl MptcpRecord {
                 let subflow = subflow.0;
                 self.push(now, MptcpEvent::Timeout { subflow, count });
             }
-            Core::SubflowClosed { subflow, .. } => {
+            Core::SubflowClosed { subflow, reason } => {
                 let Some(r) = self.subflows.iter_mut().find(|r| r.id == subflow.0) else {
                     return;
                 };
+                r.close_reason.get_or_insert(reason);
                 if r.closed_at.is_none() {
                     r.closed_at = Some(now);
                     self.push(now, MptcpEvent::SubflowClosed { subflow: subflow.0 });

@@ -521,7 +521,9 @@ impl Endpoint {
             if verdict == SegmentVerdict::Reset {
                 self.queue_reset(dst, src, &seg, None);
             }
-            self.finish_passive_open(now, id, &seg, &options);
+            if verdict.accepted() {
+                self.finish_passive_open(now, id, &seg, &options);
+            }
             self.after_activity(now, id);
             return;
         }
@@ -539,10 +541,12 @@ impl Endpoint {
     }
 
     /// Events, subflows to open, and the end of a connection after it did something.
+    /// A connection that ended stays until the next `poll_transmit`, so that its
+    /// owner can read its last state (counters, close reason) after the call that
+    /// ended it.
     fn after_activity(&mut self, now: Instant, id: ConnectionId) {
         self.open_requested_subflows(now, id);
         self.collect_events(id);
-        self.reap(id);
     }
 
     fn listener_for(&self, dst: SocketAddr) -> Option<SocketAddr> {
@@ -776,8 +780,8 @@ impl Endpoint {
         };
         self.options = options;
         let Some((id, len)) = sent else {
-            // Quiet: drop connections that ended while the application read their
-            // last data (ending ones are dropped as they end, in `reap`).
+            // Quiet: drop the connections that are over and have nothing left to
+            // send (one that sent its last segment is dropped just after, in `reap`).
             let done: Vec<ConnectionId> = self
                 .connections
                 .iter()
@@ -792,6 +796,7 @@ impl Endpoint {
         self.cursor = Some(id);
         self.stats.packets_out += 1;
         self.after_activity(now, id);
+        self.reap(id);
         Some(len)
     }
 

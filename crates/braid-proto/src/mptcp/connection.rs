@@ -178,42 +178,72 @@ impl MptcpConnection {
             return SegmentVerdict::Accepted;
         };
         let was_synchronized = s.tcp.state().is_synchronized();
-        if seg.flags.rst() {
-            self.on_reset_options(id, options);
-        }
-        let s = self.subflows.get_mut(id).expect("looked up above");
         let verdict = s.tcp.handle_segment(now, seg, cc);
         s.take_tcp_events();
         let connected = std::mem::take(&mut s.news.connected);
-        if !seg.flags.rst() && !self.lifecycle.is_closed() {
-            let s = self.subflows.get_mut(id).expect("looked up above");
-            if connected {
-                match s.handshake {
-                    Handshake::Capable if self.client => self.on_syn_ack(now, id, options),
-                    Handshake::JoinSynSent { .. } => self.on_syn_ack(now, id, options),
-                    _ => self.on_third_ack(now, id, options),
-                }
-            } else if let Handshake::JoinAckSent { .. } = s.handshake {
-                if !seg.flags.syn() && s.tcp.state().is_synchronized() {
-                    // RFC 8684 §3.2: the fourth ACK; the subflow may carry data.
-                    s.handshake = Handshake::Joined;
-                    self.join_established(id);
-                }
-            } else if self.state.is_established()
-                && was_synchronized
-                && !seg.flags.syn()
-                && !options.any()
-            {
-                self.options_vanished(id, !seg.payload.is_empty());
-            }
-            if self.subflows.get(id).is_some() {
-                self.on_signals(now, id, options, seg);
-                self.drain(id, seg, options);
+        let acked_data = s.news.acked;
+        // What TCP did not accept (out of window, PAWS, challenge ACK...) carries no
+        // MPTCP signal either: RFC 8684 §3.4.2, §5 and RFC 5961.
+        if verdict.accepted() {
+            if seg.flags.rst() {
+                // §3.5, §3.6, only on a RST exactly at RCV.NXT (RFC 5961 §3.2).
+                self.on_reset_options(id, options);
+            } else if !self.lifecycle.is_closed() {
+                self.on_accepted_segment(
+                    now,
+                    id,
+                    seg,
+                    options,
+                    connected,
+                    was_synchronized,
+                    acked_data,
+                );
             }
         }
         self.settle(now);
         self.release_ended_subflows(cc);
         verdict
+    }
+
+    /// The MPTCP side of a segment TCP accepted: the handshakes, the options'
+    /// signals, and the subflow's new in-order bytes.
+    #[allow(clippy::too_many_arguments)]
+    fn on_accepted_segment(
+        &mut self,
+        now: Instant,
+        id: SubflowId,
+        seg: &SegmentIn<'_>,
+        options: &SegmentOptions,
+        connected: bool,
+        was_synchronized: bool,
+        acked_data: bool,
+    ) {
+        let Some(s) = self.subflows.get_mut(id) else {
+            return;
+        };
+        if connected {
+            match s.handshake {
+                Handshake::Capable if self.client => self.on_syn_ack(now, id, options),
+                Handshake::JoinSynSent { .. } => self.on_syn_ack(now, id, options),
+                _ => self.on_third_ack(now, id, options),
+            }
+        } else if let Handshake::JoinAckSent { .. } = s.handshake {
+            if !seg.flags.syn() && s.tcp.state().is_synchronized() {
+                // RFC 8684 §3.2: the fourth ACK; the subflow may carry data.
+                s.handshake = Handshake::Joined;
+                self.join_established(id);
+            }
+        } else if self.state.is_established()
+            && was_synchronized
+            && !seg.flags.syn()
+            && !options.any()
+        {
+            self.options_missing(id, !seg.payload.is_empty(), acked_data);
+        }
+        if self.subflows.get(id).is_some() {
+            self.on_signals(now, id, options, seg);
+            self.drain(id, seg, options);
+        }
     }
 
     /// The endpoint made this connection on the third ACK of its first subflow
@@ -234,16 +264,34 @@ impl MptcpConnection {
         self.settle(now);
     }
 
+    /// Whether the peer may not have MPTCP after all: a client before the server
+    /// showed it has our key (its first DSS or ADD_ADDR, RFC 8684 §3.1). Until then a
+    /// server whose third ACK lost its MP_CAPABLE answers as plain TCP, and that is
+    /// fallback, not interference (Linux: "fully established").
+    fn may_fall_back_on_missing_options(&self) -> bool {
+        self.client && self.state.is_established() && !self.state.keys_acked()
+    }
+
     /// RFC 8684 §3.7: once MPTCP runs, every segment carries an MPTCP option (Linux
-    /// puts a DSS on each). One without any means a middlebox strips them, or the
-    /// peer fell back (its SYN-ACK or third ACK lost its option on the way): the
-    /// first subflow, alone, continues as plain TCP; any other subflow is reset.
-    fn options_vanished(&mut self, id: SubflowId, with_data: bool) {
+    /// puts a DSS on each). An accepted segment without any, on the first subflow of
+    /// a client whose server has not shown it has our key, means the server fell
+    /// back (its third ACK lost MP_CAPABLE): so do we, when the segment carries data
+    /// or acknowledges ours. Anywhere else, data without options is a middlebox
+    /// stripping them, and following the stream from there could put the peer's
+    /// data-level retransmissions in the wrong place: the subflow is reset. Pure
+    /// ACKs without options are ignored: a forged one would otherwise turn the
+    /// connection into plain TCP.
+    fn options_missing(&mut self, id: SubflowId, with_data: bool, acked_data: bool) {
         let first = id == SubflowId(0);
-        if first && self.subflows.alone(id) {
+        if first
+            && self.may_fall_back_on_missing_options()
+            && self.subflows.alone(id)
+            && (with_data || acked_data)
+        {
             self.stats.fallback_no_dss += 1;
             self.fall_back(FallbackCause::NoDss);
-        } else if with_data || first {
+        } else if with_data {
+            self.stats.middlebox_resets += 1;
             self.reset_subflow(id, MpTcpRstReason::MiddleboxInterference);
         }
     }
@@ -609,14 +657,17 @@ impl MptcpConnection {
         let mut outcome = sink.outcome;
         outcome.protocol_error |= result.is_err();
         self.data.put_scratch(scratch);
-        // §3.7: data with no mapping on the only subflow, while no mapping covers
-        // it: a middlebox strips the option. Continue as plain TCP from here.
+        // §3.7: data with no mapping while no mapping covers it, on the first
+        // subflow of a client whose server has not shown it has our key: the server
+        // answers as plain TCP. Elsewhere the bytes wait for their mapping (within
+        // the mapping receiver's bounds).
         let held = self.subflows.get(id).map_or(0, |s| s.rx.held_bytes());
-        if self.state.is_established()
+        if self.may_fall_back_on_missing_options()
+            && id == SubflowId(0)
             && !seg.payload.is_empty()
             && !options.maps_data()
             && held > 0
-            && self.subflows.len() == 1
+            && self.subflows.alone(id)
         {
             self.stats.fallback_no_dss += 1;
             self.fall_back(FallbackCause::NoDss);
@@ -1094,11 +1145,17 @@ impl MptcpConnection {
                 if self.lifecycle.closing_subflows() && self.subflows.all_over() {
                     self.lifecycle.finish(CloseReason::Finished, false);
                 } else if self.subflows.all_closed() {
-                    // Every path failed before the end.
+                    // Every path failed before the end. A subflow we reset failed
+                    // for a protocol reason, not because the application aborted.
                     let reason = self
                         .subflows
                         .iter()
-                        .filter_map(|s| s.tcp.close_reason())
+                        .filter_map(|s| match s.tcp.close_reason()? {
+                            CloseReason::Aborted if s.reset_reason.is_some() => {
+                                Some(CloseReason::ProtocolError)
+                            }
+                            reason => Some(reason),
+                        })
                         .find(|&r| r != CloseReason::Finished)
                         .unwrap_or(CloseReason::Reset);
                     self.lifecycle.finish(reason, false);

@@ -37,6 +37,9 @@ pub struct MptcpStats {
     /// Protocol errors that reset a subflow (mapping conflicts, data beyond the
     /// DATA_FIN, ...).
     pub protocol_errors: u64,
+    /// Subflows reset because data arrived without MPTCP options after MPTCP was
+    /// established (a middlebox stripping them, §3.7).
+    pub middlebox_resets: u64,
     /// Expiries of the data-level retransmission timer.
     pub data_level_timeouts: u64,
 }
@@ -44,7 +47,7 @@ pub struct MptcpStats {
 impl MptcpStats {
     /// Every counter with its name, in declaration order: one list for reports,
     /// JSON output and tools that show them.
-    pub fn counters(&self) -> [(&'static str, u64); 26] {
+    pub fn counters(&self) -> [(&'static str, u64); 27] {
         let MptcpStats {
             subflows_opened,
             joins_accepted,
@@ -71,6 +74,7 @@ impl MptcpStats {
             opportunistic_bytes,
             penalties,
             protocol_errors,
+            middlebox_resets,
             data_level_timeouts,
         } = *self;
         [
@@ -99,6 +103,7 @@ impl MptcpStats {
             ("opportunistic_bytes", opportunistic_bytes),
             ("penalties", penalties),
             ("protocol_errors", protocol_errors),
+            ("middlebox_resets", middlebox_resets),
             ("data_level_timeouts", data_level_timeouts),
         ]
     }
@@ -117,7 +122,7 @@ mod tests {
         };
         let counters = stats.counters();
         assert_eq!(counters[0], ("subflows_opened", 1));
-        assert_eq!(counters[25], ("data_level_timeouts", 26));
+        assert_eq!(counters[26], ("data_level_timeouts", 26));
         let mut names: Vec<_> = counters.iter().map(|c| c.0).collect();
         names.sort_unstable();
         names.dedup();

@@ -76,6 +76,10 @@ pub enum CloseReason {
     TimedOut,
     /// The application aborted it (we sent RST).
     Aborted,
+    /// We reset it because the peer, or a middlebox on the path, broke the protocol:
+    /// an MPTCP connection whose last subflow was reset for a mapping error, options
+    /// stripped mid-stream or a failed checksum.
+    ProtocolError,
 }
 
 /// What the application should hear about.

@@ -6,14 +6,29 @@ use crate::cc::{AckEvent, CongestionControl};
 use crate::seq::SeqNum;
 use crate::time::Instant;
 
-/// What the owner of the connection must do about a segment.
+/// What became of a segment, and what the owner of the connection must do about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SegmentVerdict {
-    /// Processed (which may mean ignored, as the RFC asks).
+    /// The segment passed RFC 9293 §3.10.7's checks (with RFC 5961's and PAWS) and
+    /// was processed: what it carries for other layers (MPTCP options) may be acted
+    /// on. An acceptable RST closed the connection.
     Accepted,
+    /// Not acceptable: outside the window, older than PAWS allows, a RST or SYN
+    /// answered with a challenge ACK, an ACK of data never sent, or nothing the
+    /// state takes. Dropped (perhaps answered with an ACK): nothing it carries may
+    /// be acted on.
+    Unacceptable,
     /// Answer with a RST built from the segment (RFC 9293 §3.10.7.1 rules), as if no
-    /// connection existed: an unacceptable ACK in SYN-SENT or SYN-RECEIVED.
+    /// connection existed: an unacceptable ACK in SYN-SENT or SYN-RECEIVED. Nothing
+    /// it carries may be acted on.
     Reset,
+}
+
+impl SegmentVerdict {
+    /// Whether TCP took the segment, so that its options may be acted on.
+    pub fn accepted(self) -> bool {
+        self == SegmentVerdict::Accepted
+    }
 }
 
 impl TcpConnection {
@@ -32,7 +47,7 @@ impl TcpConnection {
             self.keepalive_at = Some(now + k.idle);
         }
         match self.state {
-            TcpState::Closed => SegmentVerdict::Accepted,
+            TcpState::Closed => SegmentVerdict::Unacceptable,
             TcpState::SynSent => self.on_syn_sent(now, seg, cc),
             _ => self.on_synchronized(now, seg, cc),
         }
@@ -51,7 +66,7 @@ impl TcpConnection {
         if let Some(ack) = ack {
             if ack == 0 || ack > self.snd_max {
                 return if seg.flags.rst() {
-                    SegmentVerdict::Accepted
+                    SegmentVerdict::Unacceptable
                 } else {
                     SegmentVerdict::Reset
                 };
@@ -61,11 +76,12 @@ impl TcpConnection {
             // Only a RST that acknowledges our SYN refuses the connection.
             if ack.is_some() {
                 self.enter_closed(CloseReason::Refused);
+                return SegmentVerdict::Accepted;
             }
-            return SegmentVerdict::Accepted;
+            return SegmentVerdict::Unacceptable;
         }
         if !seg.flags.syn() {
-            return SegmentVerdict::Accepted;
+            return SegmentVerdict::Unacceptable;
         }
         self.irs = Some(seg.seq);
         self.negotiate(&seg.options);
@@ -119,7 +135,7 @@ impl TcpConnection {
                 if (tsval.wrapping_sub(self.ts_recent) as i32) < 0 {
                     self.stats.paws_drops += 1;
                     self.ack_due = AckDue::Now;
-                    return SegmentVerdict::Accepted;
+                    return SegmentVerdict::Unacceptable;
                 }
             }
         }
@@ -150,7 +166,7 @@ impl TcpConnection {
                     self.time_wait_at = Some(now + self.config.time_wait);
                 }
             }
-            return SegmentVerdict::Accepted;
+            return SegmentVerdict::Unacceptable;
         }
         // Second: RST. RFC 5961 §3.2: only an exact match resets; anything else in
         // the window earns a challenge ACK.
@@ -168,10 +184,10 @@ impl TcpConnection {
                     self.state = TcpState::Closed;
                     self.time_wait_at = None;
                 }
-            } else {
-                self.send_challenge_ack();
+                return SegmentVerdict::Accepted;
             }
-            return SegmentVerdict::Accepted;
+            self.send_challenge_ack();
+            return SegmentVerdict::Unacceptable;
         }
         // Fourth: SYN. RFC 5961 §4: a SYN in a synchronized state gets a challenge
         // ACK; in SYN-RECEIVED a repeat of the peer's SYN means our SYN-ACK was lost.
@@ -181,11 +197,11 @@ impl TcpConnection {
             } else {
                 self.send_challenge_ack();
             }
-            return SegmentVerdict::Accepted;
+            return SegmentVerdict::Unacceptable;
         }
         // Fifth: ACK.
         if !seg.flags.ack() {
-            return SegmentVerdict::Accepted;
+            return SegmentVerdict::Unacceptable;
         }
         let ack = self.own_offset(seg.ack);
         if self.state == TcpState::SynReceived {
@@ -204,7 +220,7 @@ impl TcpConnection {
         // are answered with an ACK and dropped.
         if ack > self.snd_max || ack + self.max_snd_wnd.max(1) < self.snd_una {
             self.send_challenge_ack();
-            return SegmentVerdict::Accepted;
+            return SegmentVerdict::Unacceptable;
         }
         self.on_ack(now, seg, start, ack, cc);
         match self.state {

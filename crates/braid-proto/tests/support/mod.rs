@@ -223,3 +223,51 @@ pub fn corrupt_payload(packet: &mut [u8]) -> bool {
     tcp.fill_checksum(src, dst);
     true
 }
+
+/// A segment to forge from a packet the endpoints sent: its addresses, with these
+/// fields.
+pub struct Forged<'a> {
+    pub seq: u32,
+    pub ack: u32,
+    pub flags: braid_proto::wire::TcpFlags,
+    pub options: Vec<braid_proto::wire::tcp_option::TcpOption<'a>>,
+    /// A raw option block appended after `options` (for malformed options).
+    pub raw_options: &'a [u8],
+    pub payload: &'a [u8],
+}
+
+/// A segment with `template`'s addresses, ports and window, and `forged`'s fields;
+/// checksums correct.
+pub fn forge_segment(template: &[u8], forged: Forged<'_>) -> Vec<u8> {
+    use braid_proto::wire::option_packer::pack_options;
+    use braid_proto::wire::{ip_protocol, ChecksumCheck, IpRepr, TcpRepr};
+    let (ip, payload) = IpRepr::parse(template).expect("IP");
+    let tcp = TcpRepr::parse(payload.payload, ChecksumCheck::Skip).expect("TCP");
+    let mut block = [0u8; 40];
+    let packed = pack_options(&forged.options, 40, &mut block);
+    assert!(packed.all_fitted(), "options fit");
+    let mut options = block[..packed.len].to_vec();
+    options.extend_from_slice(forged.raw_options);
+    while options.len() % 4 != 0 {
+        options.push(0);
+    }
+    let repr = TcpRepr {
+        seq_number: forged.seq,
+        ack_number: forged.ack,
+        flags: forged.flags,
+        options: &options,
+        payload: forged.payload,
+        ..tcp
+    };
+    let ip = IpRepr::new(
+        ip.src_addr(),
+        ip.dst_addr(),
+        ip_protocol::TCP,
+        repr.buffer_len(),
+    );
+    let mut out = vec![0u8; ip.buffer_len() + repr.buffer_len()];
+    ip.emit(&mut out);
+    let at = ip.buffer_len();
+    repr.emit(&mut out[at..], ip.src_addr(), ip.dst_addr());
+    out
+}

@@ -154,6 +154,10 @@ pub(crate) fn close_error(reason: CloseReason) -> io::Error {
         CloseReason::Reset => (io::ErrorKind::ConnectionReset, "connection reset by peer"),
         CloseReason::TimedOut => (io::ErrorKind::TimedOut, "connection timed out"),
         CloseReason::Aborted => (io::ErrorKind::ConnectionAborted, "connection aborted"),
+        CloseReason::ProtocolError => (
+            io::ErrorKind::ConnectionReset,
+            "connection reset: the peer or a middlebox broke the MPTCP protocol",
+        ),
     };
     io::Error::new(kind, what)
 }
