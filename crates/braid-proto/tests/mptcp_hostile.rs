@@ -35,6 +35,8 @@ struct Latest {
     /// The sequence number just past its payload, and its acknowledgment number.
     next_seq: u32,
     ack: u32,
+    /// The client's initial sequence number (its SYN's).
+    isn: u32,
 }
 
 /// What an upload with injections left behind.
@@ -72,13 +74,19 @@ fn upload_with_injection(
         let (_, payload) = IpRepr::parse(packet).expect("IP");
         let tcp =
             TcpRepr::parse(payload.payload, braid_proto::wire::ChecksumCheck::Skip).expect("TCP");
-        if tcp.flags.syn() || tcp.flags.rst() {
+        if tcp.flags.syn() {
+            seen.borrow_mut().isn = tcp.seq_number;
             return;
         }
+        if tcp.flags.rst() {
+            return;
+        }
+        let isn = seen.borrow().isn;
         *seen.borrow_mut() = Latest {
             packet: packet.to_vec(),
             next_seq: tcp.seq_number.wrapping_add(tcp.payload.len() as u32),
             ack: tcp.ack_number,
+            isn,
         };
     });
     pair.endpoints[1].listen(addr(SERVER)).unwrap();
@@ -375,4 +383,39 @@ fn rfc8684_s3_4_1_an_add_addr_with_a_bad_hmac_is_neither_echoed_nor_joined() {
     assert_intact(&out);
     let stats = out.stats_after_injection.expect("an MPTCP server");
     assert_eq!((stats.add_addr_bad_hmac, stats.add_addr_received), (1, 0));
+}
+
+#[test]
+fn rfc8684_s3_7_an_infinite_mapping_that_skips_data_ends_the_connection() {
+    // An in-window data segment whose DSS is the infinite mapping, starting 100 kB
+    // past what the server has: following it would leave a hole nothing fills (or,
+    // placed by its DSN, data no one sent). The connection ends in error instead;
+    // what the application got is a prefix of the upload.
+    let out = upload_with_injection(200_000, |p, server, t| {
+        let dsn = upload_dsn(p, server, 300_000);
+        let infinite = TcpOption::Mptcp(MptcpOption::Dss(Dss {
+            data_ack: None,
+            mapping: Some(DssMapping {
+                dsn: SeqField::U64(dsn),
+                ssn: t.next_seq.wrapping_sub(t.isn),
+                data_level_length: 0,
+                checksum: None,
+            }),
+            data_fin: false,
+        }));
+        vec![segment(
+            t,
+            t.next_seq,
+            ack_flags(),
+            vec![infinite],
+            &[],
+            &[0x5a; 500],
+        )]
+    });
+    let up = pattern(UPLOAD);
+    assert!(up.starts_with(&out.received), "not a prefix of the upload");
+    assert!(out.received.len() < UPLOAD);
+    let stats = out.stats_after_injection.expect("MPTCP");
+    assert_eq!(stats.infinite_mappings_received, 1);
+    assert_eq!(stats.fallbacks, 0);
 }

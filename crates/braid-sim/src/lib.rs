@@ -89,6 +89,8 @@
 //!                           # "handover", "interactive", "aggregate"
 //! send_autotune = false     # grow the send buffer towards 2·RTT_max·Σrate
 //! receive_autotune = false  # grow the receive window likewise
+//! close_timeout = "60s"     # how long a connection that lost every subflow waits
+//!                           # for one to come back before it ends in error
 //!
 //! [[host]]
 //! name = "client"

@@ -151,9 +151,12 @@ fn rfc8684_s3_7_options_stripped_mid_stream_reset_the_subflow_rather_than_risk_t
     // data. The server resets the subflow (MP_TCPRST "middlebox interference"), as
     // Linux does; with no other path the connection ends in error, and what was
     // delivered is exactly what was written, up to where it stopped.
-    let (c, wire, _) = run_with(|sim, fwd, _| {
+    // Each end then waits a close timeout for a subflow to come back; none can.
+    let patient = Mptcp::default().close_timeout(Duration::from_secs(5));
+    let (report, wire, _) = run_scenario(scenario_with(patient), |sim, fwd, _| {
         sim.add_middlebox(fwd, StripMptcp::new(Which::FromDataSegment(150)))
     });
+    let c = &report.connections[0];
     assert_eq!(c.upload.integrity, Integrity::Incomplete, "{:?}", c.upload);
     assert!(c.upload.bytes_delivered > 100_000, "{:?}", c.upload);
     assert_ne!(c.download.integrity, Integrity::Corrupt, "{:?}", c.download);
@@ -164,6 +167,13 @@ fn rfc8684_s3_7_options_stripped_mid_stream_reset_the_subflow_rather_than_risk_t
     assert_eq!(reason(&c.server).as_deref(), Some("ProtocolError"));
     let server = c.server.as_ref().unwrap().mptcp.as_ref().expect("MPTCP");
     assert_eq!(server.counters.middlebox_resets, 1);
+    // Closed after the close timeout, not before.
+    let reset_at = server.subflows[0].closed_us.expect("the subflow was reset");
+    let closed_at = c.server.as_ref().unwrap().closed_us.expect("closed");
+    assert!(
+        (5_000_000..5_500_000).contains(&(closed_at - reset_at)),
+        "{reset_at} {closed_at}"
+    );
     assert!(wire.mapped >= 140, "{wire:?}");
 }
 

@@ -545,8 +545,18 @@ impl Endpoint {
     /// owner can read its last state (counters, close reason) after the call that
     /// ended it.
     fn after_activity(&mut self, now: Instant, id: ConnectionId) {
+        self.forget_released_subflows(id);
         self.open_requested_subflows(now, id);
         self.collect_events(id);
+    }
+
+    /// The 4-tuples of subflows an MPTCP connection removed are free again.
+    fn forget_released_subflows(&mut self, id: ConnectionId) {
+        if let Some(Connection::Mptcp(c)) = self.connections.get_mut(&id).map(|s| &mut s.conn) {
+            while let Some(tuple) = c.poll_released_subflow() {
+                self.by_tuple.remove(&tuple);
+            }
+        }
     }
 
     fn listener_for(&self, dst: SocketAddr) -> Option<SocketAddr> {

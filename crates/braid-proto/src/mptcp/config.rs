@@ -3,6 +3,7 @@
 use crate::pm::PmConfig;
 use crate::sched::sharing::SharingParams;
 use crate::sched::SchedulerKind;
+use crate::time::Duration;
 
 /// How an endpoint speaks MPTCP.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +42,10 @@ pub struct MptcpConfig {
     /// first hears from the peer. Off by default: on, `braid bench aggregation`
     /// loses throughput in some cases (docs/tuning.md, "Buffer auto-tuning").
     pub send_autotune: bool,
+    /// How long a connection whose every subflow failed before the end waits for
+    /// one to join or be opened again before it ends in error (break-before-make).
+    /// Linux's net.mptcp.close_timeout defaults to 60 s too.
+    pub close_timeout: Duration,
     /// The tuned values of the heuristics that share a short connection-level
     /// window between subflows (see [`crate::sched::sharing`]).
     pub sharing: SharingParams,
@@ -59,6 +64,7 @@ impl Default for MptcpConfig {
             receive_autotune: false,
             send_autotune: false,
             sharing: SharingParams::default(),
+            close_timeout: Duration::from_secs(60),
         }
     }
 }

@@ -19,7 +19,7 @@ use crate::mptcp::mapping::{mp_capable_mapping, MappingConfig, MappingReceiver};
 use crate::mptcp::options::SegmentOptions;
 use crate::mptcp::scheduling::{ScheduleState, Scheduled, Scheduling, MAX_CHUNKS_PER_POLL};
 use crate::mptcp::signals::Signals;
-use crate::mptcp::state::{ConnState, FallbackCause, Phase};
+use crate::mptcp::state::{ConnState, FallbackCause, KeyEcho, Phase};
 use crate::mptcp::stats::MptcpStats;
 use crate::mptcp::subflow::{Handshake, Subflow};
 use crate::mptcp::subflows::SubflowSet;
@@ -60,6 +60,11 @@ pub struct SubflowRequest {
 pub struct MptcpConnection {
     config: MptcpConfig,
     client: bool,
+    /// The first subflow's addresses: the connection's, as the application knows
+    /// it, whichever subflows come and go.
+    addresses: (SocketAddr, SocketAddr),
+    /// Subflows' TCP settings (Nagle is applied at the data level).
+    nagle: bool,
     local_key: LocalKey,
     /// DSS checksums in use (either side asked, §3.1).
     checksums: bool,
@@ -76,6 +81,11 @@ pub struct MptcpConnection {
     stats: MptcpStats,
     /// Subflows that ended, to be taken out of the (shared) congestion controller.
     cc_removals: Vec<SubflowId>,
+    /// 4-tuples of subflows removed, for the endpoint to forget.
+    released: Vec<(SocketAddr, SocketAddr)>,
+    /// Why the last subflow that failed did: the connection's reason if no subflow
+    /// comes back.
+    last_failure: Option<CloseReason>,
 }
 
 /// The data-level receiver for a peer with `idsn`. Out-of-order ranges are the norm
@@ -114,6 +124,8 @@ impl MptcpConnection {
             .initial_window
             .unwrap_or(recv_capacity)
             .min(recv_capacity) as u64;
+        let addresses = (tcp.local(), tcp.remote());
+        let nagle = tcp.config().nagle;
         let mut first = Subflow::new(SubflowId(0), tcp, Handshake::Capable, rx, path);
         // A passive open's first subflow completed its TCP handshake before the
         // connection existed: that is the third ACK, which `complete_passive_open`
@@ -126,6 +138,8 @@ impl MptcpConnection {
         });
         MptcpConnection {
             client,
+            addresses,
+            nagle,
             local_key,
             checksums,
             state: ConnState::Handshake,
@@ -139,6 +153,8 @@ impl MptcpConnection {
             events,
             stats: MptcpStats::default(),
             cc_removals: Vec::new(),
+            released: Vec::new(),
+            last_failure: None,
             config,
         }
     }
@@ -275,18 +291,20 @@ impl MptcpConnection {
     /// RFC 8684 §3.7: once MPTCP runs, every segment carries an MPTCP option (Linux
     /// puts a DSS on each). An accepted segment without any, on the first subflow of
     /// a client whose server has not shown it has our key, means the server fell
-    /// back (its third ACK lost MP_CAPABLE): so do we, when the segment carries data
-    /// or acknowledges ours. Anywhere else, data without options is a middlebox
+    /// back (its third ACK lost MP_CAPABLE): so do we, when the segment carries data,
+    /// acknowledges ours, or answers while our DATA_FIN waits for its DATA_ACK (an
+    /// empty request). Anywhere else, data without options is a middlebox
     /// stripping them, and following the stream from there could put the peer's
     /// data-level retransmissions in the wrong place: the subflow is reset. Pure
     /// ACKs without options are ignored: a forged one would otherwise turn the
     /// connection into plain TCP.
     fn options_missing(&mut self, id: SubflowId, with_data: bool, acked_data: bool) {
         let first = id == SubflowId(0);
+        let our_fin_waits = self.data.data_fin_owed().is_some();
         if first
             && self.may_fall_back_on_missing_options()
             && self.subflows.alone(id)
-            && (with_data || acked_data)
+            && (with_data || acked_data || our_fin_waits)
         {
             self.stats.fallback_no_dss += 1;
             self.fall_back(FallbackCause::NoDss);
@@ -434,16 +452,21 @@ impl MptcpConnection {
     fn keys_known(&mut self, now: Instant, remote_key: u64) {
         self.state = ConnState::Established {
             remote_key,
-            keys_acked: false,
+            key_echo: if self.client {
+                KeyEcho::Unsent
+            } else {
+                KeyEcho::Acked
+            },
         };
         let capacity = self.data.receiver.capacity();
         self.data.receiver = data_receiver(crypto::idsn(remote_key), capacity);
         let rx = self.new_mapping_receiver();
-        let first = self.subflows.first_mut();
-        first.rx = rx;
-        let window = first.tcp.peer_window();
-        let una = self.data.sender.data_una();
-        self.data.sender.on_data_ack(una, window);
+        if let Some(first) = self.subflows.first_mut() {
+            first.rx = rx;
+            let window = first.tcp.peer_window();
+            let una = self.data.sender.data_una();
+            self.data.sender.on_data_ack(una, window);
+        }
         self.lifecycle.connected();
         self.events.push_back(MptcpEvent::Established);
         if !self.client {
@@ -460,8 +483,22 @@ impl MptcpConnection {
 
     /// Falls back to plain TCP on the first subflow (§3.7): its bytes are the
     /// stream from where the data level stands.
+    /// The stream cannot go on safely: every subflow is reset and the connection
+    /// ends in error.
+    fn protocol_failure(&mut self) {
+        for id in self.subflows.ids() {
+            self.reset_subflow(id, MpTcpRstReason::MptcpSpecific);
+        }
+        self.lifecycle.finish(CloseReason::ProtocolError, false);
+    }
+
     fn fall_back(&mut self, cause: FallbackCause) {
         if self.state.is_fallback() {
+            return;
+        }
+        if self.subflows.first().is_none() {
+            // Only the first subflow can carry a plain TCP stream.
+            self.protocol_failure();
             return;
         }
         let was_established = self.state.fall_back(cause);
@@ -478,10 +515,10 @@ impl MptcpConnection {
             // `drain`).
             let capacity = self.data.receiver.capacity();
             self.data.receiver = data_receiver(0, capacity);
-            self.subflows.first_mut().rx =
-                MappingReceiver::new(MappingConfig::for_receive_window(false, capacity));
+            let first = self.subflows.first_mut().expect("checked above");
+            first.rx = MappingReceiver::new(MappingConfig::for_receive_window(false, capacity));
+            let window = first.tcp.peer_window();
             self.anchor_plain_tcp(0, 1);
-            let window = self.subflows.first().tcp.peer_window();
             let una = self.data.sender.data_una();
             self.data.sender.on_data_ack(una, window);
         }
@@ -491,7 +528,9 @@ impl MptcpConnection {
     /// Maps the first subflow's bytes from relative sequence number `ssn` on to the
     /// stream from `dsn`: the implicit infinite mapping of plain TCP (§3.7).
     fn anchor_plain_tcp(&mut self, ssn: u32, dsn: u64) {
-        let s = self.subflows.first_mut();
+        let Some(s) = self.subflows.first_mut() else {
+            return;
+        };
         if s.rx.is_fallback() {
             return;
         }
@@ -518,21 +557,26 @@ impl MptcpConnection {
         options: &SegmentOptions,
         seg: &SegmentIn<'_>,
     ) {
+        if let (ConnState::Fallback { cause, .. }, Some(f)) = (self.state, options.fail) {
+            if cause == FallbackCause::Checksum {
+                // §3.7: the peer did not get our answer to its MP_FAIL.
+                self.stats.mp_fail_received += 1;
+                self.signals.answer_fail(f.dsn);
+                self.request_signal_ack();
+            }
+        }
         let ConnState::Established {
             remote_key,
-            keys_acked,
+            key_echo,
         } = self.state
         else {
             return;
         };
-        if self.client && !keys_acked && (options.dss.is_some() || options.add_addr.is_some()) {
+        if key_echo != KeyEcho::Acked && (options.dss.is_some() || options.add_addr.is_some()) {
             // The server has our keys (§3.1: stop repeating them), and joins will
             // find the connection: Linux, too, waits for this before opening
             // subflows. An ADD_ADDR's HMAC needs our key.
-            self.state = ConnState::Established {
-                remote_key,
-                keys_acked: true,
-            };
+            self.state.set_key_echo(KeyEcho::Acked);
             self.pm.on_established(now);
         }
         if let Some(c) = options.capable {
@@ -672,14 +716,20 @@ impl MptcpConnection {
             self.stats.fallback_no_dss += 1;
             self.fall_back(FallbackCause::NoDss);
         }
-        let first = self.subflows.first();
-        if self.state.is_fallback() && id == first.id && first.rx.waiting_for_mapping() {
+        let anchor = self
+            .subflows
+            .first()
+            .filter(|first| self.state.is_fallback() && id == first.id)
+            .filter(|first| first.rx.waiting_for_mapping())
+            .map(|first| {
+                first
+                    .rx
+                    .next_ssn()
+                    .wrapping_sub(first.rx.held_bytes() as u32)
+            });
+        if let Some(ssn) = anchor {
             // After our fallback the peer's bytes run on without mappings: they
             // continue the stream where the data level stands.
-            let ssn = first
-                .rx
-                .next_ssn()
-                .wrapping_sub(first.rx.held_bytes() as u32);
             let dsn = self.data.receiver.data_ack();
             self.anchor_plain_tcp(ssn, dsn);
         }
@@ -694,7 +744,15 @@ impl MptcpConnection {
 
     fn after_delivery(&mut self, id: SubflowId, outcome: DeliveryOutcome) {
         if outcome.infinite_mapping {
-            // §3.7: the peer fell back; so do we.
+            if outcome.infinite_mapping_gap || id != SubflowId(0) || self.subflows.ever_joined() {
+                // §3.7: only the first subflow of a connection that never had
+                // another can continue as plain TCP, from where the data stands.
+                self.stats.protocol_errors += 1;
+                self.protocol_failure();
+                return;
+            }
+            // §3.7: the peer fell back; so do we. It answers our MP_FAIL too.
+            self.signals.mp_fail_answered();
             self.fall_back(FallbackCause::InfiniteMapping);
         }
         if let Some(dsn) = outcome.checksum_failed_at {
@@ -705,12 +763,23 @@ impl MptcpConnection {
         }
     }
 
+    /// Whether the stream could still continue as plain TCP on one subflow (RFC 8684
+    /// §3.7): the connection never had another subflow, and nothing was sent twice
+    /// at the data level (the subflow's bytes are then the stream in order). Linux
+    /// has the same rule ("allow_infinite_fallback").
+    fn infinite_fallback_allowed(&self) -> bool {
+        !self.subflows.ever_joined()
+            && self.stats.reinjected_bytes == 0
+            && self.stats.opportunistic_bytes == 0
+    }
+
     /// RFC 8684 §3.7: a mapping we received failed its checksum. With other subflows
     /// the bad one is reset (MP_TCPRST "middlebox interference"). Alone, we send
     /// MP_FAIL with the failed mapping's DSN and discard what follows until the
-    /// peer's infinite mapping says where plain TCP resumes.
+    /// peer's infinite mapping says where plain TCP resumes; if the connection ever
+    /// had another subflow it cannot fall back, and the subflow is reset instead.
     fn on_bad_checksum(&mut self, id: SubflowId, dsn: u64) {
-        if self.subflows.alone(id) {
+        if self.subflows.alone(id) && !self.subflows.ever_joined() {
             self.signals.fail(dsn);
             self.stats.mp_fail_sent += 1;
             self.request_signal_ack();
@@ -719,12 +788,26 @@ impl MptcpConnection {
         }
     }
 
-    /// RFC 8684 §3.7: the peer's checksum of our mapping at `dsn` failed. Alone, we
-    /// send everything from `dsn` again behind an infinite mapping and continue as
-    /// plain TCP; with other subflows, the subflow is reset and its data reinjected.
+    /// RFC 8684 §3.7: the peer's checksum of our mapping at `dsn` failed. If the
+    /// stream can fall back, we answer with MP_FAIL (Linux waits for it, and resets
+    /// the subflow without it), send everything from `dsn` again behind an infinite
+    /// mapping and continue as plain TCP. Otherwise (other subflows, or data sent
+    /// twice, which the subflow's bytes could not express in order) the subflow is
+    /// reset and its data goes to the others.
     fn on_mp_fail(&mut self, id: SubflowId, dsn: u64) {
-        if self.subflows.alone(id) {
+        if self.signals.awaiting_fail_answer() {
+            // The answer to our own MP_FAIL: nothing more to do than for the
+            // infinite mapping that comes with it.
+            self.signals.mp_fail_answered();
+            return;
+        }
+        // The failed mapping lies in what was sent and not acknowledged.
+        let unacked = dsn.wrapping_sub(self.data.sender.data_una()) < 1 << 63;
+        let sent = dsn.wrapping_sub(self.data.sender.data_nxt()) >= 1 << 63;
+        if self.subflows.alone(id) && self.infinite_fallback_allowed() && unacked && sent {
             self.stats.fallback_checksum += 1;
+            self.signals.answer_fail(dsn);
+            self.request_signal_ack();
             let end = self.data.sender.data_nxt();
             let queued = self.data.sender.reinject(dsn, end.wrapping_sub(dsn));
             self.reinjected(queued);
@@ -750,29 +833,35 @@ impl MptcpConnection {
         if self.state.is_fallback() && self.data.sender.data_fin_ready() {
             // Plain TCP: the application's close is the subflow's FIN, even when
             // nothing else happens on the connection any more.
-            self.subflows.first_mut().tcp.close();
+            if let Some(first) = self.subflows.first_mut() {
+                first.tcp.close();
+            }
         }
         if self.state.is_established()
             && self.data.data_fin_sent_at().is_none()
             && self.data.data_fin_owed().is_some()
         {
-            // The application closed since the last segment: a pure ACK carries the
-            // DATA_FIN if no data segment will.
-            self.request_window_update();
+            // The application closed since the last segment: pure ACKs carry the
+            // DATA_FIN.
+            self.send_data_fin();
         }
         let view = ConnectionView {
             fallback: self.state.is_fallback(),
             client: self.client,
-            keys_acked: self.state.keys_acked(),
+            key_echo: self.state.key_echo(),
             checksums: self.checksums,
             local_key: self.local_key.key,
             local_idsn: self.local_key.idsn,
             remote_key: self.state.remote_key(),
             data_ack: self.data.receiver.data_ack(),
-            data_fin: self.data.data_fin_owed(),
+            // After a fallback the subflow's FIN ends the stream.
+            data_fin: self
+                .data
+                .data_fin_owed()
+                .filter(|_| self.state.is_established()),
             fastclose: self.lifecycle.fastclose(),
             signal: self.signals.next_address_signal(),
-            mp_fail: self.signals.mp_fail(),
+            mp_fail: self.signals.mp_fail_due(now, self.signal_rto()),
         };
         let order: Vec<SubflowId> = self.subflows.transmit_order().collect();
         for id in order {
@@ -803,16 +892,24 @@ impl MptcpConnection {
             let len = emit_segment(buf, local, remote, &seg, options);
             let s = self.subflows.get_mut(id).expect("listed above");
             s.prio_due &= !taken.prio;
+            if view.data_fin.is_some() && taken.keys && segment.payload_len == 0 {
+                // The segment carried the third ACK's keys instead: the next one
+                // carries the DATA_FIN.
+                s.tcp.request_pure_ack();
+            }
             let rtt = s.tcp.srtt().unwrap_or_default();
             s.path.delivery.on_sent(now, s.tcp.bytes_sent_once(), rtt);
             if taken.signal {
                 self.signals.address_signal_sent();
             }
             if taken.mp_fail {
-                self.signals.mp_fail_sent();
+                self.signals.mp_fail_sent(now);
             }
-            if view.data_fin.is_some() && segment.payload_len == 0 && !segment.syn {
+            if taken.data_fin {
                 self.data.data_fin_sent(now);
+            }
+            if taken.keys && self.state.key_echo() == Some(KeyEcho::Unsent) {
+                self.state.set_key_echo(KeyEcho::Sent);
             }
             self.subflows.sent_on(id);
             return Some(len);
@@ -833,6 +930,8 @@ impl MptcpConnection {
                 fallback: self.state.is_fallback(),
                 checksums: self.checksums,
                 max_mapping: self.config.max_mapping,
+                nagle: self.nagle,
+                peer_finished: self.data.peer_finished(),
             };
             let mut infinite_due = self.signals.take_infinite_mapping();
             let outcome = self.scheduling.schedule(
@@ -892,8 +991,14 @@ impl MptcpConnection {
             .poll_timeout()
             .into_iter()
             .chain(self.pm.poll_timeout())
-            .chain(self.data.data_fin_retry_at(self.largest_usable_rto()))
+            .chain(self.data.data_fin_retry_at(self.data_fin_rto()))
             .chain(self.data.timer_at())
+            .chain(self.signals.mp_fail_resend_at(self.signal_rto()))
+            .chain(
+                self.lifecycle
+                    .paths_lost_since()
+                    .map(|t| t + self.config.close_timeout),
+            )
             .min()
     }
 
@@ -916,6 +1021,15 @@ impl MptcpConnection {
         self.release_ended_subflows(cc);
     }
 
+    /// How long an unanswered signal waits before it goes again: the RTO of the
+    /// first usable subflow (MP_FAIL travels on the only one).
+    fn signal_rto(&self) -> Duration {
+        self.subflows
+            .iter()
+            .find(|s| s.is_usable())
+            .map_or(DATA_TIMER_BASE_WITHOUT_RTT, |s| s.tcp.rto())
+    }
+
     /// The largest RTO of the usable subflows.
     fn largest_usable_rto(&self) -> Option<Duration> {
         self.subflows
@@ -932,12 +1046,17 @@ impl MptcpConnection {
 
     // ---- After every entry: the reactions, in order -----------------------------
 
-    /// What follows any activity, in this order: subflows' news (ends, timeouts,
+    /// What follows any activity, in this order: removing subflows that ended
+    /// before, subflows' news (ends, timeouts,
     /// progress), data-level acknowledgments in fallback, freeing acknowledged
     /// mappings, the data-level timer, buffer auto-tuning, the path manager, signals
     /// still waiting, the connection's end, the advertised window, and the
     /// application's events.
     fn settle(&mut self, now: Instant) {
+        // Subflows that ended in an earlier call go; one that ends in this call
+        // stays until the next, so that its owner can read how it ended.
+        let gone = self.subflows.reap();
+        self.released.extend(gone);
         self.react_to_subflows();
         if self.state.is_fallback() {
             self.fallback_data_ack();
@@ -951,13 +1070,13 @@ impl MptcpConnection {
         self.data.arm_timer(now, running, base);
         self.autotune_receive(now);
         self.autotune_send(now);
-        if let Some(rtt) = self.subflows.first().tcp.srtt() {
+        if let Some(rtt) = self.subflows.first().and_then(|s| s.tcp.srtt()) {
             // ADD_ADDR resends follow the path's RTT.
             self.pm.on_rtt_sample(rtt);
         }
         self.run_path_manager();
-        if self.signals.pending() {
-            // A signal the last pure ACK had no room for.
+        if self.signals.pending(now, self.signal_rto()) {
+            // A signal the last pure ACK had no room for, or an MP_FAIL unanswered.
             self.request_signal_ack();
         }
         self.close_progress(now);
@@ -1007,6 +1126,14 @@ impl MptcpConnection {
             // failure (reset without reason, timeout) may be.
             let refused = s.peer_reset_reason.is_some() && !s.peer_reset_transient;
             let failed = s.tcp.close_reason() != Some(CloseReason::Finished) && !refused;
+            if reason != CloseReason::Finished {
+                // A subflow we reset failed for a protocol reason, not because the
+                // application aborted.
+                self.last_failure = Some(match reason {
+                    CloseReason::Aborted if s.reset_reason.is_some() => CloseReason::ProtocolError,
+                    reason => reason,
+                });
+            }
             let (local, remote) = (s.tcp.local(), s.tcp.remote());
             self.events.push_back(MptcpEvent::SubflowClosed {
                 subflow: id,
@@ -1022,7 +1149,9 @@ impl MptcpConnection {
     /// In fallback the subflow's acknowledgments stand for DATA_ACKs: the one
     /// subflow carries the stream in order.
     fn fallback_data_ack(&mut self) {
-        let s = self.subflows.first();
+        let Some(s) = self.subflows.first() else {
+            return;
+        };
         let acked = s.tcp.bytes_acked();
         if s.tx.iter().any(|m| m.infinite && m.offset > acked) {
             // Bytes before an infinite mapping (sent after a checksum failure) were
@@ -1098,7 +1227,13 @@ impl MptcpConnection {
 
     /// What auto-tuning adds to twice the bytes of one RTT_max.
     fn tuning_headroom(&self) -> u64 {
-        AUTOTUNE_HEADROOM_SEGMENTS * u64::from(self.subflows.first().tcp.effective_mss())
+        let mss = self
+            .subflows
+            .iter()
+            .map(|s| s.tcp.effective_mss())
+            .max()
+            .unwrap_or(crate::tcp::DEFAULT_MSS);
+        AUTOTUNE_HEADROOM_SEGMENTS * u64::from(mss)
     }
 
     fn close_progress(&mut self, now: Instant) {
@@ -1107,61 +1242,90 @@ impl MptcpConnection {
         }
         match self.state.phase() {
             Phase::Handshake => {
-                let s = self.subflows.first();
-                if s.tcp.state() == TcpState::Closed {
-                    let reason = s.tcp.close_reason().unwrap_or(CloseReason::Reset);
-                    self.lifecycle.finish(reason, false);
-                }
+                let reason = match self.subflows.first() {
+                    Some(s) if s.tcp.state() != TcpState::Closed => return,
+                    Some(s) => s.tcp.close_reason().unwrap_or(CloseReason::Reset),
+                    None => CloseReason::Reset,
+                };
+                self.lifecycle.finish(reason, false);
             }
             Phase::Fallback => {
                 let fin_ready = self.data.sender.data_fin_ready();
-                let s = self.subflows.first_mut();
-                if fin_ready {
-                    s.tcp.close();
-                }
-                if s.tcp.state() == TcpState::Closed {
-                    let reason = s.tcp.close_reason().unwrap_or(CloseReason::Finished);
-                    self.lifecycle.finish(reason, false);
-                }
+                let reason = match self.subflows.first_mut() {
+                    Some(s) => {
+                        if fin_ready {
+                            s.tcp.close();
+                        }
+                        if s.tcp.state() != TcpState::Closed {
+                            return;
+                        }
+                        s.tcp.close_reason().unwrap_or(CloseReason::Finished)
+                    }
+                    None => CloseReason::Reset,
+                };
+                self.lifecycle.finish(reason, false);
             }
             Phase::Established => {
                 if self.data.data_fin_owed().is_some() {
-                    let retry_at = self.data.data_fin_retry_at(self.largest_usable_rto());
-                    let retry = retry_at.is_some_and(|t| t <= now);
+                    let retry = self
+                        .data
+                        .data_fin_retry_at(self.data_fin_rto())
+                        .is_some_and(|t| t <= now);
                     if self.data.data_fin_sent_at().is_none() || retry {
                         self.data.resend_data_fin();
-                        self.request_window_update();
+                        self.send_data_fin();
                     }
                 }
-                if self.data.peer_finished()
-                    && self.data.we_finished()
-                    && self.lifecycle.close_subflows()
-                {
-                    // §3.3.3: both DATA_FINs acknowledged; the subflows close.
+                if self.data.we_finished() && self.lifecycle.close_subflows() {
+                    // §3.3.3: once our DATA_FIN is acknowledged, the subflows close
+                    // with FINs; the peer's data still comes in over them.
                     for s in self.subflows.iter_mut() {
                         s.tcp.close();
                     }
                 }
-                if self.lifecycle.closing_subflows() && self.subflows.all_over() {
+                if self.lifecycle.closing_subflows()
+                    && self.data.peer_finished()
+                    && self.subflows.all_over()
+                {
                     self.lifecycle.finish(CloseReason::Finished, false);
-                } else if self.subflows.all_closed() {
-                    // Every path failed before the end. A subflow we reset failed
-                    // for a protocol reason, not because the application aborted.
-                    let reason = self
-                        .subflows
-                        .iter()
-                        .filter_map(|s| match s.tcp.close_reason()? {
-                            CloseReason::Aborted if s.reset_reason.is_some() => {
-                                Some(CloseReason::ProtocolError)
-                            }
-                            reason => Some(reason),
-                        })
-                        .find(|&r| r != CloseReason::Finished)
-                        .unwrap_or(CloseReason::Reset);
-                    self.lifecycle.finish(reason, false);
+                } else if self.subflows.live() == 0 {
+                    self.without_subflows(now);
+                } else {
+                    self.lifecycle.paths_back();
                 }
             }
         }
+    }
+
+    /// Every subflow is over before the end: the connection waits
+    /// [`MptcpConfig::close_timeout`] for a subflow to join it or to be opened again
+    /// (break-before-make, RFC 8684 §3.3.3's "the connection may be resumed"), then
+    /// ends with the reason the last subflow failed for.
+    fn without_subflows(&mut self, now: Instant) {
+        let since = self.lifecycle.paths_lost(now);
+        if now.saturating_duration_since(since) >= self.config.close_timeout {
+            let reason = self.last_failure.unwrap_or(CloseReason::Reset);
+            self.lifecycle.finish(reason, false);
+        }
+    }
+
+    /// Sends the DATA_FIN on a pure ACK on every usable subflow (Linux too sends it on
+    /// each): a path that silently failed cannot keep it from the peer.
+    fn send_data_fin(&mut self) {
+        for s in self.subflows.iter_mut().filter(|s| s.is_usable()) {
+            s.tcp.request_ack();
+        }
+    }
+
+    /// The retransmission timeout the DATA_FIN is resent after: the smallest RTO of
+    /// the usable subflows that are not failing (of all usable ones if every one is).
+    fn data_fin_rto(&self) -> Option<Duration> {
+        let usable = || self.subflows.iter().filter(|s| s.is_usable());
+        usable()
+            .filter(|s| !s.stale)
+            .map(|s| s.tcp.rto())
+            .min()
+            .or_else(|| usable().map(|s| s.tcp.rto()).min())
     }
 
     // ---- Subflows ---------------------------------------------------------------
@@ -1274,7 +1438,7 @@ impl MptcpConnection {
     /// Our address id for `ip`: 0 for the first subflow's, else the path manager
     /// endpoint's.
     fn local_address_id(&self, ip: IpAddr) -> u8 {
-        if self.subflows.first().tcp.local().ip() == ip {
+        if self.addresses.0.ip() == ip {
             return 0;
         }
         self.config
@@ -1298,7 +1462,7 @@ impl MptcpConnection {
     pub fn may_add_subflow(&self) -> bool {
         self.state.is_established()
             && self.lifecycle.is_open()
-            && self.subflows.len() < self.config.max_subflows
+            && self.subflows.live() < self.config.max_subflows
     }
 
     /// The application's handle on the choice of subflows.
@@ -1378,6 +1542,7 @@ impl MptcpConnection {
                     remote_id,
                     backup,
                 } => {
+                    self.signals.cancel_removal(local_id);
                     if self.may_add_subflow() {
                         self.requests.push_back(SubflowRequest {
                             local,
@@ -1392,6 +1557,7 @@ impl MptcpConnection {
                     }
                 }
                 PmAction::Announce { id, addr, port } => {
+                    self.signals.cancel_removal(id);
                     let Some(remote_key) = self.state.remote_key() else {
                         continue;
                     };
@@ -1429,6 +1595,12 @@ impl MptcpConnection {
     /// The next subflow the path manager wants opened.
     pub fn poll_subflow_request(&mut self) -> Option<SubflowRequest> {
         self.requests.pop_front()
+    }
+
+    /// The 4-tuple of a subflow the connection no longer has, for the endpoint to
+    /// forget (and reuse).
+    pub fn poll_released_subflow(&mut self) -> Option<(SocketAddr, SocketAddr)> {
+        self.released.pop()
     }
 
     // ---- The application's stream ------------------------------------------------
@@ -1531,7 +1703,10 @@ impl MptcpConnection {
             return TcpState::Closed;
         }
         if self.state.is_fallback() {
-            return self.subflows.first().tcp.state();
+            return self
+                .subflows
+                .first()
+                .map_or(TcpState::Closed, |s| s.tcp.state());
         }
         if !self.lifecycle.is_connected() {
             return if self.client {
@@ -1598,13 +1773,14 @@ impl MptcpConnection {
         self.subflows.get(id)
     }
 
-    /// The first subflow's addresses: the connection's, as the application knows it.
+    /// The first subflow's addresses: the connection's, as the application knows it
+    /// (they stay when that subflow is gone).
     pub fn local(&self) -> SocketAddr {
-        self.subflows.first().tcp.local()
+        self.addresses.0
     }
 
     pub fn remote(&self) -> SocketAddr {
-        self.subflows.first().tcp.remote()
+        self.addresses.1
     }
 
     /// TCP counters summed over the subflows.

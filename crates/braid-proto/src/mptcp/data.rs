@@ -404,6 +404,23 @@ impl DataSender {
         Some((self.dsn(start), len as usize))
     }
 
+    /// One new byte beyond the peer's closed window, to probe it (RFC 9293 §3.8.6.1
+    /// at the data level): when nothing is outstanding and the window is shut, no
+    /// DATA_ACK will come to reopen it if the peer's window update was lost. The
+    /// subflow carrying it probes as TCP does for a zero window; the byte goes
+    /// through once the window opens, or the data-level timer sends it again.
+    /// `None` unless the window is closed, nothing is outstanding, and data waits.
+    pub fn window_probe(&mut self) -> Option<(u64, usize)> {
+        let waiting = self.next < self.written_end();
+        let shut = self.edge <= self.next;
+        if !(waiting && shut && self.una == self.next) {
+            return None;
+        }
+        let start = self.next;
+        self.next += 1;
+        Some((self.dsn(start), 1))
+    }
+
     /// Keeps new data `bytes` short of the peer's window's right edge (0: use all of
     /// it); data queued to be sent again is not held back.
     pub fn hold_back(&mut self, bytes: u64) {

@@ -47,6 +47,8 @@ pub(crate) struct DeliveryOutcome {
     pub checksum_failed_at: Option<u64>,
     /// The peer's infinite mapping took effect (§3.7).
     pub infinite_mapping: bool,
+    /// It started past the data received: the bytes between would never come.
+    pub infinite_mapping_gap: bool,
     pub protocol_error: bool,
 }
 
@@ -55,6 +57,7 @@ impl DeliveryOutcome {
     pub(crate) fn merge(&mut self, later: DeliveryOutcome) {
         self.checksum_failed_at = self.checksum_failed_at.or(later.checksum_failed_at);
         self.infinite_mapping |= later.infinite_mapping;
+        self.infinite_mapping_gap |= later.infinite_mapping_gap;
         self.protocol_error |= later.protocol_error;
     }
 }
@@ -91,9 +94,14 @@ impl<'a> DeliverySink<'a> {
                 self.stats.checksum_failures += 1;
                 self.outcome.checksum_failed_at.get_or_insert(dsn);
             }
-            Delivery::Fallback { .. } => {
+            Delivery::Fallback { dsn, .. } => {
+                // §3.7: the stream continues as plain TCP from `dsn`. Bytes before the
+                // data received so far are duplicates (dropped); past it, a gap that
+                // nothing would ever fill.
                 self.stats.infinite_mappings_received += 1;
                 self.outcome.infinite_mapping = true;
+                let ahead = dsn.wrapping_sub(self.receiver.data_ack());
+                self.outcome.infinite_mapping_gap |= ahead != 0 && ahead < 1 << 63;
             }
             Delivery::Discarded { .. } => {}
         }
@@ -110,8 +118,10 @@ pub(crate) struct DataLevel {
     rcv_target: u64,
     rcv_sample: Option<(Instant, u64)>,
     timer: DataTimer,
-    /// When the DATA_FIN was last put on a segment.
+    /// When the DATA_FIN was last put on a segment, and how often it was sent again
+    /// since (its retransmission backs off).
     data_fin_sent_at: Option<Instant>,
+    data_fin_retries: u32,
     /// Allocated on first use.
     scratch: Vec<u8>,
 }
@@ -125,6 +135,7 @@ impl DataLevel {
             rcv_sample: None,
             timer: DataTimer::default(),
             data_fin_sent_at: None,
+            data_fin_retries: 0,
             scratch: Vec::new(),
         }
     }
@@ -250,15 +261,20 @@ impl DataLevel {
 
     /// The DATA_FIN is to be sent again.
     pub(crate) fn resend_data_fin(&mut self) {
-        self.data_fin_sent_at = None;
+        if self.data_fin_sent_at.take().is_some() {
+            self.data_fin_retries += 1;
+        }
     }
 
-    /// When an unacknowledged DATA_FIN is sent again: `rto` (of the slowest usable
-    /// subflow) after it was last sent.
+    /// When an unacknowledged DATA_FIN is sent again: `rto` after it was last sent,
+    /// doubled per retransmission (as the data-level timer backs off).
     pub(crate) fn data_fin_retry_at(&self, rto: Option<Duration>) -> Option<Instant> {
         let sent = self.data_fin_sent_at?;
         self.data_fin_owed()?;
-        Some(sent + rto?)
+        let backoff = 1u64 << self.data_fin_retries.min(DATA_TIMER_MAX_BACKOFF);
+        let interval =
+            Duration::from_micros((rto?.as_micros() * backoff).min(DATA_TIMER_MAX.as_micros()));
+        Some(sent + interval)
     }
 
     /// The peer's DATA_FIN arrived and every byte before it.

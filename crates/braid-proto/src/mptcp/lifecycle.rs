@@ -5,12 +5,13 @@
 use std::collections::VecDeque;
 
 use crate::tcp::{CloseReason, TcpEvent};
+use crate::time::Instant;
 
 /// How far the connection's end has come.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum End {
     Open,
-    /// Both DATA_FINs are acknowledged: the subflows are closing (RFC 8684 §3.3.3).
+    /// Our DATA_FIN is acknowledged: the subflows are closing (RFC 8684 §3.3.3).
     ClosingSubflows,
     Closed {
         reason: CloseReason,
@@ -31,6 +32,8 @@ pub(crate) struct Lifecycle {
     /// A write found the send buffer full: [`TcpEvent::Writable`] is owed once
     /// acknowledgments make room.
     write_blocked: bool,
+    /// When the last subflow went away, while none is back.
+    paths_lost_since: Option<Instant>,
 }
 
 impl Lifecycle {
@@ -42,6 +45,7 @@ impl Lifecycle {
             peer_fin_reported: false,
             readable_reported: 0,
             write_blocked: false,
+            paths_lost_since: None,
         }
     }
 
@@ -83,8 +87,8 @@ impl Lifecycle {
         }
     }
 
-    /// Both DATA_FINs are acknowledged: the subflows close. Returns whether this
-    /// is news.
+    /// Our DATA_FIN is acknowledged: the subflows close. Returns whether this is
+    /// news.
     pub(crate) fn close_subflows(&mut self) -> bool {
         let news = self.end == End::Open;
         if news {
@@ -103,6 +107,21 @@ impl Lifecycle {
             self.end = End::Closed { reason, fastclose };
             self.events.push_back(TcpEvent::Closed(reason));
         }
+    }
+
+    /// Every subflow is gone: the time that first happened (now, if it is news).
+    pub(crate) fn paths_lost(&mut self, now: Instant) -> Instant {
+        *self.paths_lost_since.get_or_insert(now)
+    }
+
+    /// A subflow is there again.
+    pub(crate) fn paths_back(&mut self) {
+        self.paths_lost_since = None;
+    }
+
+    /// Since when the connection has had no subflow, while it waits for one.
+    pub(crate) fn paths_lost_since(&self) -> Option<Instant> {
+        self.paths_lost_since.filter(|_| self.end == End::Open)
     }
 
     /// A write did not fit: the application hears when there is room again.

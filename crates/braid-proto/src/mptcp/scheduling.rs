@@ -11,14 +11,11 @@ use crate::mptcp::subflow::{Subflow, TxMapping};
 use crate::mptcp::subflows::SubflowSet;
 use crate::sched::sharing::{copy_should_win, PathRate, SharingParams, WindowSharing};
 use crate::sched::{SchedContext, Scheduler, SubflowInfo};
-use crate::tcp::SubflowId;
+use crate::tcp::{SubflowId, TcpState};
 use crate::time::{Duration, Instant};
 
 /// Most chunks mapped per segment sent: bounds the work per packet.
 pub(crate) const MAX_CHUNKS_PER_POLL: usize = 64;
-
-/// The MSS assumed before any subflow has one: RFC 9293 §3.7.1's default.
-const DEFAULT_MSS: u64 = 536;
 
 /// How the connection stands, as scheduling needs it.
 #[derive(Debug, Clone, Copy)]
@@ -31,6 +28,11 @@ pub(crate) struct ScheduleState {
     pub checksums: bool,
     /// The largest mapping given to a subflow at once.
     pub max_mapping: u16,
+    /// Nagle's algorithm, applied at the data level.
+    pub nagle: bool,
+    /// The peer's DATA_FIN arrived: subflow FINs from it are the end of its
+    /// direction (§3.3.3), not a subflow going away.
+    pub peer_finished: bool,
 }
 
 /// How a round of scheduling ended.
@@ -83,7 +85,7 @@ impl Scheduling {
         stats: &mut MptcpStats,
         budget: &mut usize,
     ) -> Scheduled {
-        let nagle = subflows.first().tcp.config().nagle;
+        let nagle = state.nagle;
         for s in subflows.iter_mut() {
             if let Some(rtt) = s.tcp.srtt() {
                 s.path.delivery.update(now, s.tcp.bytes_acked(), rtt);
@@ -129,7 +131,7 @@ impl Scheduling {
                 .iter()
                 .map(|s| u64::from(s.tcp.effective_mss()))
                 .min()
-                .unwrap_or(DEFAULT_MSS);
+                .unwrap_or(u64::from(crate::tcp::DEFAULT_MSS));
             let in_flight = sender.data_una() != sender.data_nxt();
             if nagle
                 && sender.reinject_pending() == 0
@@ -157,6 +159,11 @@ impl Scheduling {
             let Some((dsn, len)) = sender.next_chunk(max, usize::MAX) else {
                 // The peer's window is full.
                 self.sharing.window_full(now);
+                if let Some((dsn, len)) = sender.window_probe() {
+                    stats.window_probes += 1;
+                    map_chunk(now, subflows, id, sender, dsn, len, state.checksums, false);
+                    break;
+                }
                 if self.scheduler.opportunistic_reinjection()
                     && state.established
                     && self
@@ -220,6 +227,9 @@ impl Scheduling {
     ) {
         infos.clear();
         let any_fresh = subflows.iter().any(|s| s.is_usable() && !s.stale);
+        let any_open = subflows
+            .iter()
+            .any(|s| s.is_usable() && s.tcp.state() != TcpState::CloseWait);
         for s in subflows.iter() {
             // RFC 6675's pipe, not everything unacknowledged: in recovery the
             // subflow may send new data as lost segments leave the pipe.
@@ -238,9 +248,15 @@ impl Scheduling {
                 });
                 cwnd = cwnd.min(cap.unwrap_or(u64::MAX));
             }
+            // A subflow the peer half-closed (its FIN came) before its DATA_FIN is
+            // on its way out: new data goes elsewhere while another subflow can
+            // take it. After its DATA_FIN, subflow FINs are the end of its
+            // direction, and every subflow still carries ours.
+            let half_closed = s.tcp.state() == TcpState::CloseWait && !state.peer_finished;
             let usable = s.is_usable()
                 && (!state.fallback || s.id == SubflowId(0))
-                && (!s.stale || !any_fresh);
+                && (!s.stale || !any_fresh)
+                && (!half_closed || !any_open);
             infos.push(SubflowInfo {
                 id: s.id,
                 srtt: s.tcp.srtt(),

@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 use std::net::IpAddr;
 
 use crate::crypto;
+use crate::time::{Duration, Instant};
 use crate::wire::mptcp::{AddAddr, AddrIdList, RemoveAddr};
 
 /// An address signal waiting for a segment to carry it.
@@ -16,13 +17,22 @@ pub(crate) enum Signal {
     RemoveAddr(RemoveAddr),
 }
 
+/// An MP_FAIL to send (§3.7), with the DSN where the failure starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fail {
+    /// Ours, for a mapping whose checksum failed: repeated until the peer answers
+    /// (its MP_FAIL, or its infinite mapping); `sent_at` its last sending.
+    Ours { dsn: u64, sent_at: Option<Instant> },
+    /// The answer to the peer's MP_FAIL, sent once.
+    Answer { dsn: u64 },
+}
+
 /// The connection's outgoing signals.
 #[derive(Debug, Default)]
 pub(crate) struct Signals {
     /// Oldest first.
     queue: VecDeque<Signal>,
-    /// An MP_FAIL to send, with the DSN where the failure starts.
-    mp_fail: Option<u64>,
+    mp_fail: Option<Fail>,
     /// The peer's MP_FAIL asks for an infinite mapping: the next chunk mapped
     /// carries it, and the connection falls back behind it.
     infinite_mapping_due: bool,
@@ -66,6 +76,31 @@ impl Signals {
         }
     }
 
+    /// Address id `id` is in use again before its REMOVE_ADDR went out (an address
+    /// that came back): the peer must not hear of its removal after the fact, which
+    /// would close the new subflows from it.
+    pub(crate) fn cancel_removal(&mut self, id: u8) {
+        self.queue.retain_mut(|signal| {
+            let Signal::RemoveAddr(r) = signal else {
+                return true;
+            };
+            let rest: Vec<u8> = r
+                .addr_ids
+                .as_slice()
+                .iter()
+                .copied()
+                .filter(|&i| i != id)
+                .collect();
+            match AddrIdList::new(&rest) {
+                Some(addr_ids) => {
+                    r.addr_ids = addr_ids;
+                    true
+                }
+                None => false,
+            }
+        });
+    }
+
     /// The next address signal, if one waits.
     pub(crate) fn next_address_signal(&self) -> Option<Signal> {
         self.queue.front().copied()
@@ -77,22 +112,62 @@ impl Signals {
         self.queue.pop_front();
     }
 
-    /// Sends MP_FAIL for the mapping that failed at `dsn`.
+    /// Sends MP_FAIL for the mapping that failed at `dsn`, until answered.
     pub(crate) fn fail(&mut self, dsn: u64) {
-        self.mp_fail = Some(dsn);
+        self.mp_fail = Some(Fail::Ours { dsn, sent_at: None });
     }
 
-    pub(crate) fn mp_fail(&self) -> Option<u64> {
-        self.mp_fail
+    /// Answers the peer's MP_FAIL at `dsn` with ours (Linux waits for it).
+    pub(crate) fn answer_fail(&mut self, dsn: u64) {
+        self.mp_fail = Some(Fail::Answer { dsn });
     }
 
-    pub(crate) fn mp_fail_sent(&mut self) {
-        self.mp_fail = None;
+    /// The DSN of the MP_FAIL waiting to go out at `now`: ours when never sent or
+    /// unanswered for `rto`, or an answer.
+    pub(crate) fn mp_fail_due(&self, now: Instant, rto: Duration) -> Option<u64> {
+        match self.mp_fail? {
+            Fail::Ours { dsn, sent_at: None } | Fail::Answer { dsn } => Some(dsn),
+            Fail::Ours { dsn, .. } => self
+                .mp_fail_resend_at(rto)
+                .is_some_and(|t| t <= now)
+                .then_some(dsn),
+        }
     }
 
-    /// Whether a signal waits for a segment without data.
-    pub(crate) fn pending(&self) -> bool {
-        !self.queue.is_empty() || self.mp_fail.is_some()
+    /// Whether our own MP_FAIL waits for the peer's answer.
+    pub(crate) fn awaiting_fail_answer(&self) -> bool {
+        matches!(self.mp_fail, Some(Fail::Ours { .. }))
+    }
+
+    /// An MP_FAIL went out at `now`: an answer is done; ours waits for the peer's.
+    pub(crate) fn mp_fail_sent(&mut self, now: Instant) {
+        match &mut self.mp_fail {
+            Some(Fail::Ours { sent_at, .. }) => *sent_at = Some(now),
+            Some(Fail::Answer { .. }) => self.mp_fail = None,
+            None => {}
+        }
+    }
+
+    /// The peer answered our MP_FAIL.
+    pub(crate) fn mp_fail_answered(&mut self) {
+        if self.awaiting_fail_answer() {
+            self.mp_fail = None;
+        }
+    }
+
+    /// When our unanswered MP_FAIL goes out again: `rto` after it last did.
+    pub(crate) fn mp_fail_resend_at(&self, rto: Duration) -> Option<Instant> {
+        match self.mp_fail? {
+            Fail::Ours {
+                sent_at: Some(t), ..
+            } => Some(t + rto),
+            _ => None,
+        }
+    }
+
+    /// Whether a signal waits for a segment without data now.
+    pub(crate) fn pending(&self, now: Instant, rto: Duration) -> bool {
+        !self.queue.is_empty() || self.mp_fail_due(now, rto).is_some()
     }
 
     /// The next chunk mapped carries the infinite mapping.
@@ -142,17 +217,47 @@ mod tests {
         };
         assert_eq!(r.addr_ids.as_slice(), &[AddrIdList::CAPACITY as u8 + 1]);
         s.address_signal_sent();
-        assert!(!s.pending());
+        assert!(!s.pending(Instant::ZERO, Duration::ZERO));
     }
 
     #[test]
-    fn mp_fail_waits_until_sent() {
+    fn a_removal_not_yet_sent_is_withdrawn_when_the_address_comes_back() {
         let mut s = Signals::default();
+        s.remove(&[0, 3]);
+        s.cancel_removal(0);
+        let Some(Signal::RemoveAddr(r)) = s.next_address_signal() else {
+            panic!("REMOVE_ADDR of id 3 waits");
+        };
+        assert_eq!(r.addr_ids.as_slice(), &[3]);
+        s.cancel_removal(3);
+        assert!(!s.pending(Instant::ZERO, Duration::ZERO));
+    }
+
+    #[test]
+    fn rfc8684_s3_7_our_mp_fail_is_repeated_until_answered() {
+        let mut s = Signals::default();
+        let rto = Duration::from_millis(200);
+        let at = Instant::from_millis;
         s.fail(42);
-        assert!(s.pending());
-        assert_eq!(s.mp_fail(), Some(42));
-        s.mp_fail_sent();
-        assert!(!s.pending());
+        assert!(s.pending(at(0), rto));
+        assert_eq!(s.mp_fail_due(at(0), rto), Some(42));
+        s.mp_fail_sent(at(10));
+        assert!(!s.pending(at(100), rto), "sent, not yet due again");
+        assert_eq!(s.mp_fail_due(at(100), rto), None);
+        assert!(s.pending(at(210), rto), "unanswered after an RTO");
+        assert_eq!(s.mp_fail_due(at(210), rto), Some(42));
+        s.mp_fail_answered();
+        assert!(!s.pending(at(500), rto));
+        assert_eq!(s.mp_fail_due(at(500), rto), None);
+    }
+
+    #[test]
+    fn rfc8684_s3_7_an_answer_to_the_peers_mp_fail_goes_once() {
+        let mut s = Signals::default();
+        s.answer_fail(7);
+        assert!(s.pending(Instant::ZERO, Duration::ZERO));
+        s.mp_fail_sent(Instant::ZERO);
+        assert_eq!(s.mp_fail_due(Instant::ZERO, Duration::ZERO), None);
         s.infinite_mapping();
         assert!(s.take_infinite_mapping());
         assert!(!s.take_infinite_mapping());

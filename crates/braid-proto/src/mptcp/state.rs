@@ -29,16 +29,28 @@ pub enum FallbackCause {
     InfiniteMapping,
 }
 
+/// How far the client's key has got to the server (RFC 8684 §3.1): the third ACK
+/// carries both keys, and the client repeats them until the server shows it has
+/// them. A server has them from the start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyEcho {
+    /// The third ACK has not gone out yet.
+    Unsent,
+    /// It went out; the server has not shown it got it (no DSS or ADD_ADDR yet).
+    Sent,
+    /// The server showed it has the keys.
+    Acked,
+}
+
 /// The connection's state, each variant with what is known in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ConnState {
     Handshake,
     Established {
         remote_key: u64,
-        /// Client only: the server showed it has our key (a DSS or ADD_ADDR
-        /// arrived), so the third ACK's MP_CAPABLE is no longer repeated (§3.1) and
-        /// subflows may be joined.
-        keys_acked: bool,
+        /// Whether the server has our key: until then the client repeats the third
+        /// ACK's MP_CAPABLE (§3.1) and opens no subflow.
+        key_echo: KeyEcho,
     },
     Fallback {
         cause: FallbackCause,
@@ -72,16 +84,24 @@ impl ConnState {
         matches!(self, ConnState::Fallback { .. })
     }
 
-    /// Whether the client still repeats its keys: established, and the server has
-    /// not shown it has them.
+    /// Whether the peer is known to have our key: established, and (for a client)
+    /// the server showed it.
     pub(crate) fn keys_acked(&self) -> bool {
-        matches!(
-            self,
-            ConnState::Established {
-                keys_acked: true,
-                ..
-            }
-        )
+        self.key_echo() == Some(KeyEcho::Acked)
+    }
+
+    pub(crate) fn key_echo(&self) -> Option<KeyEcho> {
+        match *self {
+            ConnState::Established { key_echo, .. } => Some(key_echo),
+            _ => None,
+        }
+    }
+
+    /// The key echo moved on (no effect unless established).
+    pub(crate) fn set_key_echo(&mut self, echo: KeyEcho) {
+        if let ConnState::Established { key_echo, .. } = self {
+            *key_echo = echo;
+        }
     }
 
     /// Falls back, keeping the key if there was one. Returns whether it was
@@ -105,7 +125,7 @@ mod tests {
     fn rfc8684_s3_7_falling_back_keeps_the_key_of_an_established_connection() {
         let mut s = ConnState::Established {
             remote_key: 7,
-            keys_acked: true,
+            key_echo: KeyEcho::Acked,
         };
         assert!(s.fall_back(FallbackCause::NoDss));
         assert_eq!(s.phase(), Phase::Fallback);

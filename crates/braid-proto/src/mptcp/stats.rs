@@ -42,12 +42,14 @@ pub struct MptcpStats {
     pub middlebox_resets: u64,
     /// Expiries of the data-level retransmission timer.
     pub data_level_timeouts: u64,
+    /// Bytes sent beyond the peer's closed connection-level window to probe it.
+    pub window_probes: u64,
 }
 
 impl MptcpStats {
     /// Every counter with its name, in declaration order: one list for reports,
     /// JSON output and tools that show them.
-    pub fn counters(&self) -> [(&'static str, u64); 27] {
+    pub fn counters(&self) -> [(&'static str, u64); 28] {
         let MptcpStats {
             subflows_opened,
             joins_accepted,
@@ -76,6 +78,7 @@ impl MptcpStats {
             protocol_errors,
             middlebox_resets,
             data_level_timeouts,
+            window_probes,
         } = *self;
         [
             ("subflows_opened", subflows_opened),
@@ -105,6 +108,7 @@ impl MptcpStats {
             ("protocol_errors", protocol_errors),
             ("middlebox_resets", middlebox_resets),
             ("data_level_timeouts", data_level_timeouts),
+            ("window_probes", window_probes),
         ]
     }
 }

@@ -50,14 +50,14 @@ impl SubflowSet {
         self.list.iter_mut().find(|s| s.id == id)
     }
 
-    /// The first subflow: the connection's own addresses, and the one that carries a
-    /// fallen-back stream.
-    pub(crate) fn first(&self) -> &Subflow {
-        &self.list[0]
+    /// The first subflow (id 0), while it exists: the one MP_CAPABLE opened, which
+    /// carries a fallen-back stream.
+    pub(crate) fn first(&self) -> Option<&Subflow> {
+        self.list.first().filter(|s| s.id == SubflowId(0))
     }
 
-    pub(crate) fn first_mut(&mut self) -> &mut Subflow {
-        &mut self.list[0]
+    pub(crate) fn first_mut(&mut self) -> Option<&mut Subflow> {
+        self.list.first_mut().filter(|s| s.id == SubflowId(0))
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Subflow> {
@@ -72,8 +72,33 @@ impl SubflowSet {
         self.list.iter().map(|s| s.id).collect()
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.list.len()
+    /// Subflows the connection still counts: not yet over (RFC 8684 §3.2's limits
+    /// apply to these).
+    pub(crate) fn live(&self) -> usize {
+        self.list.iter().filter(|s| !s.ended).count()
+    }
+
+    /// Whether a subflow was ever joined (either way): the stream then can no longer
+    /// fall back to plain TCP (§3.7).
+    pub(crate) fn ever_joined(&self) -> bool {
+        self.next_id > 1
+    }
+
+    /// Removes the subflows that are over and have nothing left to send (their data
+    /// was handed on and the path manager told when they ended); returns their
+    /// 4-tuples, for the endpoint to forget. Subflows in TIME-WAIT stay until it
+    /// expires: they guard their 4-tuple.
+    pub(crate) fn reap(&mut self) -> Vec<(std::net::SocketAddr, std::net::SocketAddr)> {
+        let mut gone = Vec::new();
+        self.list.retain(|s| {
+            let done = s.ended && s.tcp.is_done();
+            if done {
+                gone.push((s.tcp.local(), s.tcp.remote()));
+            }
+            !done
+        });
+        self.tx_cursor = self.tx_cursor.min(self.list.len());
+        gone
     }
 
     /// Whether subflow `id` is the only one that can carry data.
@@ -143,11 +168,6 @@ impl SubflowSet {
         sum
     }
 
-    /// Every subflow is closed for good.
-    pub(crate) fn all_closed(&self) -> bool {
-        self.list.iter().all(|s| s.tcp.state() == TcpState::Closed)
-    }
-
     /// Every subflow is over for the connection: closed, or in TIME-WAIT (which
     /// only guards its 4-tuple).
     pub(crate) fn all_over(&self) -> bool {
@@ -211,7 +231,7 @@ mod tests {
         assert_eq!(set.ids(), [SubflowId(0), SubflowId(1)]);
         assert_eq!(set.get(SubflowId(1)).map(|s| s.id), Some(SubflowId(1)));
         assert!(set.get(SubflowId(7)).is_none());
-        assert_eq!(set.first().id, SubflowId(0));
+        assert_eq!(set.first().map(|s| s.id), Some(SubflowId(0)));
         assert_eq!(set.pending_joins(), 1, "a join still in its handshake");
     }
 
@@ -234,6 +254,7 @@ mod tests {
         assert_eq!(set.usable_count(), 0, "SYN-SENT");
         assert!(set.alone(SubflowId(0)));
         assert!(!set.others_working(SubflowId(0)));
-        assert!(!set.all_closed());
+        assert_eq!(set.live(), 1);
+        assert!(!set.ever_joined());
     }
 }

@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 
 use crate::crypto;
 use crate::mptcp::signals::Signal;
+use crate::mptcp::state::KeyEcho;
 use crate::mptcp::subflow::{mapping_at, Handshake, TxMapping};
 use crate::wire::mptcp::{
     Dss, DssMapping, MpCapable, MpCapableFlags, MpCapableVariant, MpFail, MpFastclose, MpJoin,
@@ -18,8 +19,9 @@ pub(crate) struct ConnectionView {
     /// Fallen back to plain TCP: only the infinite mapping is still carried.
     pub fallback: bool,
     pub client: bool,
-    /// Client: the server showed it has our key.
-    pub keys_acked: bool,
+    /// How far our key got to the server (a client's; `None` before both keys are
+    /// known).
+    pub key_echo: Option<KeyEcho>,
     pub checksums: bool,
     pub local_key: u64,
     pub local_idsn: u64,
@@ -68,6 +70,10 @@ pub(crate) struct Taken {
     pub signal: bool,
     pub prio: bool,
     pub mp_fail: bool,
+    /// It carried the DATA_FIN.
+    pub data_fin: bool,
+    /// It carried the third ACK's keys (MP_CAPABLE).
+    pub keys: bool,
 }
 
 /// Adds the MPTCP options of one segment to `options`, before any SACK blocks so
@@ -91,6 +97,11 @@ pub(crate) fn write_options(
     let tx_mapping = |offset| mapping_at(s.tx, offset).copied();
     let payload = seg.payload_len > 0;
     if c.fallback {
+        if let (false, Some(dsn)) = (payload, c.mp_fail) {
+            // §3.7: the answer to the peer's MP_FAIL, after we fell back.
+            push(MptcpOption::MpFail(MpFail { dsn }));
+            taken.mp_fail = true;
+        }
         // §3.7: the segments of the infinite mapping carry it, retransmissions
         // included, so that the peer learns where plain TCP starts; then nothing.
         let infinite = tx_mapping(seg.stream_offset).filter(|m| m.infinite);
@@ -177,7 +188,14 @@ pub(crate) fn write_options(
     } else {
         None
     };
-    if c.client && s.first && !c.keys_acked {
+    let repeat_keys = match c.key_echo {
+        Some(KeyEcho::Unsent) => true,
+        // A DATA_FIN goes before the keys once they went out (the two do not fit
+        // together): an empty request must not wait for the server's data.
+        Some(KeyEcho::Sent) => c.data_fin.is_none(),
+        Some(KeyEcho::Acked) | None => false,
+    };
+    if c.client && s.first && repeat_keys {
         // §3.1: the third ACK's keys are repeated until the peer shows it got them;
         // the first data carries them with its data-level length.
         match mapping {
@@ -189,9 +207,11 @@ pub(crate) fn write_options(
                         receiver_key: remote_key,
                     },
                 }));
+                taken.keys = true;
                 return taken;
             }
             Some(m) if m.offset == 0 && m.dsn == c.local_idsn.wrapping_add(1) => {
+                taken.keys = true;
                 push(MptcpOption::MpCapable(MpCapable {
                     flags,
                     variant: MpCapableVariant::AckWithData {
@@ -233,6 +253,7 @@ pub(crate) fn write_options(
         // §3.3.3: a DATA_FIN on a segment without data has subflow sequence number
         // 0 and data-level length 1.
         dss.data_fin = true;
+        taken.data_fin = true;
         dss.mapping = Some(DssMapping {
             dsn: SeqField::U64(fin),
             ssn: 0,
@@ -241,6 +262,12 @@ pub(crate) fn write_options(
                 .checksums
                 .then(|| crypto::dss_checksum(fin, 0, 1, std::iter::empty())),
         });
+    }
+    if let (false, Some(dsn)) = (payload, c.mp_fail) {
+        // §3.7: MP_FAIL goes first, so that the packer drops the DSS rather than
+        // it when the option space is short.
+        push(MptcpOption::MpFail(MpFail { dsn }));
+        taken.mp_fail = true;
     }
     push(MptcpOption::Dss(dss));
     if payload {
@@ -253,10 +280,6 @@ pub(crate) fn write_options(
             addr_id: None,
         }));
         taken.prio = true;
-    }
-    if let Some(dsn) = c.mp_fail {
-        push(MptcpOption::MpFail(MpFail { dsn }));
-        taken.mp_fail = true;
     }
     taken
 }
@@ -275,7 +298,7 @@ mod tests {
         ConnectionView {
             fallback: false,
             client: true,
-            keys_acked: true,
+            key_echo: Some(KeyEcho::Acked),
             checksums: false,
             local_key: LOCAL_KEY,
             local_idsn: crypto::idsn(LOCAL_KEY),
@@ -370,7 +393,7 @@ mod tests {
     fn rfc8684_s3_1_the_client_repeats_its_keys_until_the_server_has_them() {
         let tx = VecDeque::new();
         let c = ConnectionView {
-            keys_acked: false,
+            key_echo: Some(KeyEcho::Sent),
             ..established()
         };
         let (options, _) = write(&c, &subflow(&tx), &ack());
@@ -454,9 +477,9 @@ mod tests {
         assert!(matches!(
             options[..],
             [
+                MptcpOption::MpFail(MpFail { dsn: 300 }),
                 MptcpOption::Dss(_),
                 MptcpOption::MpPrio(MpPrio { backup: true, .. }),
-                MptcpOption::MpFail(MpFail { dsn: 300 })
             ]
         ));
         assert!(taken.prio && taken.mp_fail);

@@ -82,6 +82,9 @@ pub enum CloseReason {
     ProtocolError,
 }
 
+/// RFC 9293 §3.7.1: the MSS assumed of a peer that sends no MSS option (IPv4).
+pub const DEFAULT_MSS: u32 = 536;
+
 /// What the application should hear about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TcpEvent {
@@ -389,8 +392,7 @@ impl TcpConnection {
             max_snd_wnd: 0,
             snd_wl1: 0,
             snd_wl2: 0,
-            // RFC 9293 §3.7.1: 536 when the peer sends no MSS option.
-            peer_mss: 536,
+            peer_mss: DEFAULT_MSS,
             send,
             send_start: 1,
             fin_queued: false,
@@ -502,7 +504,7 @@ impl TcpConnection {
     pub(super) fn negotiate(&mut self, o: &ReceivedOptions) {
         self.peer_mss = o
             .mss
-            .map_or(536, u32::from)
+            .map_or(DEFAULT_MSS, u32::from)
             .min(self.config.mss as u32)
             .max(64);
         match o.window_scale {

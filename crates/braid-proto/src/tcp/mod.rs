@@ -18,7 +18,7 @@ mod timers;
 
 pub use config::{Keepalive, TcpConfig};
 pub use connection::{
-    CloseReason, SegmentIn, SegmentOut, TcpConnection, TcpEvent, TcpState, TcpStats,
+    CloseReason, SegmentIn, SegmentOut, TcpConnection, TcpEvent, TcpState, TcpStats, DEFAULT_MSS,
 };
 pub use emit::{emit_control, emit_segment};
 pub use input::SegmentVerdict;

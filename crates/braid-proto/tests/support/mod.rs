@@ -271,3 +271,15 @@ pub fn forge_segment(template: &[u8], forged: Forged<'_>) -> Vec<u8> {
     repr.emit(&mut out[at..], ip.src_addr(), ip.dst_addr());
     out
 }
+
+/// The MPTCP options of a packet the endpoints sent.
+pub fn mptcp_options_of(packet: &[u8]) -> Vec<braid_proto::wire::mptcp::MptcpOption<'_>> {
+    use braid_proto::wire::{ChecksumCheck, IpRepr, TcpRepr};
+    let Ok((_, payload)) = IpRepr::parse(packet) else {
+        return Vec::new();
+    };
+    let Ok(tcp) = TcpRepr::parse(payload.payload, ChecksumCheck::Skip) else {
+        return Vec::new();
+    };
+    braid_proto::wire::tcp_option::mptcp_options(tcp.options).collect()
+}

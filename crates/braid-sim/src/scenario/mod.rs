@@ -1652,6 +1652,7 @@ fn merge_mptcp(global: &spec::Mptcp, host: Option<&spec::Mptcp>) -> spec::Mptcp 
         scheduler: h.scheduler.clone().or_else(|| g.scheduler.clone()),
         send_autotune: h.send_autotune.or(g.send_autotune),
         receive_autotune: h.receive_autotune.or(g.receive_autotune),
+        close_timeout: h.close_timeout.or(g.close_timeout),
     }
 }
 
@@ -1714,6 +1715,9 @@ fn mptcp_config(
     }
     if let Some(v) = m.receive_autotune {
         c.receive_autotune = v;
+    }
+    if let Some(d) = m.close_timeout {
+        c.close_timeout = d.0;
     }
     if let Some(name) = &m.scheduler {
         c.scheduler = name

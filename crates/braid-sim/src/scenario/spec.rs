@@ -250,6 +250,9 @@ pub struct Mptcp {
     /// `receive_autotune`; both off by default).
     pub send_autotune: Option<bool>,
     pub receive_autotune: Option<bool>,
+    /// How long a connection that lost every subflow waits for one to come back
+    /// (`MptcpConfig::close_timeout`, 60 s by default).
+    pub close_timeout: Option<DurationValue>,
 }
 
 setters!(Mptcp {
@@ -263,6 +266,7 @@ setters!(Mptcp {
     add_addr_retransmissions: u8,
     send_autotune: bool,
     receive_autotune: bool,
+    close_timeout: Duration,
 });
 
 impl Mptcp {
