@@ -54,7 +54,7 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -476,11 +476,25 @@ pub struct Exchange {
 }
 
 /// Byte counters of one end, readable while the exchange runs (for the message of a
-/// test that runs out of time).
+/// test that runs out of time), and when its stream reached the milestones a test of
+/// the connection's end asks about ([`Progress::times`]).
 #[derive(Debug, Default)]
 pub struct Progress {
     pub sent: AtomicU64,
     pub received: AtomicU64,
+    times: Mutex<ProgressTimes>,
+}
+
+/// When one end of an exchange reached each milestone, if it did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProgressTimes {
+    /// It had written everything and shut down its sending side (FIN or DATA_FIN
+    /// handed to its stack).
+    pub shut_down: Option<Instant>,
+    /// Its last read that returned data.
+    pub last_data: Option<Instant>,
+    /// Its read that returned end of stream.
+    pub end_of_stream: Option<Instant>,
 }
 
 impl Progress {
@@ -490,6 +504,33 @@ impl Progress {
             self.sent.load(Ordering::Relaxed),
             self.received.load(Ordering::Relaxed)
         )
+    }
+
+    /// `n` bytes were read, now.
+    pub fn record_received(&self, n: u64) {
+        self.received.fetch_add(n, Ordering::Relaxed);
+        self.lock_times().last_data = Some(Instant::now());
+    }
+
+    /// The sending side was shut down, now.
+    pub fn record_shut_down(&self) {
+        self.lock_times().shut_down.get_or_insert(Instant::now());
+    }
+
+    /// A read returned end of stream, now.
+    pub fn record_end_of_stream(&self) {
+        self.lock_times()
+            .end_of_stream
+            .get_or_insert(Instant::now());
+    }
+
+    pub fn times(&self) -> ProgressTimes {
+        *self.lock_times()
+    }
+
+    fn lock_times(&self) -> std::sync::MutexGuard<'_, ProgressTimes> {
+        // Plain data: a panic elsewhere cannot leave it half-written.
+        self.times.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -513,6 +554,9 @@ pub struct ExchangeOptions {
     /// `shutdown(Write)` once everything is sent (DATA_FIN): on by default.
     pub shutdown_write: bool,
     pub receive: Receive,
+    /// Read first, and send only once reading is done (a server that answers a
+    /// request once it has all of it): off by default, when both go at once.
+    pub respond_after_receiving: bool,
     /// For the whole exchange: every read and write waits at most until then.
     pub timeout: Duration,
     pub progress: Option<Arc<Progress>>,
@@ -527,6 +571,7 @@ impl ExchangeOptions {
             seed,
             shutdown_write: true,
             receive: Receive::ToEof,
+            respond_after_receiving: false,
             timeout: Duration::from_secs(60),
             progress: None,
         }
@@ -539,6 +584,11 @@ impl ExchangeOptions {
 
     pub fn shutdown_write(mut self, shutdown: bool) -> Self {
         self.shutdown_write = shutdown;
+        self
+    }
+
+    pub fn respond_after_receiving(mut self, respond: bool) -> Self {
+        self.respond_after_receiving = respond;
         self
     }
 
@@ -577,7 +627,8 @@ fn context(e: io::Error, what: String) -> io::Error {
 }
 
 /// Sends and receives on `stream` at once, as `opts` says (sending on a second thread
-/// when doing both), and returns what went each way with SHA-256 of both. Blocking
+/// when doing both; or one after the other with
+/// [`ExchangeOptions::respond_after_receiving`]), and returns what went each way with SHA-256 of both. Blocking
 /// calls with `SO_SNDTIMEO`/`SO_RCVTIMEO` set to the time left, so the whole exchange
 /// ends within `opts.timeout`. The stream stays open: end it with [`close`] or
 /// [`abort`].
@@ -586,7 +637,7 @@ pub fn exchange(stream: &TcpStream, opts: &ExchangeOptions) -> io::Result<Exchan
     let progress = opts.progress.clone().unwrap_or_default();
     let sends = opts.send > 0 || opts.shutdown_write;
     let receives = opts.receive != Receive::Nothing;
-    let sender = if sends && receives {
+    let sender = if sends && receives && !opts.respond_after_receiving {
         let writer = stream.try_clone()?;
         let (send, seed, shutdown) = (opts.send, opts.seed, opts.shutdown_write);
         let progress = progress.clone();
@@ -662,6 +713,7 @@ fn send_pattern(
         stream
             .shutdown(Shutdown::Write)
             .map_err(|e| context(e, format!("shutdown(Write) after {size} bytes")))?;
+        progress.record_shut_down();
     }
     Ok(sha.finalize().into())
 }
@@ -693,6 +745,7 @@ fn receive(
             Err(e) => return Err(context(e, what(received))),
         };
         if n == 0 {
+            progress.record_end_of_stream();
             if let Some(want) = want {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
@@ -703,7 +756,7 @@ fn receive(
         }
         sha.update(&buf[..n]);
         received += n as u64;
-        progress.received.fetch_add(n as u64, Ordering::Relaxed);
+        progress.record_received(n as u64);
     }
     Ok((received, sha.finalize().into()))
 }
