@@ -85,7 +85,7 @@ where
         }
         sha.update(&buf[..n]);
         received += n as u64;
-        progress.record_received(n as u64);
+        progress.record_data(&buf[..n]);
     }
     let sent_sha = sender.await.map_err(io::Error::other)??;
     Ok(Exchange {
