@@ -907,6 +907,10 @@ struct Capture {
     linux_side: Vec<std::process::Child>,
 }
 
+/// How long after the last packet of interest dumpcap surely has it: more than its
+/// read timeout.
+const CAPTURE_SETTLE: Duration = Duration::from_millis(400);
+
 /// dumpcap on `dev` in `ns` into `file`, or why not.
 fn dumpcap(
     ns: &str,
@@ -976,13 +980,16 @@ impl Capture {
     fn stop(&self) -> Option<String> {
         let child = self.child.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(child) = child {
-            // dumpcap stops reading at the signal: what the kernel still buffers for
-            // it is lost. It has caught up once its file stops growing (checked
-            // every 50 ms, for at most 2 s).
+            // dumpcap stops reading at the signal: what the kernel still holds for
+            // it is lost. The kernel hands packets over in blocks, a block at the
+            // latest when dumpcap's read timeout (250 ms) expires; so wait longer
+            // than that, and until the file stops growing (checked every 100 ms,
+            // for at most 3 s in all).
+            std::thread::sleep(CAPTURE_SETTLE);
             let size = || std::fs::metadata(&self.file).map_or(0, |m| m.len());
             let mut last = size();
-            for _ in 0..40 {
-                std::thread::sleep(Duration::from_millis(50));
+            for _ in 0..26 {
+                std::thread::sleep(Duration::from_millis(100));
                 let now = size();
                 if now == last {
                     break;
