@@ -26,9 +26,9 @@
 //! without MPTCP after 3 s).
 //!
 //! One lab at a time. On the project machine (2 cores) the tests that pass take
-//! about 25 s together; all of them, with `--include-ignored`, about 3 minutes on
-//! the code they were written against (the failing ones wait out their bounds), and
-//! about 2 minutes once the defects are fixed. Needs root; skipped otherwise (failed
+//! about 25 s together; all of them, with `--include-ignored`, about 140 s on the
+//! code they were written against (the failing ones wait out their bounds), and
+//! about 110 s with the defects fixed (each flap test about 13 s). Needs root; skipped otherwise (failed
 //! with `BRAID_REQUIRE_NETNS=1`).
 //!
 //! Captures of braid's TUN device (headers and options; whole packets with
