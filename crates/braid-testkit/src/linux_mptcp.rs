@@ -53,8 +53,8 @@
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, AsRawFd};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -476,11 +476,54 @@ pub struct Exchange {
 }
 
 /// Byte counters of one end, readable while the exchange runs (for the message of a
-/// test that runs out of time).
+/// test that runs out of time), and when its stream reached the milestones a test of
+/// the connection's end asks about ([`Progress::times`]).
 #[derive(Debug, Default)]
 pub struct Progress {
     pub sent: AtomicU64,
     pub received: AtomicU64,
+    times: Mutex<ProgressTimes>,
+    check: Mutex<Option<PatternCheck>>,
+}
+
+/// What [`Progress::record_data`] compares the received bytes with.
+#[derive(Debug)]
+struct PatternCheck {
+    pattern: Pattern,
+    /// Bytes compared so far.
+    offset: u64,
+    first_difference: Option<Difference>,
+    /// Pattern bytes made and not compared yet: the pattern comes in blocks of 8
+    /// bytes, reads in any length.
+    expected: Vec<u8>,
+}
+
+/// Where the bytes a receiver got first differed from what the sender sent: a
+/// SHA-256 says that they differ, this says where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Difference {
+    /// Offset in the stream of the first byte that differs.
+    pub offset: u64,
+    /// Up to 16 bytes from there: those sent, those received.
+    pub expected: Vec<u8>,
+    pub received: Vec<u8>,
+    /// Of the chunk that held it (one read), how many bytes differ.
+    pub differing_in_read: usize,
+    /// That read's offset and length.
+    pub read_offset: u64,
+    pub read_len: usize,
+}
+
+/// When one end of an exchange reached each milestone, if it did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProgressTimes {
+    /// It had written everything and shut down its sending side (FIN or DATA_FIN
+    /// handed to its stack).
+    pub shut_down: Option<Instant>,
+    /// Its last read that returned data.
+    pub last_data: Option<Instant>,
+    /// Its read that returned end of stream.
+    pub end_of_stream: Option<Instant>,
 }
 
 impl Progress {
@@ -490,6 +533,89 @@ impl Progress {
             self.sent.load(Ordering::Relaxed),
             self.received.load(Ordering::Relaxed)
         )
+    }
+
+    /// From now on, [`Progress::record_data`] compares what arrives with the first
+    /// bytes of `Pattern::new(seed)`, and keeps where they first differ.
+    pub fn expect_pattern(&self, seed: u64) {
+        *self.check.lock().unwrap_or_else(|e| e.into_inner()) = Some(PatternCheck {
+            pattern: Pattern::new(seed),
+            offset: 0,
+            first_difference: None,
+            expected: Vec::new(),
+        });
+    }
+
+    /// Where the data received first differed from the pattern given to
+    /// [`Progress::expect_pattern`], if it did.
+    pub fn first_difference(&self) -> Option<Difference> {
+        self.check
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .and_then(|c| c.first_difference.clone())
+    }
+
+    /// `data` was read, now: counted as [`Progress::record_received`] does, and
+    /// compared with the expected pattern if there is one.
+    pub fn record_data(&self, data: &[u8]) {
+        self.record_received(data.len() as u64);
+        let mut check = self.check.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(check) = check.as_mut() else {
+            return;
+        };
+        if check.expected.len() < data.len() {
+            let have = check.expected.len();
+            let more = (data.len() - have).next_multiple_of(8);
+            check.expected.resize(have + more, 0);
+            check.pattern.fill(&mut check.expected[have..]);
+        }
+        if check.first_difference.is_none() {
+            if let Some(at) = data.iter().zip(&check.expected).position(|(a, b)| a != b) {
+                let end = (at + 16).min(data.len());
+                check.first_difference = Some(Difference {
+                    offset: check.offset + at as u64,
+                    expected: check.expected[at..end].to_vec(),
+                    received: data[at..end].to_vec(),
+                    differing_in_read: data
+                        .iter()
+                        .zip(&check.expected)
+                        .filter(|(a, b)| a != b)
+                        .count(),
+                    read_offset: check.offset,
+                    read_len: data.len(),
+                });
+            }
+        }
+        check.expected.drain(..data.len());
+        check.offset += data.len() as u64;
+    }
+
+    /// `n` bytes were read, now.
+    pub fn record_received(&self, n: u64) {
+        self.received.fetch_add(n, Ordering::Relaxed);
+        self.lock_times().last_data = Some(Instant::now());
+    }
+
+    /// The sending side was shut down, now.
+    pub fn record_shut_down(&self) {
+        self.lock_times().shut_down.get_or_insert(Instant::now());
+    }
+
+    /// A read returned end of stream, now.
+    pub fn record_end_of_stream(&self) {
+        self.lock_times()
+            .end_of_stream
+            .get_or_insert(Instant::now());
+    }
+
+    pub fn times(&self) -> ProgressTimes {
+        *self.lock_times()
+    }
+
+    fn lock_times(&self) -> std::sync::MutexGuard<'_, ProgressTimes> {
+        // Plain data: a panic elsewhere cannot leave it half-written.
+        self.times.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -513,6 +639,13 @@ pub struct ExchangeOptions {
     /// `shutdown(Write)` once everything is sent (DATA_FIN): on by default.
     pub shutdown_write: bool,
     pub receive: Receive,
+    /// Read first, and send only once reading is done (a server that answers a
+    /// request once it has all of it): off by default, when both go at once.
+    pub respond_after_receiving: bool,
+    /// Once everything is sent, wait for this flag before shutting down (within the
+    /// timeout): keeps the connection open in this direction while a test works on
+    /// it. (Linux accepts no new subflow once it has sent its DATA_FIN.)
+    pub hold_shutdown: Option<Arc<AtomicBool>>,
     /// For the whole exchange: every read and write waits at most until then.
     pub timeout: Duration,
     pub progress: Option<Arc<Progress>>,
@@ -527,6 +660,8 @@ impl ExchangeOptions {
             seed,
             shutdown_write: true,
             receive: Receive::ToEof,
+            respond_after_receiving: false,
+            hold_shutdown: None,
             timeout: Duration::from_secs(60),
             progress: None,
         }
@@ -539,6 +674,16 @@ impl ExchangeOptions {
 
     pub fn shutdown_write(mut self, shutdown: bool) -> Self {
         self.shutdown_write = shutdown;
+        self
+    }
+
+    pub fn respond_after_receiving(mut self, respond: bool) -> Self {
+        self.respond_after_receiving = respond;
+        self
+    }
+
+    pub fn hold_shutdown(mut self, until: Arc<AtomicBool>) -> Self {
+        self.hold_shutdown = Some(until);
         self
     }
 
@@ -577,7 +722,8 @@ fn context(e: io::Error, what: String) -> io::Error {
 }
 
 /// Sends and receives on `stream` at once, as `opts` says (sending on a second thread
-/// when doing both), and returns what went each way with SHA-256 of both. Blocking
+/// when doing both; or one after the other with
+/// [`ExchangeOptions::respond_after_receiving`]), and returns what went each way with SHA-256 of both. Blocking
 /// calls with `SO_SNDTIMEO`/`SO_RCVTIMEO` set to the time left, so the whole exchange
 /// ends within `opts.timeout`. The stream stays open: end it with [`close`] or
 /// [`abort`].
@@ -586,9 +732,10 @@ pub fn exchange(stream: &TcpStream, opts: &ExchangeOptions) -> io::Result<Exchan
     let progress = opts.progress.clone().unwrap_or_default();
     let sends = opts.send > 0 || opts.shutdown_write;
     let receives = opts.receive != Receive::Nothing;
-    let sender = if sends && receives {
+    let sender = if sends && receives && !opts.respond_after_receiving {
         let writer = stream.try_clone()?;
-        let (send, seed, shutdown) = (opts.send, opts.seed, opts.shutdown_write);
+        let (send, seed) = (opts.send, opts.seed);
+        let shutdown = opts.shutdown_write.then(|| opts.hold_shutdown.clone());
         let progress = progress.clone();
         Some(
             std::thread::Builder::new()
@@ -611,7 +758,7 @@ pub fn exchange(stream: &TcpStream, opts: &ExchangeOptions) -> io::Result<Exchan
             stream,
             opts.send,
             opts.seed,
-            opts.shutdown_write,
+            opts.shutdown_write.then(|| opts.hold_shutdown.clone()),
             deadline,
             &progress,
         )?,
@@ -625,11 +772,13 @@ pub fn exchange(stream: &TcpStream, opts: &ExchangeOptions) -> io::Result<Exchan
     })
 }
 
+/// Sends `size` bytes of the pattern; then, if `shutdown` is given, shuts down
+/// writing, once its flag (if any) is set.
 fn send_pattern(
     mut stream: &TcpStream,
     size: u64,
     seed: u64,
-    shutdown: bool,
+    shutdown: Option<Option<Arc<AtomicBool>>>,
     deadline: Instant,
     progress: &Progress,
 ) -> io::Result<[u8; 32]> {
@@ -658,10 +807,20 @@ fn send_pattern(
             }
         }
     }
-    if shutdown {
+    if let Some(hold) = shutdown {
+        if let Some(flag) = hold {
+            // Every 5 ms until the flag or the deadline.
+            while !flag.load(Ordering::Relaxed) {
+                left(deadline, &|| {
+                    format!("waiting to shut down after {size} bytes")
+                })?;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
         stream
             .shutdown(Shutdown::Write)
             .map_err(|e| context(e, format!("shutdown(Write) after {size} bytes")))?;
+        progress.record_shut_down();
     }
     Ok(sha.finalize().into())
 }
@@ -693,6 +852,7 @@ fn receive(
             Err(e) => return Err(context(e, what(received))),
         };
         if n == 0 {
+            progress.record_end_of_stream();
             if let Some(want) = want {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
@@ -703,7 +863,7 @@ fn receive(
         }
         sha.update(&buf[..n]);
         received += n as u64;
-        progress.received.fetch_add(n as u64, Ordering::Relaxed);
+        progress.record_data(&buf[..n]);
     }
     Ok((received, sha.finalize().into()))
 }
@@ -734,6 +894,28 @@ mod tests {
         assert_eq!(info.subflows_total, Some(3));
         // An older kernel's shorter struct: the newer fields read as absent.
         assert_eq!(MptcpInfo::parse(&b[..72]).subflows_total, None);
+    }
+
+    #[test]
+    fn progress_finds_the_first_byte_that_differs_whatever_the_reads() {
+        let mut bytes = vec![0u8; 10_000];
+        Pattern::new(9).fill(&mut bytes[..]);
+        let whole = Progress::default();
+        whole.expect_pattern(9);
+        for piece in bytes.chunks(1420) {
+            whole.record_data(piece);
+        }
+        assert_eq!(whole.first_difference(), None);
+        bytes[5_000] ^= 1;
+        let damaged = Progress::default();
+        damaged.expect_pattern(9);
+        for piece in bytes.chunks(333) {
+            damaged.record_data(piece);
+        }
+        let d = damaged.first_difference().expect("a difference");
+        assert_eq!((d.offset, d.differing_in_read), (5_000, 1));
+        assert_eq!(d.read_offset, 4_995);
+        assert_eq!(damaged.received.load(Ordering::Relaxed), 10_000);
     }
 
     #[test]

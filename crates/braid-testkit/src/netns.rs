@@ -13,6 +13,10 @@
 //! A namespace also carries the kernel's MPTCP configuration and counters
 //! ([`Netns::mptcp_limits`], [`Netns::mptcp_endpoint_add`], [`Netns::mptcp_counters`])
 //! and its own iptables rules ([`Netns::strip_tcp_option`], [`Topology::block_path`]).
+//! Paths fail as real ones do: a link going down ([`Topology::link_down`]), flapping
+//! ([`Topology::flap_path`]), silenced ([`Topology::block_path`]), lossy
+//! ([`Topology::drop_randomly_on_path`]), or a firewall refusing MPTCP's SYNs
+//! ([`Netns::drop_syns_with_tcp_option`]).
 //! The Linux MPTCP peer that runs in it is [`crate::linux_mptcp`].
 
 use std::collections::BTreeMap;
@@ -400,6 +404,105 @@ impl Netns {
     pub fn strip_mptcp_from_syn(&self) -> io::Result<Vec<IptablesRule>> {
         self.strip_tcp_option(30, TcpSegments::Syn, Hook::Outgoing)
     }
+
+    /// Drops SYNs without ACK that carry TCP option `kind` (iptables' `tcp` match,
+    /// `--tcp-option`), IPv4 and IPv6, at `hook` of this namespace: a firewall that
+    /// refuses connections whose SYN has an option it does not know. With option 30
+    /// every MP_CAPABLE and MP_JOIN SYN dies, and only a plain SYN gets through (the
+    /// SYN-ACK is not touched). Returns the rules, to count or delete.
+    pub fn drop_syns_with_tcp_option(&self, kind: u8, hook: Hook) -> io::Result<Vec<IptablesRule>> {
+        let rules: Vec<IptablesRule> = [false, true]
+            .into_iter()
+            .map(|ipv6| {
+                let spec = ["-p", "tcp", "--tcp-flags", "SYN,ACK", "SYN", "--tcp-option"]
+                    .into_iter()
+                    .map(String::from)
+                    .chain([kind.to_string(), "-j".into(), "DROP".into()])
+                    .collect();
+                IptablesRule::new(ipv6, "mangle", hook.chain(), spec)
+            })
+            .collect();
+        self.iptables_add(&rules, true)?;
+        Ok(rules)
+    }
+
+    /// `net.mptcp.allow_join_initial_addr_port`: with `false`, a server of this
+    /// namespace sets the C flag in its MP_CAPABLE SYN-ACK, telling the client not to
+    /// join the address and port of the initial subflow (RFC 8684 §3.1). Linux still
+    /// accepts such joins; the flag is all that changes.
+    pub fn mptcp_allow_join_initial_addr_port(&self, allow: bool) -> io::Result<()> {
+        self.sysctl(
+            "net.mptcp.allow_join_initial_addr_port",
+            if allow { "1" } else { "0" },
+        )
+    }
+
+    /// `ip mptcp endpoint delete id ID` for the endpoint of address `addr`: the kernel
+    /// closes the subflows that use it and, for a `signal` endpoint, withdraws it
+    /// (REMOVE_ADDR) from the connections it was announced on.
+    pub fn mptcp_endpoint_delete(&self, addr: IpAddr) -> io::Result<()> {
+        let shown = self.mptcp_endpoints()?;
+        let id = endpoint_id(&shown, addr).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("no MPTCP endpoint {addr} in `ip mptcp endpoint show`: {shown:?}"),
+            )
+        })?;
+        self.ip(&["mptcp", "endpoint", "delete", "id", &id.to_string()])
+            .map(drop)
+    }
+
+    /// What `ss -tinaM` prints in this namespace: TCP sockets (MPTCP subflows among
+    /// them) and MPTCP sockets with their internals, for a test's failure message. The
+    /// error's text if `ss` (Debian package iproute2) cannot run.
+    pub fn sockets(&self) -> String {
+        self.exec("ss", &["-tinaM"])
+            .unwrap_or_else(|e| format!("(ss failed: {e})"))
+    }
+}
+
+/// The id of the endpoint of `addr` in the output of `ip mptcp endpoint show`
+/// ("10.0.2.2 id 1 signal dev s2 ").
+fn endpoint_id(shown: &str, addr: IpAddr) -> Option<u8> {
+    shown.lines().find_map(|line| {
+        let mut words = line.split_whitespace();
+        let this: IpAddr = words.next()?.parse().ok()?;
+        if this != addr {
+            return None;
+        }
+        let mut rest = words.skip_while(|w| *w != "id");
+        rest.next()?;
+        rest.next()?.parse().ok()
+    })
+}
+
+/// Above any route [`Topology::new`] makes: the `unreachable` routes of
+/// [`Topology::link_down`] only match once the link's own routes are gone.
+const UNREACHABLE_METRIC: u32 = 4096;
+
+/// Which end of a path: the client namespace's device (`cN`) or the server's (`sN`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathEnd {
+    Client,
+    Server,
+}
+
+/// How [`Topology::flap_path`] flaps a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlapSchedule {
+    /// How many times the path goes down.
+    pub count: u32,
+    /// How long it stays down each time.
+    pub down: Duration,
+    /// How long it stays up after each return (after the `once_up` hook).
+    pub up: Duration,
+}
+
+/// One flap of [`Topology::flap_path`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flap {
+    pub down_at: Instant,
+    pub up_at: Instant,
 }
 
 /// A flag of an in-kernel path manager endpoint.
@@ -866,6 +969,172 @@ impl Topology {
             .sum()
     }
 
+    /// The namespace and device of path `index` at `end`.
+    fn end_of(&self, index: usize, end: PathEnd) -> (&Netns, &str) {
+        let path = &self.paths[index];
+        match end {
+            PathEnd::Client => (&self.client, &path.client_dev),
+            PathEnd::Server => (&self.server, &path.server_dev),
+        }
+    }
+
+    /// Takes path `index` down at `end`, as when a cable is pulled or a radio loses
+    /// its network: `ip link set DEV down` there (the other end loses its carrier), so
+    /// the kernel deletes the routes through the device on that side and nothing
+    /// crosses the path either way until [`Topology::link_up`].
+    ///
+    /// What a host with one route per interface has, so that traffic for the path
+    /// does not leave by another one (it would reach the other side, which routes
+    /// replies back by the dead path): at the client end, path N's routing table
+    /// (braid's packets from 10.1.N.1) gets an `unreachable` default, below the
+    /// gateway's, that remains when the gateway route goes; at the server end, the
+    /// route back to 10.1.N.0/24 gets an `unreachable` one the same way. These stay
+    /// afterwards and change nothing while the link is up. IPv6 addresses on the
+    /// device are kept (`keep_addr_on_down`), as IPv4 ones are.
+    pub fn link_down(&self, index: usize, end: PathEnd) -> io::Result<()> {
+        let (ns, dev) = self.end_of(index, end);
+        let n = index + 1;
+        let fallbacks = match end {
+            PathEnd::Client => [
+                format!("route replace unreachable default metric {UNREACHABLE_METRIC} table {n}"),
+                format!(
+                    "-6 route replace unreachable default metric {UNREACHABLE_METRIC} table {n}"
+                ),
+            ],
+            PathEnd::Server => [
+                format!("route replace unreachable 10.1.{n}.0/24 metric {UNREACHABLE_METRIC}"),
+                format!("-6 route replace unreachable fd01:{n}::/64 metric {UNREACHABLE_METRIC}"),
+            ],
+        };
+        ns.ip_batch(&fallbacks)?;
+        ns.sysctl(&format!("net.ipv6.conf.{dev}.keep_addr_on_down"), "1")?;
+        ns.ip(&["link", "set", dev, "down"]).map(drop)
+    }
+
+    /// Brings path `index` back up at `end` after [`Topology::link_down`], with the
+    /// routes through it that the kernel deleted (those [`Topology::new`] made).
+    pub fn link_up(&self, index: usize, end: PathEnd) -> io::Result<()> {
+        let (ns, dev) = self.end_of(index, end);
+        let path = &self.paths[index];
+        let n = index + 1;
+        let metric = 101 + index;
+        ns.ip(&["link", "set", dev, "up"])?;
+        let routes = match end {
+            PathEnd::Client => vec![
+                format!(
+                    "route replace default via {} dev {dev} table {n}",
+                    path.server_ip
+                ),
+                format!(
+                    "route replace default via {} dev {dev} metric {metric}",
+                    path.server_ip
+                ),
+                format!(
+                    "-6 route replace default via {} dev {dev} table {n}",
+                    path.server_ip6
+                ),
+                format!(
+                    "-6 route replace default via {} dev {dev} metric {metric}",
+                    path.server_ip6
+                ),
+            ],
+            PathEnd::Server => vec![
+                format!("route replace 10.1.{n}.0/24 via {}", path.client_ip),
+                format!(
+                    "route replace default via {} dev {dev} metric {metric}",
+                    path.client_ip
+                ),
+                format!("-6 route replace fd01:{n}::/64 via {}", path.client_ip6),
+                format!(
+                    "-6 route replace default via {} dev {dev} metric {metric}",
+                    path.client_ip6
+                ),
+            ],
+        };
+        // The connected routes the gateways need come back with the link; the kernel
+        // may take a moment for IPv6's. A few tries, 10 ms apart.
+        let mut last = Ok(());
+        for _ in 0..50 {
+            last = ns.ip_batch(&routes);
+            if last.is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        last
+    }
+
+    /// Flaps path `index` at `end`: `schedule.count` times [`Topology::link_down`],
+    /// `while_down(i)`, back up after `schedule.down` ([`Topology::link_up`]),
+    /// `once_up(i)`, and up for `schedule.up` after that. The hooks do what the hosts
+    /// around the link do (withdraw an address, announce it again, wait for a
+    /// subflow); they must bound their own waits. Gives up with an error when
+    /// `deadline` passes; returns when each flap went down and came back up.
+    pub fn flap_path(
+        &self,
+        index: usize,
+        end: PathEnd,
+        schedule: FlapSchedule,
+        deadline: Instant,
+        mut while_down: impl FnMut(u32) -> io::Result<()>,
+        mut once_up: impl FnMut(u32) -> io::Result<()>,
+    ) -> io::Result<Vec<Flap>> {
+        let mut flaps = Vec::new();
+        for i in 0..schedule.count {
+            if Instant::now() >= deadline {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("{} of {} flaps before the deadline", i, schedule.count),
+                ));
+            }
+            let down_at = Instant::now();
+            self.link_down(index, end)?;
+            while_down(i)?;
+            std::thread::sleep(schedule.down.saturating_sub(down_at.elapsed()));
+            self.link_up(index, end)?;
+            let up_at = Instant::now();
+            once_up(i)?;
+            flaps.push(Flap { down_at, up_at });
+            std::thread::sleep(schedule.up);
+        }
+        Ok(flaps)
+    }
+
+    /// Drops packets of path `index` at random with `probability`, each direction on
+    /// its own (iptables' `statistic` match on `cN`, as packets arrive on it and as
+    /// they leave by it), IPv4 and IPv6. Packets are what the rule sees: with offload
+    /// a dropped packet may be a burst of segments, so a test that wants segment loss
+    /// uses [`Topology::one_segment_per_packet`] and a stack without offload. Returns
+    /// the rules, to count or delete.
+    pub fn drop_randomly_on_path(
+        &self,
+        index: usize,
+        probability: f64,
+    ) -> io::Result<Vec<IptablesRule>> {
+        let dev = &self.paths[index].client_dev;
+        let mut rules = Vec::new();
+        for ipv6 in [false, true] {
+            for (chain, dir) in [("PREROUTING", "-i"), ("POSTROUTING", "-o")] {
+                let spec = [
+                    dir,
+                    dev,
+                    "-m",
+                    "statistic",
+                    "--mode",
+                    "random",
+                    "--probability",
+                ]
+                .into_iter()
+                .map(String::from)
+                .chain([probability.to_string(), "-j".into(), "DROP".into()])
+                .collect();
+                rules.push(IptablesRule::new(ipv6, "mangle", chain, spec));
+            }
+        }
+        self.client.iptables_add(&rules, true)?;
+        Ok(rules)
+    }
+
     /// Drops forwarded packets at random in the client namespace, in both directions,
     /// with `probability` (iptables' `statistic` match).
     pub fn drop_randomly(&self, probability: f64) -> io::Result<()> {
@@ -934,6 +1203,14 @@ mod tests {
         assert_eq!(groups["TcpExt"]["EmbryonicRsts"], 3);
         assert_eq!(groups["MPTcpExt"]["MPCapableSYNRX"], 1);
         assert_eq!(groups["MPTcpExt"]["MPJoinAckRx"], 2);
+    }
+
+    #[test]
+    fn endpoint_ids_by_address() {
+        let shown = "10.0.2.2 id 1 signal dev s2 \nfd00:2::2 id 2 subflow \n";
+        assert_eq!(endpoint_id(shown, "10.0.2.2".parse().unwrap()), Some(1));
+        assert_eq!(endpoint_id(shown, "fd00:2::2".parse().unwrap()), Some(2));
+        assert_eq!(endpoint_id(shown, "10.0.1.2".parse().unwrap()), None);
     }
 
     #[test]

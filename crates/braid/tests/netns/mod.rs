@@ -71,6 +71,7 @@ where
             sender_progress.sent.fetch_add(n as u64, Ordering::Relaxed);
         }
         writer.shutdown().await?;
+        sender_progress.record_shut_down();
         io::Result::Ok(<[u8; 32]>::from(sha.finalize()))
     });
     let mut sha = Sha256::new();
@@ -79,11 +80,12 @@ where
     loop {
         let n = reader.read(&mut buf).await?;
         if n == 0 {
+            progress.record_end_of_stream();
             break;
         }
         sha.update(&buf[..n]);
         received += n as u64;
-        progress.received.fetch_add(n as u64, Ordering::Relaxed);
+        progress.record_data(&buf[..n]);
     }
     let sent_sha = sender.await.map_err(io::Error::other)??;
     Ok(Exchange {
