@@ -12,6 +12,7 @@ pub mod mptcp;
 pub mod pm;
 pub mod rng;
 pub mod sched;
+pub mod secrets;
 pub mod seq;
 pub mod tcp;
 pub mod time;

@@ -9,12 +9,21 @@
 //! ```
 //!
 //! It demultiplexes by 4-tuple and MP_JOIN SYNs by token (RFC 8684 §3.2), runs
-//! listeners with a bounded queue of half-open connections, opens the subflows MPTCP
-//! connections ask for, and answers segments that belong to no connection with RST
-//! (RFC 9293 §3.10.7.1). Every limit is in [`EndpointConfig`].
+//! listeners with a bounded queue of half-open connections (SYN cookies when it is
+//! full, `syn_cookie.rs`), opens the subflows MPTCP connections ask for, and answers
+//! segments that belong to no connection with RST (RFC 9293 §3.10.7.1). Every limit
+//! is in [`EndpointConfig`].
+//!
+//! Its random values come from a [`RandomSource`] (see [`crate::rng`] for which must
+//! be unpredictable and why): [`Endpoint::new`] seeds the deterministic one, for
+//! simulations and tests; a stack on a real network hands a cryptographically
+//! secure one to [`Endpoint::with_random_source`].
 
 mod connection;
 mod mptcp;
+mod syn_cookie;
+#[cfg(test)]
+mod tests;
 
 pub use connection::Connection;
 pub use mptcp::JoinSyn;
@@ -28,7 +37,8 @@ use thiserror::Error;
 use crate::cc::{CongestionControl, Cubic, CubicConfig, NewReno};
 use crate::mptcp::keys::TokenTable;
 use crate::mptcp::{MptcpConfig, MptcpEvent, SegmentOptions};
-use crate::rng::Rng;
+use crate::rng::{RandomSource, SeededRng};
+use crate::secrets::EndpointSecret;
 use crate::seq::SeqNum;
 use crate::tcp::SubflowId;
 use crate::tcp::{
@@ -43,6 +53,10 @@ use crate::wire::{ip_protocol, IpRepr, TcpFlags, TcpRepr};
 /// unanswered. Each `poll_transmit` sends one, so the queue drains as fast as the
 /// stack sends; the bound only matters under a flood of stray segments.
 const MAX_PENDING_RESETS: usize = 1024;
+
+/// Cookie SYN-ACKs that wait to be sent, bounded for the same reason as RSTs: beyond,
+/// SYNs that find the queue full are dropped as they were without cookies.
+const MAX_PENDING_COOKIE_SYN_ACKS: usize = 1024;
 
 /// Which congestion controller new connections get: one per connection, shared by
 /// all of an MPTCP connection's subflows (see [`crate::cc`]).
@@ -87,6 +101,16 @@ pub struct EndpointConfig {
     pub syn_backlog: usize,
     /// Established connections per listener not yet taken by the application.
     pub accept_backlog: usize,
+    /// Answer SYNs that find the half-open queue full with SYN cookies (RFC 4987
+    /// §3.6) rather than dropping them, so that a SYN flood does not lock clients
+    /// out (Linux's default, net.ipv4.tcp_syncookies = 1).
+    pub syn_cookies: bool,
+    /// SYN-ACK retransmissions a half-open connection gets while its listener's
+    /// queue is more than half full; at the next timeout it is dropped, making room
+    /// sooner than the TCP engine's `syn_retries` would. 2, as Linux's pruning of
+    /// request sockets lowers tcp_synack_retries to under pressure: with a 1 s
+    /// initial RTO an entry lives 7 s instead of 127 s.
+    pub syn_ack_retries_under_pressure: u32,
 }
 
 impl Default for EndpointConfig {
@@ -98,6 +122,8 @@ impl Default for EndpointConfig {
             max_connections: 4096,
             syn_backlog: 256,
             accept_backlog: 128,
+            syn_cookies: true,
+            syn_ack_retries_under_pressure: 2,
         }
     }
 }
@@ -160,14 +186,36 @@ pub struct EndpointStats {
     /// Connections whose SYN offered MPTCP but whose third ACK did not echo our key:
     /// plain TCP (RFC 8684 §3.1).
     pub mptcp_third_ack_fallbacks: u64,
-    /// Passive opens left as TCP because our key's token was taken meanwhile.
+    /// Passive opens left as TCP because no key with a free token was found
+    /// before the SYN-ACK, or (SYN cookies) the key's token was taken meanwhile.
     pub mptcp_token_collisions: u64,
+    /// SYN-ACKs carrying a SYN cookie: SYNs that found the half-open queue full.
+    pub syn_cookies_sent: u64,
+    /// Connections made from a valid cookie in a third ACK.
+    pub syn_cookies_accepted: u64,
+    /// ACKs to a listener that sent cookies lately that held no valid cookie (forged,
+    /// stale, or stray): answered with RST.
+    pub syn_cookies_rejected: u64,
+    /// Half-open connections dropped early because their listener's queue was more
+    /// than half full ([`EndpointConfig::syn_ack_retries_under_pressure`]).
+    pub half_open_pruned: u64,
 }
 
 #[derive(Debug)]
 struct Listener {
     half_open: usize,
     unaccepted: usize,
+    /// When it last answered a SYN with a cookie: ACKs may bring cookies back until
+    /// [`syn_cookie::COOKIE_LIFETIME`] later.
+    cookies_sent_at: Option<Instant>,
+}
+
+impl Listener {
+    /// More than half of the half-open queue is taken: entries that go unanswered
+    /// are pruned early (see [`EndpointConfig::syn_ack_retries_under_pressure`]).
+    fn under_pressure(&self, syn_backlog: usize) -> bool {
+        self.half_open * 2 > syn_backlog
+    }
 }
 
 #[derive(Debug)]
@@ -180,6 +228,8 @@ struct Slot {
     /// The listener that accepted it, while it is half-open or unaccepted.
     listener: Option<SocketAddr>,
     established: bool,
+    /// Timeouts while half-open: SYN-ACK retransmissions.
+    syn_ack_timeouts: u32,
 }
 
 /// A RST owed to a segment that matched no connection.
@@ -197,7 +247,9 @@ struct PendingReset {
 #[derive(Debug)]
 pub struct Endpoint {
     config: EndpointConfig,
-    rng: Rng,
+    random: Box<dyn RandomSource>,
+    /// Drawn from `random` once: ISNs, timestamp offsets, SYN cookies.
+    secret: EndpointSecret,
     listeners: HashMap<SocketAddr, Listener>,
     // Ordered, so that transmission order does not depend on hashing.
     connections: BTreeMap<ConnectionId, Slot>,
@@ -207,6 +259,8 @@ pub struct Endpoint {
     tokens: TokenTable<ConnectionId>,
     next_id: u64,
     resets: VecDeque<PendingReset>,
+    /// Cookie SYN-ACKs, as packets: they belong to no connection.
+    cookie_syn_acks: VecDeque<Vec<u8>>,
     events: VecDeque<EndpointEvent>,
     /// Where the next `poll_transmit` starts looking, for fairness between connections.
     cursor: Option<ConnectionId>,
@@ -215,16 +269,28 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// An endpoint whose random choices (ISNs, timestamp offsets) come from `seed`.
+    /// An endpoint whose random values (keys, nonces, the secret behind ISNs and
+    /// cookies, ports) come from the deterministic generator seeded with `seed`: same
+    /// seed, same run. For simulations and tests only; on a real network they must
+    /// be unpredictable ([`Endpoint::with_random_source`]).
     pub fn new(config: EndpointConfig, seed: u64) -> Self {
+        Self::with_random_source(config, Box::new(SeededRng::new(seed)))
+    }
+
+    /// An endpoint whose random values come from `random`: on a real network, a
+    /// cryptographically secure generator seeded by the operating system.
+    pub fn with_random_source(config: EndpointConfig, mut random: Box<dyn RandomSource>) -> Self {
+        let secret = EndpointSecret::new(random.as_mut());
         Endpoint {
-            rng: Rng::new(seed),
+            random,
+            secret,
             listeners: HashMap::new(),
             connections: BTreeMap::new(),
             by_tuple: HashMap::new(),
             tokens: TokenTable::new(config.max_connections),
             next_id: 0,
             resets: VecDeque::new(),
+            cookie_syn_acks: VecDeque::new(),
             events: VecDeque::new(),
             cursor: None,
             stats: EndpointStats::default(),
@@ -251,6 +317,7 @@ impl Endpoint {
             Listener {
                 half_open: 0,
                 unaccepted: 0,
+                cookies_sent_at: None,
             },
         );
         Ok(())
@@ -281,7 +348,7 @@ impl Endpoint {
         }
         let mptcp = self.config.mptcp.enabled;
         let mut cc = self.config.congestion_control.build(mptcp);
-        let (iss, ts_offset) = (SeqNum(self.rng.next_u32()), self.rng.next_u32());
+        let (iss, ts_offset) = self.initial_sequence(now, local, remote);
         let tcp = TcpConnection::connect(
             self.subflow_tcp_config(mptcp),
             local,
@@ -298,10 +365,23 @@ impl Endpoint {
         let id = ConnectionId(self.next_id);
         let key = self
             .tokens
-            .new_key(&mut self.rng, id)
+            .new_key(self.random.as_mut(), id)
             .map_err(|_| EndpointError::TooManyConnections(self.config.max_connections))?;
         let conn = crate::mptcp::MptcpConnection::connect(self.mptcp_config(), key, tcp);
         Ok(self.insert(Connection::Mptcp(Box::new(conn)), cc, None, true))
+    }
+
+    /// The ISN (RFC 6528) and timestamp offset of a connection or subflow.
+    fn initial_sequence(
+        &self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> (SeqNum, u32) {
+        (
+            self.secret.isn(now, local, remote),
+            self.secret.timestamp_offset(local, remote),
+        )
     }
 
     /// MPTCP settings for a new connection, the starting window filled in.
@@ -328,11 +408,12 @@ impl Endpoint {
         tcp
     }
 
-    /// A port not used by any connection from `ip`, for an active open.
+    /// A port not used by any connection from `ip`, for an active open: drawn at
+    /// random (RFC 6056 §3.3.1, its algorithm 1) from Linux's default
+    /// ip_local_port_range.
     pub fn ephemeral_port(&mut self, ip: std::net::IpAddr) -> u16 {
-        // Linux's default ip_local_port_range.
         loop {
-            let port = 32768 + self.rng.below(60999 - 32768 + 1) as u16;
+            let port = 32768 + self.random.below(60999 - 32768 + 1) as u16;
             let local = SocketAddr::new(ip, port);
             if !self.by_tuple.keys().any(|(l, _)| *l == local)
                 && !self.listeners.contains_key(&local)
@@ -361,6 +442,7 @@ impl Endpoint {
                 cc,
                 listener,
                 established,
+                syn_ack_timeouts: 0,
             },
         );
         id
@@ -537,6 +619,13 @@ impl Endpoint {
                 return;
             }
         }
+        if seg.flags.ack() && !seg.flags.syn() && !seg.flags.rst() {
+            if let Some(listener) = self.cookie_listener(now, dst) {
+                if self.accept_syn_cookie(now, listener, dst, src, &seg, &options) {
+                    return;
+                }
+            }
+        }
         self.queue_reset(dst, src, &seg, None);
     }
 
@@ -581,26 +670,53 @@ impl Endpoint {
         options: &SegmentOptions,
     ) {
         let l = self.listeners.get(&listener).expect("found above");
-        if l.half_open >= self.config.syn_backlog {
-            // A SYN flood must not take every slot: drop, the peer retries.
+        let queue_full = l.half_open >= self.config.syn_backlog;
+        if queue_full {
             self.stats.syn_queue_overflows += 1;
-            return;
+            if !self.config.syn_cookies {
+                // A SYN flood must not take every slot: drop, the peer retries.
+                return;
+            }
         }
         if l.unaccepted >= self.config.accept_backlog {
             self.stats.accept_queue_overflows += 1;
+            return;
+        }
+        if queue_full {
+            self.send_syn_cookie(now, listener, local, remote, seg, options);
             return;
         }
         if self.connections.len() >= self.config.max_connections {
             self.stats.connection_limit_drops += 1;
             return;
         }
-        let (iss, ts_offset) = (SeqNum(self.rng.next_u32()), self.rng.next_u32());
-        let offer = mptcp::capable_syn(options);
-        if offer == mptcp::CapableOffer::OtherVersion {
-            self.stats.mptcp_version_fallbacks += 1;
-        }
-        let mptcp = self.config.mptcp.enabled && matches!(offer, mptcp::CapableOffer::V1 { .. });
+        let id = ConnectionId(self.next_id);
+        let offer = match mptcp::capable_syn(options) {
+            mptcp::CapableOffer::V1 { checksums } if self.config.mptcp.enabled => {
+                // RFC 8684 §3.1: a key whose token no connection of ours has, held
+                // for this one from the SYN-ACK that announces it.
+                match self.tokens.new_key(self.random.as_mut(), id) {
+                    Ok(key) => Some(mptcp::PassiveOffer {
+                        key,
+                        // Checksums if either side asks; our SYN-ACK says so.
+                        checksums: checksums || self.config.mptcp.checksums,
+                        syn_window: u64::from(seg.window),
+                    }),
+                    Err(_) => {
+                        self.stats.mptcp_token_collisions += 1;
+                        None
+                    }
+                }
+            }
+            mptcp::CapableOffer::OtherVersion => {
+                self.stats.mptcp_version_fallbacks += 1;
+                None
+            }
+            _ => None,
+        };
+        let mptcp = offer.is_some();
         let mut cc = self.config.congestion_control.build(mptcp);
+        let (iss, ts_offset) = self.initial_sequence(now, local, remote);
         let tcp = TcpConnection::accept(
             self.subflow_tcp_config(mptcp),
             local,
@@ -612,20 +728,12 @@ impl Endpoint {
             SubflowId(0),
             now,
         );
-        let offer = match offer {
-            mptcp::CapableOffer::V1 { checksums } if mptcp => Some(mptcp::PassiveOffer {
-                key: self.rng.next_u64(),
-                // RFC 8684 §3.1: checksums if either side asks; our SYN-ACK says so.
-                checksums: checksums || self.config.mptcp.checksums,
-                syn_window: u64::from(seg.window),
-            }),
-            _ => None,
-        };
         self.listeners
             .get_mut(&listener)
             .expect("found above")
             .half_open += 1;
-        let id = self.insert(Connection::Tcp(tcp), cc, Some(listener), false);
+        let inserted = self.insert(Connection::Tcp(tcp), cc, Some(listener), false);
+        debug_assert_eq!(inserted, id, "the key was registered for this id");
         if let Some(slot) = self.connections.get_mut(&id) {
             slot.offer = offer;
         }
@@ -729,10 +837,39 @@ impl Endpoint {
             .map(|(&id, _)| id)
             .collect();
         for id in due {
+            if self.prune_half_open(id) {
+                continue;
+            }
             let slot = self.connections.get_mut(&id).expect("listed above");
             slot.conn.handle_timeout(now, slot.cc.as_mut());
             self.after_activity(now, id);
         }
+    }
+
+    /// A half-open connection whose timer is due: counts the SYN-ACK retransmission
+    /// it is about to make, or, if its listener is under pressure and it has had its
+    /// retransmissions, drops it (no RST, as Linux: the SYN may have been spoofed).
+    fn prune_half_open(&mut self, id: ConnectionId) -> bool {
+        let Some(slot) = self.connections.get_mut(&id) else {
+            return false;
+        };
+        let half_open = !slot.established && slot.conn.state() == crate::tcp::TcpState::SynReceived;
+        let (Some(listener), true) = (slot.listener, half_open) else {
+            return false;
+        };
+        let Some(l) = self.listeners.get_mut(&listener) else {
+            return false;
+        };
+        if l.under_pressure(self.config.syn_backlog)
+            && slot.syn_ack_timeouts >= self.config.syn_ack_retries_under_pressure
+        {
+            l.half_open = l.half_open.saturating_sub(1);
+            self.stats.half_open_pruned += 1;
+            self.remove(id);
+            return true;
+        }
+        slot.syn_ack_timeouts += 1;
+        false
     }
 
     /// Writes the next IP packet to send into `buf` (which must hold the largest
@@ -759,6 +896,11 @@ impl Endpoint {
                 flags,
                 &self.options,
             ));
+        }
+        if let Some(packet) = self.cookie_syn_acks.pop_front() {
+            self.stats.packets_out += 1;
+            buf[..packet.len()].copy_from_slice(&packet);
+            return Some(packet.len());
         }
         // Round-robin from the connection after the last one that sent (whether or
         // not it still exists), then up to it; no allocation per packet.
@@ -822,6 +964,10 @@ impl Endpoint {
             self.by_tuple.retain(|_, (c, _)| *c != id);
             if let Connection::Mptcp(m) = &slot.conn {
                 self.tokens.remove(m.local_key().token);
+            }
+            // A half-open connection's key held its token.
+            if let Some(offer) = slot.offer {
+                self.tokens.remove(offer.key.token);
             }
         }
     }

@@ -5,8 +5,8 @@
 use std::net::SocketAddr;
 
 use super::{Connection, ConnectionId, Endpoint};
+use crate::mptcp::keys::LocalKey;
 use crate::mptcp::{SegmentOptions, SubflowRequest};
-use crate::seq::SeqNum;
 use crate::tcp::{SegmentIn, TcpConnection};
 use crate::time::Instant;
 use crate::wire::mptcp::{
@@ -37,12 +37,12 @@ pub(super) fn capable_syn(options: &SegmentOptions) -> CapableOffer {
 }
 
 /// What a listener remembers of a SYN that offered MPTCP, in the half-open TCP
-/// connection: the key its SYN-ACK announced. The MPTCP connection (and its token)
-/// is made only when the third ACK echoes the key (RFC 8684 §3.1), so a SYN flood
-/// costs no more than for TCP.
+/// connection: the key its SYN-ACK announced, whose token is held for it. The MPTCP
+/// connection is made only when the third ACK echoes the key (RFC 8684 §3.1), so a
+/// SYN flood costs no more than for TCP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct PassiveOffer {
-    pub key: u64,
+    pub key: LocalKey,
     pub checksums: bool,
     pub syn_window: u64,
 }
@@ -56,7 +56,7 @@ impl PassiveOffer {
         TcpOption::Mptcp(MptcpOption::MpCapable(MpCapable {
             flags: MpCapableFlags(flags),
             variant: MpCapableVariant::SynAck {
-                sender_key: self.key,
+                sender_key: self.key.key,
             },
         }))
     }
@@ -99,7 +99,8 @@ impl Endpoint {
     /// The third ACK of a connection whose SYN offered MPTCP: if it echoes our key
     /// (MP_CAPABLE with both keys), the MPTCP connection is made now, around the TCP
     /// connection, and handles the segment's options and data; otherwise the
-    /// connection stays plain TCP (§3.1: a third ACK without MP_CAPABLE falls back).
+    /// connection stays plain TCP (§3.1: a third ACK without MP_CAPABLE falls back)
+    /// and the token its key held is free again.
     pub(super) fn finish_passive_open(
         &mut self,
         now: Instant,
@@ -116,6 +117,7 @@ impl Endpoint {
         if !tcp.state().is_synchronized() {
             if tcp.state() == crate::tcp::TcpState::Closed {
                 slot.offer = None;
+                self.tokens.remove(offer.key.token);
             }
             return;
         }
@@ -123,17 +125,14 @@ impl Endpoint {
         let echoed = options
             .capable_variant()
             .and_then(|v| v.keys())
-            .is_some_and(|(_, receiver_key)| receiver_key == offer.key);
+            .is_some_and(|(_, receiver_key)| receiver_key == offer.key.key);
         if !echoed {
             self.stats.mptcp_third_ack_fallbacks += 1;
+            self.tokens.remove(offer.key.token);
             return;
         }
-        let Some(key) = self.tokens.register_key(offer.key, id) else {
-            // Another connection of ours has this key's token: joins could not be
-            // told apart, so this one stays TCP.
-            self.stats.mptcp_token_collisions += 1;
-            return;
-        };
+        // The token was held for this connection since the SYN (`on_syn`).
+        let key = offer.key;
         let mut slot = self.connections.remove(&id).expect("found above");
         let Connection::Tcp(tcp) = slot.conn else {
             unreachable!("checked above");
@@ -181,8 +180,8 @@ impl Endpoint {
             return;
         }
         let id = self.tokens.lookup(join.token).expect("checked above");
-        let (iss, ts_offset) = (SeqNum(self.rng.next_u32()), self.rng.next_u32());
-        let local_nonce = self.rng.next_u32();
+        let (iss, ts_offset) = self.initial_sequence(now, local, remote);
+        let local_nonce = self.random.next_u32();
         let config = self.subflow_tcp_config(true);
         let slot = self.connections.get_mut(&id).expect("checked above");
         let Connection::Mptcp(conn) = &mut slot.conn else {
@@ -232,8 +231,8 @@ impl Endpoint {
                 }
                 continue;
             }
-            let (iss, ts_offset) = (SeqNum(self.rng.next_u32()), self.rng.next_u32());
-            let nonce = self.rng.next_u32();
+            let (iss, ts_offset) = self.initial_sequence(now, local, request.remote);
+            let nonce = self.random.next_u32();
             let config = self.subflow_tcp_config(true);
             let Some(slot) = self.connections.get_mut(&id) else {
                 return;

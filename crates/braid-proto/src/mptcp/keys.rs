@@ -3,13 +3,15 @@
 //! Each connection has a 64-bit key; its token (the top 32 bits of SHA-256 of the key)
 //! is how MP_JOIN SYNs name the connection. RFC 8684 §3.1 asks that a host not use a
 //! key whose token already names one of its connections: [`TokenTable::new_key`]
-//! draws keys from the seeded generator until the token is free, within a bounded
-//! number of tries, and registers it.
+//! draws keys from the endpoint's generator until the token is free, within a bounded
+//! number of tries, and registers it. A listener does so before its SYN-ACK announces
+//! the key, so that the token is held for the half-open connection until its third
+//! ACK.
 
 use std::collections::HashMap;
 
 use crate::crypto::KeyDerived;
-use crate::rng::Rng;
+use crate::rng::RandomSource;
 
 /// How many keys [`TokenTable::new_key`] draws before giving up: with a table far
 /// from 2^32 entries, a collision is already rare; many in a row mean the table is full.
@@ -21,6 +23,14 @@ pub struct LocalKey {
     pub key: u64,
     pub token: u32,
     pub idsn: u64,
+}
+
+impl LocalKey {
+    /// A key with its token and IDSN.
+    pub fn new(key: u64) -> Self {
+        let KeyDerived { token, idsn } = KeyDerived::new(key);
+        LocalKey { key, token, idsn }
+    }
 }
 
 /// Why no key could be made.
@@ -49,16 +59,16 @@ impl<T: Copy> TokenTable<T> {
     }
 
     /// Draws a key whose token is unused, registers it for `owner`, and returns it.
-    pub fn new_key(&mut self, rng: &mut Rng, owner: T) -> Result<LocalKey, KeyError> {
+    pub fn new_key(&mut self, rng: &mut dyn RandomSource, owner: T) -> Result<LocalKey, KeyError> {
         if self.by_token.len() >= self.limit {
             return Err(KeyError::Full(self.limit));
         }
         for _ in 0..MAX_KEY_TRIES {
-            let key = rng.next_u64();
-            let KeyDerived { token, idsn } = KeyDerived::new(key);
-            if let std::collections::hash_map::Entry::Vacant(slot) = self.by_token.entry(token) {
+            let key = LocalKey::new(rng.next_u64());
+            if let std::collections::hash_map::Entry::Vacant(slot) = self.by_token.entry(key.token)
+            {
                 slot.insert(owner);
-                return Ok(LocalKey { key, token, idsn });
+                return Ok(key);
             }
         }
         Err(KeyError::Exhausted(self.by_token.len()))
@@ -71,14 +81,19 @@ impl<T: Copy> TokenTable<T> {
         if self.by_token.len() >= self.limit {
             return None;
         }
-        let KeyDerived { token, idsn } = KeyDerived::new(key);
-        match self.by_token.entry(token) {
+        let key = LocalKey::new(key);
+        match self.by_token.entry(key.token) {
             std::collections::hash_map::Entry::Vacant(slot) => {
                 slot.insert(owner);
-                Some(LocalKey { key, token, idsn })
+                Some(key)
             }
             std::collections::hash_map::Entry::Occupied(_) => None,
         }
+    }
+
+    /// Whether `token` names one of the local connections (or half-open ones).
+    pub fn contains(&self, token: u32) -> bool {
+        self.by_token.contains_key(&token)
     }
 
     /// The connection an MP_JOIN SYN's token names (RFC 8684 §3.2), if any.
@@ -103,10 +118,11 @@ impl<T: Copy> TokenTable<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rng::SeededRng;
 
     #[test]
     fn rfc8684_s3_1_keys_get_distinct_tokens_and_their_idsns() {
-        let mut rng = Rng::new(1);
+        let mut rng = SeededRng::new(1);
         let mut table = TokenTable::new(1000);
         let mut tokens = std::collections::HashSet::new();
         for owner in 0..1000u32 {
@@ -126,10 +142,10 @@ mod tests {
     fn rfc8684_s3_1_a_key_whose_token_is_taken_is_not_used() {
         // Register the token of the first key the generator will draw, then ask for a
         // key: the table must skip that key and take the next.
-        let first = Rng::new(9).next_u64();
+        let first = SeededRng::new(9).next_u64();
         let mut table = TokenTable::new(10);
         table.by_token.insert(crate::crypto::token(first), 99u32);
-        let k = table.new_key(&mut Rng::new(9), 1).unwrap();
+        let k = table.new_key(&mut SeededRng::new(9), 1).unwrap();
         assert_ne!(k.key, first);
         assert_eq!(table.lookup(crate::crypto::token(first)), Some(99));
         assert_eq!(table.len(), 2);

@@ -450,8 +450,9 @@ impl TcpConnection {
     }
 
     /// Opens a connection actively: the SYN goes out at the next `poll_transmit`.
-    /// `iss` should be unpredictable (RFC 9293 §3.4.1) and `ts_offset` random per
-    /// connection (RFC 7323 §5.4); the caller's seeded RNG supplies both.
+    /// `iss` should be unpredictable (RFC 9293 §3.4.1, RFC 6528) and `ts_offset`
+    /// random per connection (RFC 7323 §7.1); the endpoint derives both from its
+    /// secret (`crate::secrets`).
     #[allow(clippy::too_many_arguments)]
     pub fn connect(
         config: TcpConfig,
@@ -497,6 +498,29 @@ impl TcpConnection {
             c.ts_recent = tsval;
         }
         cc.add_subflow(cc_id, c.effective_mss(), now);
+        c
+    }
+
+    /// A connection a listener makes from a SYN cookie's third ACK (RFC 4987 §3.6):
+    /// as [`accept`](Self::accept) with the SYN the cookie describes, and the SYN-ACK
+    /// already sent, at a time nobody kept (so the handshake gives no RTT sample).
+    /// [`handle_segment`](Self::handle_segment) then takes the third ACK.
+    #[allow(clippy::too_many_arguments)]
+    pub fn accept_from_cookie(
+        config: TcpConfig,
+        local: SocketAddr,
+        remote: SocketAddr,
+        syn: &SegmentIn<'_>,
+        iss: SeqNum,
+        ts_offset: u32,
+        cc: &mut dyn CongestionControl,
+        cc_id: SubflowId,
+        now: Instant,
+    ) -> Self {
+        let mut c = Self::accept(config, local, remote, syn, iss, ts_offset, cc, cc_id, now);
+        c.syn_due = false;
+        c.snd_nxt = 1;
+        c.snd_max = 1;
         c
     }
 

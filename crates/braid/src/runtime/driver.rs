@@ -14,7 +14,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::task::Waker;
 
-use braid_proto::endpoint::EndpointEvent;
+use braid_proto::endpoint::{EndpointEvent, EndpointStats};
 use braid_proto::tcp::{TcpEvent, TcpState};
 use braid_proto::time::{Duration, Instant};
 use braid_proto::wire::IpPacket;
@@ -34,6 +34,57 @@ const SPLIT_ROOM: usize = 128;
 /// How long the driver keeps running after the application dropped every handle, so
 /// that connections can finish closing (FIN sent and acknowledged).
 const LINGER: Duration = Duration::from_secs(10);
+
+/// At most one log line about SYN cookies per this long: a flood must not flood the
+/// log too.
+const SYN_FLOOD_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Tells the log when listeners answer SYNs with cookies (their queue of half-open
+/// connections overflowed: a SYN flood, or a burst of clients): a warning when it
+/// starts, after a quiet spell, then a debug line per interval while it lasts, each
+/// with the counts since the last line.
+#[derive(Default)]
+struct SynFloodLog {
+    /// Cookies sent, accepted, rejected, and half-open entries pruned, as last told.
+    told: [u64; 4],
+    told_at: Option<Instant>,
+}
+
+impl SynFloodLog {
+    fn observe(&mut self, now: Instant, stats: &EndpointStats, tun: &str) {
+        let counts = [
+            stats.syn_cookies_sent,
+            stats.syn_cookies_accepted,
+            stats.syn_cookies_rejected,
+            stats.half_open_pruned,
+        ];
+        if counts == self.told
+            || self
+                .told_at
+                .is_some_and(|t| now < t + SYN_FLOOD_LOG_INTERVAL)
+        {
+            return;
+        }
+        let [sent, accepted, rejected, pruned] = std::array::from_fn(|i| counts[i] - self.told[i]);
+        let quiet_before = self
+            .told_at
+            .is_none_or(|t| now >= t + SYN_FLOOD_LOG_INTERVAL + SYN_FLOOD_LOG_INTERVAL);
+        if quiet_before {
+            tracing::warn!(
+                tun,
+                sent,
+                accepted,
+                rejected,
+                pruned,
+                "a listener's SYN queue is full (a SYN flood?): answering with SYN cookies"
+            );
+        } else {
+            tracing::debug!(tun, sent, accepted, rejected, pruned, "SYN cookies");
+        }
+        self.told = counts;
+        self.told_at = Some(now);
+    }
+}
 
 pub(crate) async fn run(
     shared: Arc<Shared>,
@@ -124,6 +175,7 @@ async fn drive(
     let mut gro = GROTable::default();
     let mut wakers: Vec<Waker> = Vec::new();
     let mut linger_until: Option<Instant> = None;
+    let mut syn_flood_log = SynFloodLog::default();
     loop {
         let mut n_rx = 0;
         let mut reads = 0;
@@ -167,6 +219,7 @@ async fn drive(
             if st.endpoint.poll_timeout().is_some_and(|t| t <= now) {
                 st.endpoint.handle_timeout(now);
             }
+            syn_flood_log.observe(now, st.endpoint.stats(), &shared.tun_name);
             dispatch_events(&mut st, &mut wakers);
             let mut n_tx = 0;
             while n_tx < BATCH {

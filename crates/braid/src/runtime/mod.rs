@@ -50,6 +50,7 @@
 mod driver;
 mod error;
 mod listener;
+mod random;
 mod setup;
 mod shared;
 mod stream;
@@ -155,10 +156,10 @@ impl Stack {
         // device hands us is the MTU.
         let buf_len = (endpoint_config.tcp.mss as usize + 120).max(config.mtu as usize) + 64;
 
-        let seed = getrandom::u64().map_err(|e| Error::Io(io::Error::other(e.to_string())))?;
+        let endpoint = random::network_endpoint(endpoint_config)?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
-                endpoint: Endpoint::new(endpoint_config, seed),
+                endpoint,
                 conns: HashMap::new(),
                 listeners: HashMap::new(),
                 stopped: None,
