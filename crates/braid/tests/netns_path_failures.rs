@@ -1275,7 +1275,6 @@ fn empty_request_and_response(test: &str, role: Role) {
 /// (`writer::write_options` returns before the DSS while `!keys_acked`), so its
 /// DATA_FIN never leaves and the server never answers.
 #[test]
-#[ignore = "issue 18: braid's DATA_FIN never leaves while MP_CAPABLE is repeated on pure ACKs"]
 fn empty_request_and_response_braid_client() {
     empty_request_and_response("empty_request_and_response_braid_client", Role::Client);
 }
@@ -1375,7 +1374,6 @@ fn path_fails(test: &str, role: Role, index: usize, failure: Failure) {
 /// `SubflowSet::first_usable_mut`, which does not skip stale subflows), and so do
 /// its retries.
 #[test]
-#[ignore = "issue 18: braid sends its DATA_FIN only on the dead first subflow"]
 fn link_down_first_subflows_path_braid_client() {
     path_fails(
         "link_down_first_subflows_path_braid_client",
@@ -1386,7 +1384,6 @@ fn link_down_first_subflows_path_braid_client() {
 }
 
 #[test]
-#[ignore = "issue 18: braid sends its DATA_FIN only on the dead first subflow"]
 fn link_down_first_subflows_path_braid_server() {
     path_fails(
         "link_down_first_subflows_path_braid_server",
@@ -1417,7 +1414,6 @@ fn link_down_joined_subflows_path_braid_server() {
 }
 
 #[test]
-#[ignore = "issue 18: braid sends its DATA_FIN only on the silent first subflow"]
 fn blackhole_first_subflows_path_braid_client() {
     path_fails(
         "blackhole_first_subflows_path_braid_client",
@@ -1428,7 +1424,6 @@ fn blackhole_first_subflows_path_braid_client() {
 }
 
 #[test]
-#[ignore = "issue 18: braid sends its DATA_FIN only on the silent first subflow"]
 fn blackhole_first_subflows_path_braid_server() {
     path_fails(
         "blackhole_first_subflows_path_braid_server",
@@ -1684,7 +1679,6 @@ fn wait_until_linux_closed_subflows_from(
 /// `MptcpConnection::may_add_subflow` counts them all against `max_subflows` (8):
 /// after about seven flaps braid opens no more joins.
 #[test]
-#[ignore = "issue 18: ended subflows count against max_subflows; braid stops rejoining"]
 fn twenty_flaps_of_linux_address_braid_client() {
     twenty_flaps("twenty_flaps_of_linux_address_braid_client", Role::Client);
 }
@@ -1692,7 +1686,6 @@ fn twenty_flaps_of_linux_address_braid_client() {
 /// The same limit on the accepting side: `may_add_subflow` refuses Linux's joins once
 /// eight subflows, ended ones included, have been.
 #[test]
-#[ignore = "issue 18: ended subflows count against max_subflows; braid refuses joins"]
 fn twenty_flaps_of_linux_address_braid_server() {
     twenty_flaps("twenty_flaps_of_linux_address_braid_server", Role::Server);
 }
