@@ -195,7 +195,7 @@ struct Pair {
 }
 
 fn key_of(side: usize) -> u64 {
-    [0x0c11_e47, 0x5e4_7e4][side]
+    [0x00c1_1e47, 0x005e_47e4][side]
 }
 
 fn config(checksums: bool, client: bool) -> EndpointConfig {

@@ -22,17 +22,23 @@ const CI_SEEDS: u64 = 300;
 /// shows. Empty this list as the core is fixed; never add a seed to it to make a
 /// change pass without saying why in the commit.
 const KNOWN_FAILING: &[(u64, FailureKind)] = &[
-    // The only subflow reset when its address went away (notified outage); the MPTCP
-    // connection is left with no subflow and no timer, in FIN-WAIT-1 / LAST-ACK /
-    // SYN-SENT.
+    // The first path's address removed (notified outage) resets the only subflow,
+    // or the peer's reset is lost: an end is left in FIN-WAIT-1 / LAST-ACK /
+    // SYN-SENT with no subflow that works and no timer (an unacknowledged DATA_FIN
+    // is retried only when a usable subflow gives an RTO).
     (4, FailureKind::Stuck),
     (39, FailureKind::Stuck),
     (81, FailureKind::Stuck),
     (127, FailureKind::Stuck),
     (299, FailureKind::Stuck),
-    // Open at the deadline after the streams ended: LAST-ACK / FIN-WAIT-1 at both ends.
+    // Both DATA_FINs acknowledged, but a subflow on a path that failed for good is
+    // not reaped: the connection waits for its TCP retransmissions to give up
+    // (about 15 minutes).
     (97, FailureKind::Hang),
     (110, FailureKind::Hang),
+    // A client that writes nothing and closes at once: until the server sends a DSS
+    // its pure ACKs carry MP_CAPABLE instead of the DATA_FIN, and a server that only
+    // reads sends none: the DATA_FIN never leaves.
     (252, FailureKind::Hang),
     (261, FailureKind::Hang),
     // Fallback after MP_FAIL (checksum failure): the client never hears the server's

@@ -539,7 +539,12 @@ pub fn draw(seed: u64) -> Draw {
         initial_address_removed,
         ..Hazard::default()
     };
+    // A NAT's outside address, for the server's route back to it.
+    let mut nat_outside = None;
     if let Some((m, h, jumbo)) = middlebox(&mut rng, nat, checksums) {
+        if let Middlebox::Nat { outside, .. } = &m {
+            nat_outside = Some(outside.clone());
+        }
         hazard.undetectable_rewrite = h.undetectable_rewrite;
         hazard.middlebox_reset = h.middlebox_reset;
         let link = if on_wan { &mut wan } else { &mut links[target] };
@@ -630,6 +635,11 @@ pub fn draw(seed: u64) -> Draw {
         .iter_mut()
         .find(|h| h.name == SERVER)
         .expect("the network has a server");
+    if let (true, Some(outside)) = (direct, nat_outside) {
+        // Answers to the NAT's outside address go back over the NAT's path (the
+        // router of the other topology routes the path's whole /24 so).
+        *server = server.clone().route(outside, format!("p{target}"));
+    }
     if rng.chance(0.05) {
         server.mptcp = Some(Mptcp::default().enabled(false));
         notes.push("server without MPTCP".into());
@@ -904,8 +914,8 @@ pub fn judge(draw: &Draw, report: &Report) -> Verdict {
         if let Some(reason) = client.and_then(|c| c.close_reason.as_deref()) {
             if allowed.contains(&reason) {
                 return Verdict::Documented(format!(
-                    "ended with {reason} before the server accepted it (the initial \
-                     subflow's address removed)"
+                    "the initial subflow's address removed, ended with {reason} before \
+                     the server accepted it"
                 ));
             }
         }
@@ -951,12 +961,11 @@ pub fn judge(draw: &Draw, report: &Report) -> Verdict {
     if !errors.is_empty() {
         if errors.iter().all(|e| allowed.contains(e)) {
             return Verdict::Documented(format!(
-                "ended with {errors:?} ({}), delivered a prefix \
-                 ({} of {} up, {} of {} down)",
+                "{} {errors:?}: delivered a prefix ({} of {} up, {} of {} down)",
                 if draw.hazard.middlebox_reset {
-                    "a middlebox that may force a reset"
+                    "a middlebox that may force a reset, ended with"
                 } else {
-                    "the initial subflow's address removed"
+                    "the initial subflow's address removed, ended with"
                 },
                 server.bytes_delivered,
                 draw.upload,
@@ -1105,13 +1114,24 @@ impl Tally {
                     .join(" ")
             );
         }
-        if !self.documented.is_empty() {
-            let mut list: Vec<u64> = self.documented.iter().map(|(s, _)| *s).collect();
-            list.sort_unstable();
+        // Documented outcomes by their reason, numbers left out.
+        let mut reasons: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
+        for (seed, why) in &self.documented {
+            let reason: String = why
+                .split(['(', ':'])
+                .next()
+                .unwrap_or(why)
+                .trim()
+                .to_string();
+            reasons.entry(reason).or_default().push(*seed);
+        }
+        for (reason, mut seeds) in reasons {
+            seeds.sort_unstable();
             s += &format!(
-                "  documented errors ({}): {}\n",
-                list.len(),
-                list.iter()
+                "  documented, {reason} ({}): {}\n",
+                seeds.len(),
+                seeds
+                    .iter()
                     .map(u64::to_string)
                     .collect::<Vec<_>>()
                     .join(" ")
