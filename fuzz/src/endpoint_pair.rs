@@ -18,15 +18,16 @@
 //!
 //! - nothing panics (the fuzzer and proptest see a panic);
 //! - what each application read is a prefix of what its peer wrote (every byte
-//!   checked against the writer's pattern at its offset, never more than written):
-//!   unless an injected segment could have made other bytes legitimately part of the
-//!   stream. TCP and MPTCP do not authenticate data: in-window payload with a
-//!   plausible DSS mapping is data by design. So injected payload comes in two kinds:
-//!   "honest" (the writer's own bytes at the offset its DSS mapping names, so that a
-//!   receiver that follows mappings correctly can only deliver right bytes) and raw
-//!   bytes; a raw payload, a DSS mapping not describing its payload, or a connection
-//!   that falls back to TCP after honest data was injected (fallback reads the
-//!   subflow's bytes as the stream) turn the prefix check off for the rest of the run;
+//!   checked against the writer's pattern at its offset, never more than written),
+//!   unless injected data could legitimately have become part of the stream. TCP and
+//!   MPTCP do not authenticate data: in-window payload is taken as the subflow's
+//!   bytes (the first copy wins), and a plausible DSS mapping places them. So once a
+//!   segment with payload or with a DSS mapping (or MP_CAPABLE with data) has been
+//!   injected, the prefix check is off for the rest of the run. Injected payload is
+//!   still made of the writer's own bytes under a DSS naming their offset ("honest")
+//!   as often as of raw bytes, to reach the mapping code with plausible input;
+//!   segments without payload or mapping (ACKs, DATA_ACKs, RSTs, FINs, signals)
+//!   must never make a receiver deliver a wrong byte;
 //! - memory is bounded: each endpoint's connections (listener backlogs included) and
 //!   each connection's subflows, readable and queued bytes stay under the
 //!   configured limits.
@@ -187,8 +188,6 @@ struct Pair {
     in_flight: Vec<InFlight>,
     flows: BTreeMap<(SocketAddr, SocketAddr), Flow>,
     apps: [App; 2],
-    /// Whether honest payload was injected (a later fallback taints the stream).
-    honest_injected: bool,
     /// The prefix oracle no longer holds (see the module documentation).
     tainted: bool,
     buf: Vec<u8>,
@@ -236,7 +235,6 @@ impl Pair {
             in_flight: Vec::new(),
             flows: BTreeMap::new(),
             apps: [App::default(), App::default()],
-            honest_injected: false,
             tainted: false,
             buf: vec![0u8; 65536],
         };
@@ -365,7 +363,6 @@ impl Pair {
 
     /// Reads everything both applications can, checking every byte.
     fn read_all(&mut self) {
-        self.taint_on_fallback();
         for side in 0..2 {
             let Some(conn) = self.apps[side]
                 .conn
@@ -385,9 +382,10 @@ impl Pair {
                 }
                 assert!(
                     self.apps[side].read <= self.apps[peer].written,
-                    "endpoint {side} read {} bytes, its peer wrote {}",
+                    "endpoint {side} read {} bytes, its peer wrote {} (MPTCP phase {:?})",
                     self.apps[side].read,
-                    self.apps[peer].written
+                    self.apps[peer].written,
+                    conn.as_mptcp().map(|m| m.phase())
                 );
                 let key = key_of(peer);
                 if let Some(i) =
@@ -408,20 +406,6 @@ impl Pair {
                     );
                 }
             }
-        }
-    }
-
-    fn taint_on_fallback(&mut self) {
-        if !self.honest_injected || self.tainted {
-            return;
-        }
-        for side in 0..2 {
-            let fell_back = self.apps[side]
-                .conn
-                .and_then(|c| self.endpoints[side].connection(c))
-                .and_then(|c| c.as_mptcp())
-                .is_some_and(|m| m.phase() == Phase::Fallback);
-            self.tainted |= fell_back;
         }
     }
 
@@ -848,8 +832,7 @@ fn inject(pair: &mut Pair, input: &mut Input<'_>) {
                 }),
                 data_fin: false,
             })));
-            mapping = false;
-            pair.honest_injected = true;
+            pair.tainted = true;
         }
         2 => {
             let len = usize::from(input.u16() % 1500 + 1);

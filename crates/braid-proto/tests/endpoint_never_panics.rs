@@ -46,12 +46,14 @@ const KNOWN_FAILURES: &[(&str, &str)] = &[
         "crates/braid-proto/src/mptcp/mapping.rs:496:",
         "attempt to add with overflow",
     ),
-    // The prefix oracle: a receiver falls back to TCP (one segment without MPTCP
-    // options on its first subflow, once a forged RST left that subflow alone) while
-    // its peer goes on with MPTCP, and reads what that subflow carries next as the
-    // continuation of the stream: bytes from later in the stream, delivered early
-    // (MptcpConnection::options_vanished allows fallback on a connection that had a
-    // second subflow).
+    // The prefix oracle: an injected segment without payload makes an end fall back
+    // to TCP mid-connection (one segment without MPTCP options on the first subflow
+    // once a forged RST left it alone, or an MP_FAIL with any DSN) on a connection
+    // that had a second subflow, while the peer goes on with MPTCP; the receiver then
+    // reads what the subflow carries next as the continuation of the stream: bytes
+    // from elsewhere in the stream delivered at the wrong offset, or more bytes than
+    // were written (MptcpConnection::options_vanished and the MP_FAIL handling allow
+    // a fallback RFC 8684 §3.7 does not, once another subflow carried data).
     ("fuzz/src/endpoint_pair.rs:", "MPTCP phase Some(Fallback)"),
 ];
 
