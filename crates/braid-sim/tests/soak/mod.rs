@@ -38,9 +38,10 @@
 //!
 //! Documented outcomes, explicitly:
 //!
-//! - A payload rewrite with DSS checksums off changes bytes that TCP's checksum
-//!   (fixed by the middlebox) cannot catch and MPTCP does not check: the stream may
-//!   differ from what was written, by design (RFC 8684 §3.3.1). Expected: the right
+//! - A payload rewrite with DSS checksums off, or with a server that does not speak
+//!   MPTCP (plain TCP has no DSS checksum), changes bytes that TCP's checksum (fixed
+//!   by the middlebox) cannot catch and MPTCP does not check: the stream may differ
+//!   from what was written, by design (RFC 8684 §3.3.1). Expected: the right
 //!   length, end of stream and close in time; the digest may differ
 //!   ([`Verdict::Documented`], "undetectable payload rewrite").
 //! - A middlebox that removes MPTCP options mid-connection (`strip_mptcp` on every
@@ -116,7 +117,8 @@ pub struct Draw {
 /// documentation).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Hazard {
-    /// Payload rewritten, DSS checksums off: the bytes may differ.
+    /// Payload rewritten with DSS checksums off, or on a connection that is plain TCP
+    /// (the server does not speak MPTCP): the bytes may differ.
     pub undetectable_rewrite: bool,
     /// MPTCP options removed mid-connection, payload rewritten under checksums, or
     /// segments merged: the connection may be reset when it cannot fall back.
@@ -541,7 +543,9 @@ pub fn draw(seed: u64) -> Draw {
     };
     // A NAT's outside address, for the server's route back to it.
     let mut nat_outside = None;
+    let mut payload_rewrite = false;
     if let Some((m, h, jumbo)) = middlebox(&mut rng, nat, checksums) {
+        payload_rewrite = matches!(m, Middlebox::PayloadRewrite { .. });
         if let Middlebox::Nat { outside, .. } = &m {
             nat_outside = Some(outside.clone());
         }
@@ -643,6 +647,8 @@ pub fn draw(seed: u64) -> Draw {
     if rng.chance(0.05) {
         server.mptcp = Some(Mptcp::default().enabled(false));
         notes.push("server without MPTCP".into());
+        // Plain TCP has no DSS checksum: a rewritten payload goes through unseen.
+        hazard.undetectable_rewrite |= payload_rewrite;
     } else if direct && paths_n > 1 && rng.chance(0.3) {
         let mut m = Mptcp::default();
         for i in 1..paths_n {
