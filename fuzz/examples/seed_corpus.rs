@@ -32,8 +32,8 @@ fn main() {
         || Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus"),
         PathBuf::from,
     );
-    let dirs = ["packet", "mptcp_option", "capture_file", "endpoint_pair"]
-        .map(|target| out.join(target));
+    let dirs =
+        ["packet", "mptcp_option", "capture_file", "endpoint_pair"].map(|target| out.join(target));
     for dir in &dirs {
         fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     }
