@@ -8,7 +8,10 @@
 //!   flags octet and length;
 //! - `capture_file/`: small captures, as pcap and as pcapng: the first packets of each
 //!   capture, and the packets around the first ADD_ADDR, REMOVE_ADDR, MP_PRIO,
-//!   MP_FASTCLOSE and MP_TCPRST.
+//!   MP_FASTCLOSE and MP_TCPRST;
+//! - `endpoint_pair/`: pseudo-random programs of a few hundred to two thousand bytes.
+//!   Its inputs are programs, not packets; libFuzzer, started from nothing, keeps them
+//!   a few bytes long for a long time, and so never gets past the setup.
 
 use std::collections::HashSet;
 use std::fs;
@@ -29,11 +32,13 @@ fn main() {
         || Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus"),
         PathBuf::from,
     );
-    let dirs = ["packet", "mptcp_option", "capture_file"].map(|target| out.join(target));
+    let dirs =
+        ["packet", "mptcp_option", "capture_file", "endpoint_pair"].map(|target| out.join(target));
     for dir in &dirs {
         fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     }
-    let [packet_dir, option_dir, capture_dir] = &dirs;
+    let [packet_dir, option_dir, capture_dir, programs_dir] = &dirs;
+    let programs = random_programs(programs_dir);
 
     let mut captures: Vec<PathBuf> = fs::read_dir(CAPTURES)
         .expect("testdata/captures")
@@ -106,12 +111,31 @@ fn main() {
         }
     }
     println!(
-        "wrote {} packet, {} mptcp_option and {} capture_file seeds under {}",
+        "wrote {} packet, {} mptcp_option, {} capture_file and {programs} endpoint_pair \
+         seeds under {}",
         written[0],
         written[1],
         written[2],
         out.display()
     );
+}
+
+/// Writes 64 programs of pseudo-random bytes (xorshift from a fixed seed, so the
+/// corpus is the same on every run) for `endpoint_pair`; returns how many.
+fn random_programs(dir: &Path) -> usize {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for i in 0..64 {
+        let len = 200 + (next() % 1800) as usize;
+        let program: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        fs::write(dir.join(format!("random-{i:02}")), program).expect("write a seed");
+    }
+    64
 }
 
 /// A classic little-endian pcap (microseconds) of raw IP packets.

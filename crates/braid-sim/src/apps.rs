@@ -174,7 +174,7 @@ impl Pattern {
 // ---- the applications ----
 
 /// How a [`Sink`] checks what it receives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verify {
     /// Every byte against the sender's [`Pattern`] at its offset (and SHA-256 too, as

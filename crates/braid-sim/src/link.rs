@@ -111,7 +111,7 @@ pub struct Reorder {
 }
 
 /// What a link does with its packets while it is down (see the module documentation).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DownPolicy {
     /// Drop everything held and everything offered (Linux with the interface down).

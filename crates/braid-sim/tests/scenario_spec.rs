@@ -283,3 +283,69 @@ fn values_made_in_rust_are_validated_as_a_files_are() {
         "connection[0].server_app: needed: a client \"echo\" has no usual server (give `server_app = { type = ... }`)"
     );
 }
+
+#[test]
+fn every_example_scenario_written_back_as_toml_reads_as_the_same_spec() {
+    let dir = FsPath::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/scenarios");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 5, "{files:?}");
+    for file in files {
+        let spec = ScenarioSpec::from_toml(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        let text = spec.to_toml();
+        let again = ScenarioSpec::from_toml(&text)
+            .unwrap_or_else(|e| panic!("{}: {e}\n{text}", file.display()));
+        assert_eq!(again, spec, "{}:\n{text}", file.display());
+        Scenario::from_spec(again).unwrap();
+    }
+}
+
+#[test]
+fn a_spec_made_in_rust_written_as_toml_reads_back_equal() {
+    let lossy = Link::default()
+        .rate(Rate::UNLIMITED)
+        .delay(Duration::from_micros(12_345))
+        .loss(0.012_345_678_9)
+        .burst_loss(braid_sim::scenario::spec::BurstLoss::new(0.01, 0.3))
+        .reorder(Reorder::new(0.05, ms(3)))
+        .schedule(ScheduleEntry::at(ms(1500)).state(State::Down).notify(true))
+        .schedule(ScheduleEntry::at(ms(2500)).state(State::Up).notify(true))
+        .middlebox(braid_sim::scenario::spec::Middlebox::corrupt_once(
+            3,
+            Direction::Forward,
+        ));
+    let network = Multipath {
+        client: Host::new("phone").tcp(Tcp::default().delayed_ack(None)),
+        paths: vec![
+            Path::new("wifi", lossy),
+            Path::new("cell", Link::default().rate(Rate::mbit(20))).endpoint(SUBFLOW),
+        ],
+        to_server: ToServer::Direct,
+    };
+    let spec = network
+        .add_to(ScenarioSpec::new("rust").seed(7).stop(Stop::Finished))
+        .mptcp(
+            Mptcp::default()
+                .scheduler(SchedulerKind::Blest)
+                .checksums(true),
+        )
+        .connection(
+            Connection::new(
+                "phone",
+                "10.0.1.2",
+                App::Scripted {
+                    actions: vec![Action::write(ms(0), Size::bytes(0)), Action::close(ms(10))],
+                },
+            )
+            .server_app(App::Sink {
+                verify: Some(Verify::Sha256),
+            }),
+        );
+    let text = spec.to_toml();
+    assert_eq!(ScenarioSpec::from_toml(&text).unwrap(), spec, "{text}");
+    Scenario::from_spec(spec).unwrap();
+}

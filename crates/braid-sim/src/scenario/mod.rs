@@ -477,6 +477,15 @@ impl ScenarioSpec {
     }
 }
 
+impl ScenarioSpec {
+    /// The scenario as a file: [`ScenarioSpec::from_toml`] reads it back to an equal
+    /// spec, so a scenario made in Rust (a generated one, say) can be saved and run
+    /// again with `braid sim`.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("every scenario value has a TOML form")
+    }
+}
+
 impl Built {
     /// Runs until `duration` of virtual time, or, with `stop_when_finished`, until
     /// every host has finished (see [`Host::is_finished`]).

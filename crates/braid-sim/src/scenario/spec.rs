@@ -38,7 +38,7 @@ use std::net::IpAddr;
 use braid_proto::pm::PmEndpoint;
 use braid_proto::sched::SchedulerKind;
 use braid_proto::time::Duration;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::units::{DurationValue, Probability, Rate, Size, Toggle};
 pub use crate::apps::Verify;
@@ -62,7 +62,7 @@ macro_rules! setters {
 
 /// A whole scenario: the top-level keys of a file and its `[[host]]`, `[[router]]`,
 /// `[[link]]` and `[[connection]]` tables, in order.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioSpec {
     pub name: Option<String>,
@@ -124,7 +124,7 @@ setters!(ScenarioSpec {
     mptcp: Mptcp,
 });
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Stop {
     /// Stop once every connection has finished (or at the deadline).
@@ -133,7 +133,7 @@ pub enum Stop {
     Deadline,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Cc {
     Cubic,
@@ -165,7 +165,7 @@ impl fmt::Display for Cc {
 }
 
 /// The `[tcp]` table (global) or a host's `tcp = { ... }` (overriding it key by key).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Tcp {
     pub cc: Option<Cc>,
@@ -229,7 +229,7 @@ impl Tcp {
 
 /// The `[mptcp]` table (global) or a host's `mptcp = { ... }` (overriding it key by
 /// key; `limits` key by key too).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Mptcp {
     pub enabled: Option<bool>,
@@ -286,7 +286,7 @@ impl Mptcp {
 }
 
 /// `ip mptcp limits`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MptcpLimits {
     pub subflows: Option<u8>,
@@ -298,7 +298,7 @@ setters!(MptcpLimits {
     add_addr_accepted: u8,
 });
 
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Keepalive {
     pub idle: DurationValue,
@@ -317,7 +317,7 @@ impl Keepalive {
 }
 
 /// A `[[host]]`: its addresses (on interfaces), routes and settings.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Host {
     pub name: String,
@@ -381,7 +381,7 @@ setters!(Host {
 });
 
 /// A `[[router]]`: named interfaces and routes, no addresses.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Router {
     pub name: String,
@@ -411,14 +411,14 @@ impl Router {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Interface {
     pub name: Option<String>,
     pub addresses: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Route {
     /// "10.0.2.0/24", an address (a host route), or "default".
@@ -436,7 +436,7 @@ impl Route {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum InterfaceRef {
     Index(usize),
@@ -463,7 +463,7 @@ impl From<String> for InterfaceRef {
 
 /// Gilbert-Elliott loss: `p` from good to bad, `r` back; in the good state packets
 /// are lost with `loss_good` (default 0), in the bad one with `loss_bad` (default 1).
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct BurstLoss {
     pub p: Probability,
@@ -485,7 +485,7 @@ impl BurstLoss {
 }
 
 /// `probability` of a packet being held back `delay` longer than the others.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Reorder {
     pub probability: Probability,
@@ -501,14 +501,14 @@ impl Reorder {
     }
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum State {
     Up,
     Down,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     Both,
@@ -573,7 +573,7 @@ macro_rules! with_link_params {
 with_link_params! {
     /// Link parameters, each optional: a direction's overrides, or the result of
     /// merging.
-    #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+    #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
     #[serde(deny_unknown_fields)]
     pub struct LinkParams {}
 }
@@ -581,7 +581,7 @@ with_link_params! {
 with_link_params! {
     /// A `[[link]]`: duplex (`between`) or one-way (`from`, `to`), its parameters,
     /// schedule and middleboxes.
-    #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+    #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
     #[serde(deny_unknown_fields)]
     pub struct Link {
         pub name: Option<String>,
@@ -642,7 +642,7 @@ setters!(Link {
 
 with_link_params! {
     /// A change to a link at a time: its state, its parameters, or both.
-    #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+    #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
     #[serde(deny_unknown_fields)]
     pub struct ScheduleEntry {
         pub at: DurationValue,
@@ -689,7 +689,7 @@ impl LinkParams {
 }
 
 /// Which segments `strip_mptcp` strips.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum StripOn {
     Syn,
@@ -702,7 +702,7 @@ pub enum StripOn {
 /// A middlebox on a link (see `crate::middlebox`). `direction` says which direction of
 /// a duplex link gets it (default both: one stage per direction, but one box for
 /// `seq_rewrite` and `nat`, which need both directions).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Middlebox {
     StripOption {
@@ -773,7 +773,7 @@ impl Middlebox {
 }
 
 /// A `[[connection]]`: a client's application connecting to a server's.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Connection {
     pub name: Option<String>,
@@ -813,7 +813,7 @@ setters!(Connection {
 });
 
 /// An application, at either end of a connection.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum App {
     Bulk {
@@ -837,7 +837,7 @@ pub enum App {
     },
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum ActionKind {
     Write,
@@ -846,7 +846,7 @@ pub enum ActionKind {
 }
 
 /// A step of a scripted application.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Action {
     pub at: DurationValue,

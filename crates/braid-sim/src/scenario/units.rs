@@ -11,7 +11,7 @@ use std::fmt;
 
 use braid_proto::time::Duration;
 use serde::de::{self, Deserializer, Visitor};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize, Serializer};
 
 /// `number * scale` where `number` is a non-negative decimal ("12", "1.5", ".25"),
 /// exactly, or an error.
@@ -344,6 +344,37 @@ impl<'de> Deserialize<'de> for Probability {
     }
 }
 
+// Written back in the forms the parsers above read, so that a scenario made in Rust
+// can be saved as a file that `braid sim` runs identically (exact values: durations in
+// microseconds, rates in bits per second, sizes in bytes).
+
+impl Serialize for DurationValue {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{}us", self.0.as_micros()))
+    }
+}
+
+impl Serialize for Rate {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Some(bps) => s.serialize_u64(bps),
+            None => s.serialize_str("unlimited"),
+        }
+    }
+}
+
+impl Serialize for Size {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(self.0)
+    }
+}
+
+impl Serialize for Probability {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(self.0)
+    }
+}
+
 /// A setting that can be turned off: `"off"` or `false`, or the value itself.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Toggle<T> {
@@ -401,6 +432,15 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Toggle<T> {
             }
         }
         d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+impl<T: Serialize> Serialize for Toggle<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Toggle::Off => s.serialize_str("off"),
+            Toggle::On(value) => value.serialize(s),
+        }
     }
 }
 
