@@ -64,6 +64,28 @@ fn exchange(
     up: &[u8],
     down: &[u8],
     deadline: Duration,
+    step: impl FnMut(&mut Pair, &Ends),
+) -> Ends {
+    exchange_in_order(pair, client, up, down, deadline, Order::ClientFirst, step)
+}
+
+/// Who closes first.
+#[derive(Clone, Copy, PartialEq)]
+enum Order {
+    /// The client once it wrote everything; the server once it saw the client's end.
+    ClientFirst,
+    /// The server once it wrote everything; the client once the server's subflows
+    /// are all half closed (FIN-WAIT-2): the server then sends nothing unprompted.
+    ServerFirst,
+}
+
+fn exchange_in_order(
+    pair: &mut Pair,
+    client: ConnectionId,
+    up: &[u8],
+    down: &[u8],
+    deadline: Duration,
+    order: Order,
     mut step: impl FnMut(&mut Pair, &Ends),
 ) -> Ends {
     let mut x = Ends::default();
@@ -72,9 +94,17 @@ fn exchange(
     let mut buf = vec![0u8; 65536];
     let deadline = pair.now + deadline;
     pair.run_until(deadline, |p| {
+        let server_half_closed = p
+            .accepted()
+            .and_then(|server| mptcp(p, 1, server))
+            .is_some_and(|m| {
+                m.subflows()
+                    .all(|s| s.tcp().state() == braid_proto::tcp::TcpState::FinWait2)
+            });
         if let Some(c) = p.endpoints[0].connection_mut(client) {
             up_written += c.write(&up[up_written..]);
-            if up_written == up.len() && x.client_closed_at.is_none() {
+            let client_may_close = order == Order::ClientFirst || server_half_closed;
+            if up_written == up.len() && client_may_close && x.client_closed_at.is_none() {
                 c.close();
                 x.client_closed_at = Some(p.now);
             }
@@ -91,7 +121,8 @@ fn exchange(
                 if c.is_read_closed() {
                     x.server_saw_end.get_or_insert(p.now);
                 }
-                if down_written == down.len() && x.server_saw_end.is_some() && !server_closed {
+                let server_may_close = order == Order::ServerFirst || x.server_saw_end.is_some();
+                if down_written == down.len() && server_may_close && !server_closed {
                     c.close();
                     server_closed = true;
                 }
@@ -207,6 +238,27 @@ fn rfc8684_s3_3_3_an_empty_response_ends_at_once() {
         |_, _| {},
     );
     assert_both_ends(&x, &up, &[], Duration::from_millis(300));
+}
+
+#[test]
+fn rfc8684_s3_3_3_a_data_fin_on_an_empty_segment_is_acknowledged_by_a_peer_that_finished() {
+    // The server sends its response and closes; once its DATA_FIN is acknowledged
+    // its subflows are half closed (FIN-WAIT-2) and it sends nothing unprompted. The
+    // client's DATA_FIN, later, rides on pure ACKs, which TCP never acknowledges: the
+    // server must still answer it with a DATA_ACK.
+    let (mut pair, client) = two_subflows();
+    let up = pattern(20_000, 7);
+    let down = pattern(300_000, 8);
+    let x = exchange_in_order(
+        &mut pair,
+        client,
+        &up,
+        &down,
+        Duration::from_secs(30),
+        Order::ServerFirst,
+        |_, _| {},
+    );
+    assert_both_ends(&x, &up, &down, Duration::from_millis(200));
 }
 
 /// A client with a second address: it joins from it once the server has shown it

@@ -609,6 +609,14 @@ impl MptcpConnection {
             if let Some(mapping) = dss.mapping {
                 self.deliver_mapping(id, &mapping, dss.data_fin);
             }
+            if dss.data_fin && seg.payload.is_empty() {
+                // §3.3.3: a DATA_FIN is acknowledged at the data level. TCP does
+                // not acknowledge a segment without data, so we ask for the ACK
+                // that carries the DATA_ACK, for a repeat too (ours may be lost).
+                if let Some(s) = self.subflows.get_mut(id) {
+                    s.tcp.request_ack();
+                }
+            }
         }
         if let Some(a) = options.add_addr {
             self.on_add_addr(now, a, remote_key);
