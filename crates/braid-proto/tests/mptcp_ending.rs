@@ -261,6 +261,31 @@ fn rfc8684_s3_3_3_a_data_fin_on_an_empty_segment_is_acknowledged_by_a_peer_that_
     assert_both_ends(&x, &up, &down, Duration::from_millis(200));
 }
 
+#[test]
+fn rfc8684_s3_7_a_connection_that_fell_back_ends_as_tcp_does() {
+    // The server has no MPTCP. The client's connection, plain TCP now, reports its
+    // end when its TCP does (entering TIME-WAIT), and as finished: the subflow's
+    // TIME-WAIT expiring later must not turn it into a reset.
+    let mut plain = EndpointConfig::default();
+    plain.mptcp.enabled = false;
+    let mut pair = Pair::with_configs(EndpointConfig::default(), plain, Duration::from_millis(10));
+    pair.endpoints[1].listen(addr(SERVER)).unwrap();
+    let client = pair.endpoints[0]
+        .connect(Instant::ZERO, addr(CLIENT), addr(SERVER))
+        .unwrap();
+    let up = pattern(30_000, 9);
+    let down = pattern(40_000, 10);
+    let x = exchange(
+        &mut pair,
+        client,
+        &up,
+        &down,
+        Duration::from_secs(120),
+        |_, _| {},
+    );
+    assert_both_ends(&x, &up, &down, Duration::from_millis(200));
+}
+
 /// A client with a second address: it joins from it once the server has shown it
 /// has the keys (its first DSS, when data flows).
 fn two_subflows() -> (Pair, ConnectionId) {

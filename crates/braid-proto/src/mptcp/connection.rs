@@ -1264,10 +1264,12 @@ impl MptcpConnection {
                         if fin_ready {
                             s.tcp.close();
                         }
-                        if s.tcp.state() != TcpState::Closed {
-                            return;
+                        // As plain TCP does, the end is reported on entering
+                        // TIME-WAIT; the subflow stays until it expires.
+                        match s.tcp.close_reason() {
+                            Some(reason) => reason,
+                            None => return,
                         }
-                        s.tcp.close_reason().unwrap_or(CloseReason::Finished)
                     }
                     None => CloseReason::Reset,
                 };
