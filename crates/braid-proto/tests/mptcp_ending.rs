@@ -513,6 +513,39 @@ fn rfc8684_s3_3_3_a_connection_that_lost_every_subflow_is_resumed_by_a_new_one()
 }
 
 #[test]
+fn rfc8684_s3_3_3_the_only_path_back_without_an_endpoint_resumes_the_connection() {
+    // As above, but the address is the initial one and no endpoint is configured on
+    // it (a client with one interface): its coming back alone re-creates the subflow
+    // as a join with id 0, and the transfer completes in both directions.
+    let (mut pair, client) = pair_with(EndpointConfig::default(), 10);
+    let up = pattern(1_000_000, 11);
+    let down = pattern(1_000_000, 12);
+    let mut phase = 0;
+    let mut gone_at = Instant::ZERO;
+    let x = exchange(
+        &mut pair,
+        client,
+        &up,
+        &down,
+        Duration::from_secs(60),
+        |p, x| {
+            let now = p.now;
+            if phase == 0 && x.server_received.len() > 300_000 {
+                p.endpoints[0].remove_local_address(now, ip("10.0.0.1"));
+                gone_at = now;
+                phase = 1;
+            } else if phase == 1 && now >= gone_at + Duration::from_secs(3) {
+                p.endpoints[0].local_address_back(now, ip("10.0.0.1"));
+                phase = 2;
+            }
+        },
+    );
+    assert_eq!(phase, 2);
+    assert_both_ends(&x, &up, &down, Duration::from_secs(30));
+    assert_eq!(x.client_reason, Some(CloseReason::Finished));
+}
+
+#[test]
 fn rfc8684_s3_3_3_without_any_subflow_the_connection_ends_after_the_close_timeout() {
     let mut config = EndpointConfig::default();
     config.mptcp.close_timeout = Duration::from_secs(5);

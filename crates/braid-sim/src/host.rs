@@ -41,7 +41,8 @@
 //! moving their data to the others. When it comes back, each address that had a path
 //! manager endpoint gets it back, flags and id included (`Endpoint::add_local_address`),
 //! so `subflow` and `signal` endpoints act again; an address without one stays a plain
-//! address, usable by new connections as it always was. The host keeps owning the
+//! address, usable by new connections as it always was, and connections may open
+//! again the subflows they lost with it (`Endpoint::local_address_back`). The host keeps owning the
 //! addresses throughout: what a down interface carries is the link's business.
 //!
 //! # Applications
@@ -1043,9 +1044,12 @@ impl Host {
         for e in self.interface_events.drain(..due).collect::<Vec<_>>() {
             if e.up {
                 for (addr, endpoint) in self.down.remove(&e.interface).unwrap_or_default() {
-                    if let Some(endpoint) = endpoint {
-                        debug_assert_eq!(endpoint.addr, addr);
-                        self.endpoint.add_local_address(now, endpoint);
+                    match endpoint {
+                        Some(endpoint) => {
+                            debug_assert_eq!(endpoint.addr, addr);
+                            self.endpoint.add_local_address(now, endpoint);
+                        }
+                        None => self.endpoint.local_address_back(now, addr),
                     }
                 }
             } else if !self.down.contains_key(&e.interface) {

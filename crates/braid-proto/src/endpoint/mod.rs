@@ -503,7 +503,14 @@ impl Endpoint {
             .path_manager
             .endpoints
             .retain(|e| e.addr != addr);
-        self.for_each_mptcp(now, |c| c.remove_local_address(addr));
+        self.for_each_mptcp(now, |c| c.remove_local_address(now, addr));
+    }
+
+    /// A local address that has no path manager endpoint is usable again (its
+    /// interface came back): MPTCP connections may open again the subflows they
+    /// lost with it.
+    pub fn local_address_back(&mut self, now: Instant, addr: std::net::IpAddr) {
+        self.for_each_mptcp(now, |c| c.local_address_back(now, addr));
     }
 
     /// Makes a local address a backup path or a regular one (MP_PRIO on the

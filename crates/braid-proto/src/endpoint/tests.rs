@@ -150,6 +150,8 @@ fn a_half_open_connection_that_ends_frees_its_token() {
     let (isn, _) = syn_ack(&mut server, now);
     assert!(server.tokens.contains(crate::crypto::token(7)));
     server.handle(now, &packet(1001, isn.wrapping_add(1), TcpFlags::RST, &[]));
+    // An ended connection stays for its owner to read until the next poll.
+    assert!(server.poll_transmit(now, &mut [0; 1500]).is_none());
     assert!(server.connection_ids().next().is_none());
     assert!(
         server.tokens.is_empty(),

@@ -1134,9 +1134,12 @@ impl MptcpConnection {
             // failure (reset without reason, timeout) may be.
             let refused = s.peer_reset_reason.is_some() && !s.peer_reset_transient;
             let failed = s.tcp.close_reason() != Some(CloseReason::Finished) && !refused;
-            if reason != CloseReason::Finished {
+            let closed_by_policy =
+                s.reset_reason == Some(MpTcpRstReason::AdministrativelyProhibited);
+            if reason != CloseReason::Finished && !closed_by_policy {
                 // A subflow we reset failed for a protocol reason, not because the
-                // application aborted.
+                // application aborted. One the path manager closed (its address went
+                // away) did not fail.
                 self.last_failure = Some(match reason {
                     CloseReason::Aborted if s.reset_reason.is_some() => CloseReason::ProtocolError,
                     reason => reason,
@@ -1286,11 +1289,15 @@ impl MptcpConnection {
                         self.send_data_fin();
                     }
                 }
-                if self.data.we_finished() && self.lifecycle.close_subflows() {
+                if self.data.we_finished() {
                     // §3.3.3: once our DATA_FIN is acknowledged, the subflows close
-                    // with FINs; the peer's data still comes in over them.
+                    // with FINs; the peer's data still comes in over them. So does a
+                    // subflow that joins later, once its handshake is over.
+                    self.lifecycle.close_subflows();
                     for s in self.subflows.iter_mut() {
-                        s.tcp.close();
+                        if s.handshake.is_complete() && s.tcp.state().can_send() {
+                            s.tcp.close();
+                        }
                     }
                 }
                 if self.lifecycle.closing_subflows()
@@ -1310,11 +1317,12 @@ impl MptcpConnection {
     /// Every subflow is over before the end: the connection waits
     /// [`MptcpConfig::close_timeout`] for a subflow to join it or to be opened again
     /// (break-before-make, RFC 8684 §3.3.3's "the connection may be resumed"), then
-    /// ends with the reason the last subflow failed for.
+    /// ends with the reason the last subflow failed for, or as timed out when none
+    /// failed (the path manager closed them all, their addresses gone).
     fn without_subflows(&mut self, now: Instant) {
         let since = self.lifecycle.paths_lost(now);
         if now.saturating_duration_since(since) >= self.config.close_timeout {
-            let reason = self.last_failure.unwrap_or(CloseReason::Reset);
+            let reason = self.last_failure.unwrap_or(CloseReason::TimedOut);
             self.lifecycle.finish(reason, false);
         }
     }
@@ -1470,8 +1478,13 @@ impl MptcpConnection {
 
     /// Whether another subflow may be added, in either direction.
     pub fn may_add_subflow(&self) -> bool {
+        // Once our DATA_FIN is acknowledged the peer's data may still need a path
+        // (its only one may have been lost): subflows may come until both ends
+        // finished.
+        let both_finished = self.data.we_finished() && self.data.peer_finished();
         self.state.is_established()
-            && self.lifecycle.is_open()
+            && !self.lifecycle.is_closed()
+            && !both_finished
             && self.subflows.live() < self.config.max_subflows
     }
 
@@ -1499,15 +1512,24 @@ impl MptcpConnection {
     pub fn add_local_address(&mut self, now: Instant, endpoint: crate::pm::PmEndpoint) {
         self.pm.add_local_address(now, endpoint);
         self.run_path_manager();
-        self.react_to_subflows();
+        self.settle(now);
+    }
+
+    /// A local address without a path manager endpoint is back (its interface came
+    /// up again): subflows lost with it may be opened again.
+    pub fn local_address_back(&mut self, now: Instant, addr: IpAddr) {
+        self.pm.local_address_back(now, addr);
+        self.run_path_manager();
+        self.settle(now);
     }
 
     /// A local address went away: REMOVE_ADDR for it, and its subflows are reset
     /// (their data moves to the others).
-    pub fn remove_local_address(&mut self, addr: IpAddr) {
+    pub fn remove_local_address(&mut self, now: Instant, addr: IpAddr) {
         self.pm.remove_local_address(addr);
         self.run_path_manager();
-        self.react_to_subflows();
+        // Settling starts the close timeout when no subflow is left.
+        self.settle(now);
     }
 
     /// Marks a local address as backup or not, like `ip mptcp endpoint change ADDR
@@ -1598,6 +1620,7 @@ impl MptcpConnection {
                     }
                 }
                 PmAction::SetBackup { local_id, backup } => self.set_backup(local_id, backup),
+                PmAction::KeepAddress { id } => self.signals.cancel_removal(id),
             }
         }
     }

@@ -49,7 +49,8 @@ impl Lifecycle {
         }
     }
 
-    pub(crate) fn is_open(&self) -> bool {
+    #[cfg(test)]
+    fn is_open(&self) -> bool {
         self.end == End::Open
     }
 

@@ -78,6 +78,9 @@ pub enum PmAction {
     CloseSubflows { which: SubflowSelector },
     /// Send MP_PRIO with this backup flag on every subflow from our address `local_id`.
     SetBackup { local_id: u8, backup: bool },
+    /// Our address `id` is back before its REMOVE_ADDR could go out: drop that
+    /// REMOVE_ADDR (the peer must not close the subflows that use it again).
+    KeepAddress { id: u8 },
 }
 
 /// Which subflows a [`PmAction::CloseSubflows`] means.
@@ -107,6 +110,9 @@ pub struct PathManager {
     /// `remove_address(0)`): nothing is opened from it until it comes back
     /// (`add_local_address` with an endpoint on it), as id 0 again.
     pub(super) initial_local_removed: bool,
+    /// Our ids whose REMOVE_ADDR we asked for: if the address comes back first, the
+    /// withdrawal is cancelled ([`PmAction::KeepAddress`]).
+    withdrawn_ids: Vec<u8>,
     pub(super) locals: Vec<LocalEndpoint>,
     pub(super) remotes: Vec<RemoteAddress>,
     pub(super) subflows: Vec<TrackedSubflow>,
@@ -222,6 +228,9 @@ enum RetryState {
     Blocked,
     /// Re-created; waiting for it to be established or to fail.
     Reopened,
+    /// Closed because its local address went away: re-created as soon as the
+    /// address is back (a link that went down and came up again), without backoff.
+    AddressGone,
 }
 
 impl PathManager {
@@ -253,6 +262,7 @@ impl PathManager {
             initial_remote,
             established: false,
             initial_local_removed: false,
+            withdrawn_ids: Vec::new(),
             locals: Vec::new(),
             remotes: vec![RemoteAddress {
                 id: 0,
@@ -557,6 +567,14 @@ impl PathManager {
                 // bit made available again by `mptcp_nl_remove_id_zero_address`).
                 self.initial_local_removed = false;
             }
+            self.keep_address(self.wire_id(&endpoint));
+            if endpoint.flags.subflow {
+                // The endpoint opens its subflow itself; re-creating what the
+                // address lost as well would open it twice.
+                self.retries.retain(|r| {
+                    !(r.state == RetryState::AddressGone && same_ip(r.local.ip(), endpoint.addr))
+                });
+            }
             self.emit(PmEvent::LocalAddressAdded {
                 id: self.wire_id(&endpoint),
                 addr: endpoint.addr,
@@ -564,6 +582,23 @@ impl PathManager {
             });
             self.progress(Some(now));
         }
+    }
+
+    /// A local address that is not an endpoint is back: the initial subflow's, after
+    /// its interface went down and came up again. Nothing new is opened from it;
+    /// subflows lost when it went away are re-created (see `recreate_failed`).
+    pub fn local_address_back(&mut self, now: Instant, addr: IpAddr) {
+        self.note_time(now);
+        if same_ip(addr, self.initial_local.ip()) && self.initial_local_removed {
+            self.initial_local_removed = false;
+            self.keep_address(0);
+            self.emit(PmEvent::LocalAddressAdded {
+                id: 0,
+                addr,
+                port: None,
+            });
+        }
+        self.progress(Some(now));
     }
 
     /// A local address went away. Our ids on it that the peer knows (announced, or
@@ -601,7 +636,7 @@ impl PathManager {
         if same_ip(addr, self.initial_local.ip()) {
             self.initial_local_removed = true;
         }
-        self.retries.retain(|r| !same_ip(r.local.ip(), addr));
+        self.await_address(addr);
         let has_subflows = self
             .subflows
             .iter()
@@ -622,6 +657,11 @@ impl PathManager {
         }
         self.locals.retain(|l| !same_ip(l.endpoint.addr, addr));
         if !ids.is_empty() {
+            for &id in &ids {
+                if !self.withdrawn_ids.contains(&id) {
+                    self.withdrawn_ids.push(id);
+                }
+            }
             self.actions.push_back(PmAction::RemoveAddress { ids });
         }
         if self.mark_closing(|s| same_ip(s.local.ip(), addr)) {
@@ -918,6 +958,57 @@ impl PathManager {
             && self.remote_known(closed.remote_id, closed.remote)
     }
 
+    /// Cancels the withdrawal of our address `id`, if one was asked for.
+    fn keep_address(&mut self, id: u8) {
+        if let Some(at) = self.withdrawn_ids.iter().position(|&w| w == id) {
+            self.withdrawn_ids.swap_remove(at);
+            self.actions.push_back(PmAction::KeepAddress { id });
+        }
+    }
+
+    /// Our subflows from `addr`, about to close because the address went away, and
+    /// their pending re-creations, wait for the address to come back when the
+    /// re-creation policy is on (a connection whose only path went down for a while
+    /// then goes on: break-before-make, RFC 8684 §3.3.3); otherwise they are forgotten.
+    fn await_address(&mut self, addr: IpAddr) {
+        let recreating = self.is_kernel()
+            && self.established
+            && self.config.recreate_failed
+            && self.config.recreate_attempts > 0;
+        if !recreating {
+            self.retries.retain(|r| !same_ip(r.local.ip(), addr));
+            return;
+        }
+        for retry in self.retries.iter_mut() {
+            if same_ip(retry.local.ip(), addr) {
+                retry.state = RetryState::AddressGone;
+            }
+        }
+        let lost: Vec<TrackedSubflow> = self
+            .subflows
+            .iter()
+            .filter(|s| s.is_live() && s.ours && same_ip(s.local.ip(), addr))
+            .copied()
+            .collect();
+        for closed in lost {
+            if self.retry_index(addr, closed.remote).is_some() {
+                continue;
+            }
+            if self.retries.len() >= MAX_RETRIES {
+                self.retries.remove(0);
+            }
+            self.retries.push(Retry {
+                local: SocketAddr::new(addr, 0),
+                remote: closed.remote,
+                local_id: closed.local_id,
+                remote_id: closed.remote_id,
+                backup: closed.backup,
+                attempts: 0,
+                state: RetryState::AddressGone,
+            });
+        }
+    }
+
     /// Starts (or continues) the backoff of a failed subflow's pair: the wait doubles
     /// with each re-creation that failed, and after `recreate_attempts` of them the
     /// pair is given up.
@@ -975,6 +1066,7 @@ impl PathManager {
             let due = match retry.state {
                 RetryState::Waiting { until } => until <= self.latest_now,
                 RetryState::Blocked => true,
+                RetryState::AddressGone => self.local_usable(retry.local.ip()),
                 RetryState::Arming { .. } | RetryState::Reopened => false,
             };
             if !due {

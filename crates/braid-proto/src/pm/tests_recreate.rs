@@ -133,21 +133,71 @@ fn subflows_we_asked_to_close_are_not_recreated() {
 }
 
 #[test]
-fn a_removed_local_address_is_never_recreated() {
+fn a_removed_local_address_is_recreated_only_once_it_is_back() {
     let mut pm = established_client(config(&["10.0.2.1,subflow", "10.0.3.1,subflow"]));
     drain(&mut pm);
     pm.on_subflow_closed(sock("10.0.2.1:50000"), sock(SERVER), true);
     pm.on_subflow_closed(sock("10.0.3.1:50000"), sock(SERVER), true);
     pm.handle_timeout(at(0));
     // The interface of 10.0.2.1 goes away while the re-creation waits; 10.0.3.1 is
-    // withdrawn by command.
+    // withdrawn by command, for good.
     pm.remove_local_address(ip("10.0.2.1"));
     pm.remove_address(2).unwrap();
     drain(&mut pm);
-    assert_eq!(pm.pending_recreations().count(), 0);
+    assert_eq!(
+        pm.pending_recreations().collect::<Vec<_>>(),
+        [(sock("10.0.2.1:0"), sock(SERVER))]
+    );
     assert_eq!(pm.poll_timeout(), None);
     pm.handle_timeout(at(100_000));
     assert!(drain(&mut pm).is_empty());
+    // Back as an address only (a `signal` endpoint opens nothing itself): the lost
+    // subflow is re-created at once, under the id the endpoint has now.
+    pm.add_local_address(at(200_000), endpoint("10.0.2.1,signal,id=7"));
+    let actions = drain(&mut pm);
+    assert!(
+        actions.contains(&open("10.0.2.1:0", SERVER, 1, 0, false)),
+        "{actions:?}"
+    );
+    pm.on_subflow_established(sock("10.0.2.1:50001"), sock(SERVER), 1, 0);
+    assert_eq!(pm.pending_recreations().count(), 0);
+}
+
+#[test]
+fn the_initial_address_back_re_creates_its_subflow_as_a_join() {
+    // A client with no endpoints: its one path's link goes down, then up.
+    let mut pm = established_client(PmConfig::default());
+    pm.remove_local_address(ip("10.0.1.1"));
+    assert_eq!(
+        drain(&mut pm),
+        [
+            PmAction::RemoveAddress { ids: vec![0] },
+            PmAction::CloseSubflows {
+                which: SubflowSelector::LocalAddr(ip("10.0.1.1"))
+            },
+        ]
+    );
+    pm.on_subflow_closed(sock(CLIENT), sock(SERVER), true);
+    assert!(drain(&mut pm).is_empty());
+    assert_eq!(pm.poll_timeout(), None);
+    pm.local_address_back(at(30_000), ip("10.0.1.1"));
+    // The REMOVE_ADDR, if still unsent, is dropped; a join with id 0 replaces the
+    // initial subflow.
+    assert_eq!(
+        drain(&mut pm),
+        [
+            PmAction::KeepAddress { id: 0 },
+            open("10.0.1.1:0", SERVER, 0, 0, false)
+        ]
+    );
+    assert_eq!(pm.local_address_id(ip("10.0.1.1")), Some(0));
+    // Linux's policy re-creates nothing: the address back opens nothing.
+    let mut linux = established_client(PmConfig::linux_defaults());
+    linux.remove_local_address(ip("10.0.1.1"));
+    drain(&mut linux);
+    linux.on_subflow_closed(sock(CLIENT), sock(SERVER), true);
+    linux.local_address_back(at(30_000), ip("10.0.1.1"));
+    assert_eq!(drain(&mut linux), [PmAction::KeepAddress { id: 0 }]);
 }
 
 #[test]
@@ -236,9 +286,11 @@ fn the_join_from_the_initial_address_back_is_recreated_with_id_zero() {
     pm.handle_timeout(at(0));
     assert_eq!(pm.pending_recreations().count(), 1);
     pm.remove_local_address(ip("10.0.1.1"));
-    // No subflow uses id 0 then: nothing to withdraw.
+    // No subflow uses id 0 then: nothing to withdraw. The re-creation now waits for
+    // the address, not for a timer.
     assert!(drain(&mut pm).is_empty());
-    assert_eq!(pm.pending_recreations().count(), 0);
+    assert_eq!(pm.pending_recreations().count(), 1);
+    assert_eq!(pm.poll_timeout(), None);
     pm.handle_timeout(at(1000));
     assert!(drain(&mut pm).is_empty());
     // Back: a join at once (a new endpoint), then re-created after failures.

@@ -49,13 +49,13 @@
 //!   payload under DSS checksums, or merges segments (which breaks DSS mappings): RFC
 //!   8684 §3.7 has the connection fall back to TCP when it can, and reset the subflow
 //!   or the connection (MP_TCPRST, MP_FASTCLOSE, RST) when it cannot. Accepted: the
-//!   connection ends with `Reset` or `Aborted` at either end, having delivered a
-//!   prefix, without hanging. Any other way of ending is judged as usual.
-//! - The first path's interface going down with the hosts told (`notify`): the
-//!   address of the initial subflow is removed from the endpoint, which resets the
-//!   subflows using it (REMOVE_ADDR); with no other subflow established, braid ends
-//!   the connection (MP_FASTCLOSE). Accepted likewise: `Reset` or `Aborted`, a prefix
-//!   delivered, no hang. (A notified outage of another path must be survived.)
+//!   connection ends with `Reset`, `Aborted` or `ProtocolError` at either end, having
+//!   delivered a prefix, without hanging. Any other way of ending is judged as usual.
+//! - A notified outage (`notify`) removes the interface's addresses from the
+//!   endpoint, which resets the subflows using them (REMOVE_ADDR). It must be
+//!   survived, the first path's too: a connection left without subflows waits for
+//!   one (the close timeout, 60 s), and the client opens the lost subflows again when
+//!   the address is back.
 //! - Nothing else may end in an error: every outage ends (within 5 s, several
 //!   seconds apart), the first path always comes back, loss is below 100%, so a
 //!   connection must complete; TCP gives up only after 15 retransmissions (many
@@ -124,14 +124,15 @@ pub struct Hazard {
     /// segments merged: the connection may be reset when it cannot fall back.
     pub middlebox_reset: bool,
     /// The first path's interface goes down and the hosts are told: its address,
-    /// that of the initial subflow, is removed, which may end the connection.
+    /// that of the initial subflow, is removed and comes back. The connection must
+    /// survive it (the client opens the lost subflow again when the address is back).
     pub initial_address_removed: bool,
 }
 
 impl Hazard {
     /// Whether the connection may end with an error.
     pub fn may_end_in_error(self) -> bool {
-        self.middlebox_reset || self.initial_address_removed
+        self.middlebox_reset
     }
 }
 
@@ -843,10 +844,11 @@ fn secs(us: u64) -> String {
 
 /// The close reasons that may end the connection, given what was drawn (see the
 /// module documentation): `Reset` at the end that received the RST (or
-/// MP_FASTCLOSE), `Aborted` at the end that sent it.
+/// MP_FASTCLOSE), `ProtocolError` at the end that detected the interference and
+/// reset, `Aborted` at an end that reset for its application.
 pub fn documented_errors(hazard: Hazard) -> &'static [&'static str] {
     if hazard.may_end_in_error() {
-        &["Reset", "Aborted"]
+        &["Reset", "Aborted", "ProtocolError"]
     } else {
         &[]
     }
@@ -918,10 +920,12 @@ pub fn judge(draw: &Draw, report: &Report) -> Verdict {
     let allowed = documented_errors(draw.hazard);
     let (Some(client), Some(server)) = (client, server) else {
         if let Some(reason) = client.and_then(|c| c.close_reason.as_deref()) {
-            if allowed.contains(&reason) {
+            // The handshake cannot survive its source address going away: there is
+            // no MPTCP connection yet to join.
+            if draw.hazard.initial_address_removed || allowed.contains(&reason) {
                 return Verdict::Documented(format!(
                     "the initial subflow's address removed, ended with {reason} before \
-                     the server accepted it"
+                     the handshake completed"
                 ));
             }
         }
@@ -967,16 +971,9 @@ pub fn judge(draw: &Draw, report: &Report) -> Verdict {
     if !errors.is_empty() {
         if errors.iter().all(|e| allowed.contains(e)) {
             return Verdict::Documented(format!(
-                "{} {errors:?}: delivered a prefix ({} of {} up, {} of {} down)",
-                if draw.hazard.middlebox_reset {
-                    "a middlebox that may force a reset, ended with"
-                } else {
-                    "the initial subflow's address removed, ended with"
-                },
-                server.bytes_delivered,
-                draw.upload,
-                client.bytes_delivered,
-                draw.download
+                "a middlebox that may force a reset, ended with {errors:?}: delivered a \
+                 prefix ({} of {} up, {} of {} down)",
+                server.bytes_delivered, draw.upload, client.bytes_delivered, draw.download
             ));
         }
         return fail(
