@@ -635,3 +635,81 @@ fn a_path_that_flaps_twenty_times_is_joined_again_every_time() {
     );
     assert_both_ends(&x, &up, &[], Duration::from_secs(10));
 }
+
+#[test]
+fn rfc8684_s3_3_3_a_data_fin_nobody_acknowledges_is_given_up_after_the_close_timeout() {
+    // The server vanishes once it has the client's whole stream: nothing it sends
+    // arrives any more. The client's DATA_FIN rides on pure ACKs, which TCP never
+    // retransmits on its own; the connection must still end, with MP_FASTCLOSE, once
+    // the close timeout has passed since the DATA_FIN first went out.
+    let (mut pair, client) = pair_with(EndpointConfig::default(), 10);
+    let vanished = std::rc::Rc::new(std::cell::Cell::new(false));
+    let gone = vanished.clone();
+    pair.drop = Box::new(move |from, _, _| from == 1 && gone.get());
+    let up = pattern(200_000, 13);
+    let mut ended_at = None;
+    let x = exchange(
+        &mut pair,
+        client,
+        &up,
+        &[],
+        Duration::from_secs(120),
+        |p, x| {
+            if x.server_saw_end.is_some() {
+                vanished.set(true);
+            }
+            if x.client_reason.is_some() {
+                ended_at.get_or_insert(p.now);
+            }
+        },
+    );
+    assert_eq!(x.server_received, up);
+    assert_eq!(x.client_reason, Some(CloseReason::TimedOut));
+    assert!(
+        pair.endpoints[0].connection(client).is_none(),
+        "the client's connection is gone"
+    );
+    // Given up 60 s after the DATA_FIN first left (right after the close), not
+    // before, and not much after.
+    let closed = x.client_closed_at.expect("the client closed");
+    let ended = ended_at.expect("the client's connection ended");
+    assert!(
+        ended >= closed + Duration::from_secs(60) && ended <= closed + Duration::from_secs(61),
+        "ended at {ended:?}, closed at {closed:?}"
+    );
+}
+
+#[test]
+fn rfc8684_s3_3_3_a_repeated_data_fin_is_acknowledged_after_the_end() {
+    // The DATA_ACK for the server's DATA_FIN is lost on the way back, with every
+    // segment from the client for a while: the client has finished, and must still
+    // acknowledge the DATA_FIN the server repeats, or the server never ends.
+    let (mut pair, client) = pair_with(EndpointConfig::default(), 10);
+    let blackout = std::rc::Rc::new(std::cell::Cell::new(None::<Instant>));
+    let window = blackout.clone();
+    let clock = std::rc::Rc::new(std::cell::Cell::new(Instant::ZERO));
+    let now = clock.clone();
+    pair.drop = Box::new(move |from, _, _| {
+        from == 0
+            && window
+                .get()
+                .is_some_and(|t| now.get() < t + Duration::from_secs(2))
+    });
+    let up = pattern(100_000, 14);
+    let down = pattern(100_000, 15);
+    let x = exchange(
+        &mut pair,
+        client,
+        &up,
+        &down,
+        Duration::from_secs(60),
+        |p, x| {
+            clock.set(p.now);
+            if x.client_saw_end.is_some() && blackout.get().is_none() {
+                blackout.set(Some(p.now));
+            }
+        },
+    );
+    assert!(blackout.get().is_some());
+    assert_both_ends(&x, &up, &down, Duration::from_secs(30));
+}

@@ -6,6 +6,7 @@
 //! cargo run --release -p braid-sim --example soak -- --seed S          # one seed, in detail
 //! cargo run --release -p braid-sim --example soak -- --json S          # its whole report
 //! cargo run --release -p braid-sim --example soak -- --toml S > s.toml # braid sim s.toml
+//! cargo run --release -p braid-sim --example soak -- --pcap S DIR       # its links' pcaps
 //! ```
 //!
 //! `scripts/soak.sh [N]` runs N seeds (default 10,000) from 0. The exit status is 1
@@ -22,7 +23,9 @@ use std::time::Instant as WallClock;
 use soak::{run_seed, Tally, Verdict};
 
 fn usage() -> ! {
-    eprintln!("usage: soak [N] [--from S] [--jobs J] | --seed S | --json S | --toml S");
+    eprintln!(
+        "usage: soak [N] [--from S] [--jobs J] | --seed S | --json S | --toml S | --pcap S DIR"
+    );
     std::process::exit(2)
 }
 
@@ -42,6 +45,21 @@ fn main() {
             "--json" => {
                 let run = run_seed(number(args.next()));
                 println!("{}", run.report.map(|r| r.to_json()).unwrap_or_default());
+                return;
+            }
+            "--pcap" => {
+                let seed = number(args.next());
+                let dir = std::path::PathBuf::from(args.next().unwrap_or_else(|| usage()));
+                match soak::capture_seed(seed, &dir) {
+                    Ok(_) => println!("seed {seed}: captures in {}", dir.display()),
+                    Err(e) => {
+                        eprintln!(
+                            "error: cannot capture seed {seed} into {}: {e}",
+                            dir.display()
+                        );
+                        std::process::exit(1);
+                    }
+                }
                 return;
             }
             "--toml" => {

@@ -43,9 +43,19 @@ pub struct MptcpConfig {
     /// loses throughput in some cases (docs/tuning.md, "Buffer auto-tuning").
     pub send_autotune: bool,
     /// How long a connection whose every subflow failed before the end waits for
-    /// one to join or be opened again before it ends in error (break-before-make).
-    /// Linux's net.mptcp.close_timeout defaults to 60 s too.
+    /// one to join or be opened again before it ends in error (break-before-make),
+    /// and how long our DATA_FIN may go unacknowledged before the connection is
+    /// given up with MP_FASTCLOSE (a peer that vanished). Linux's
+    /// net.mptcp.close_timeout defaults to 60 s too, and bounds a closed socket's
+    /// life the same way.
     pub close_timeout: Duration,
+    /// How long the subflows of a connection whose DATA_FINs are both acknowledged
+    /// may take to close before they are reset and the connection reported
+    /// finished: the peer may have reset one already, its RST lost with its path,
+    /// or the path may be dead, and a FIN-WAIT-2 subflow would otherwise wait
+    /// forever. Linux gives orphaned sockets net.ipv4.tcp_fin_timeout, 60 s by
+    /// default, in FIN-WAIT-2.
+    pub subflow_linger_timeout: Duration,
     /// The tuned values of the heuristics that share a short connection-level
     /// window between subflows (see [`crate::sched::sharing`]).
     pub sharing: SharingParams,
@@ -65,6 +75,7 @@ impl Default for MptcpConfig {
             send_autotune: false,
             sharing: SharingParams::default(),
             close_timeout: Duration::from_secs(60),
+            subflow_linger_timeout: Duration::from_secs(60),
         }
     }
 }

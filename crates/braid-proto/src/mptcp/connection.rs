@@ -204,7 +204,9 @@ impl MptcpConnection {
             if seg.flags.rst() {
                 // §3.5, §3.6, only on a RST exactly at RCV.NXT (RFC 5961 §3.2).
                 self.on_reset_options(id, options);
-            } else if !self.lifecycle.is_closed() {
+            } else if self.lifecycle.is_closed() {
+                self.acknowledge_data_fin_again(id, options);
+            } else {
                 self.on_accepted_segment(
                     now,
                     id,
@@ -1000,12 +1002,19 @@ impl MptcpConnection {
             .into_iter()
             .chain(self.pm.poll_timeout())
             .chain(self.data.data_fin_retry_at(self.data_fin_rto()))
+            .chain(self.data.data_fin_give_up_at(self.config.close_timeout))
             .chain(self.data.timer_at())
             .chain(self.signals.mp_fail_resend_at(self.signal_rto()))
             .chain(
                 self.lifecycle
                     .paths_lost_since()
                     .map(|t| t + self.config.close_timeout),
+            )
+            .chain(
+                self.lifecycle
+                    .lingering_since()
+                    .filter(|_| self.subflows.iter().any(|s| s.is_lingering()))
+                    .map(|t| t + self.config.subflow_linger_timeout),
             )
             .min()
     }
@@ -1279,6 +1288,21 @@ impl MptcpConnection {
                 self.lifecycle.finish(reason, false);
             }
             Phase::Established => {
+                if self
+                    .data
+                    .data_fin_give_up_at(self.config.close_timeout)
+                    .is_some_and(|t| t <= now)
+                {
+                    // Nothing acknowledged our DATA_FIN for the close timeout: the
+                    // peer is gone (Linux fast-closes an orphaned connection after
+                    // net.mptcp.close_timeout too).
+                    self.stats.fastclose_sent += 1;
+                    for s in self.subflows.iter_mut() {
+                        s.tcp.abort();
+                    }
+                    self.lifecycle.finish(CloseReason::TimedOut, true);
+                    return;
+                }
                 if self.data.data_fin_owed().is_some() {
                     let retry = self
                         .data
@@ -1300,11 +1324,13 @@ impl MptcpConnection {
                         }
                     }
                 }
-                if self.lifecycle.closing_subflows()
-                    && self.data.peer_finished()
-                    && self.subflows.all_over()
-                {
-                    self.lifecycle.finish(CloseReason::Finished, false);
+                if self.lifecycle.closing_subflows() && self.data.peer_finished() {
+                    // §3.3.3: both DATA_FINs are acknowledged, the stream is complete;
+                    // the connection ends when its subflows have closed, within a
+                    // bounded time.
+                    if self.subflows.all_over() || self.reset_lingering_subflows(now) {
+                        self.lifecycle.finish(CloseReason::Finished, false);
+                    }
                 } else if self.subflows.live() == 0 {
                     self.without_subflows(now);
                 } else {
@@ -1325,6 +1351,53 @@ impl MptcpConnection {
             let reason = self.last_failure.unwrap_or(CloseReason::TimedOut);
             self.lifecycle.finish(reason, false);
         }
+    }
+
+    /// The connection is over, but the peer repeats its DATA_FIN: our DATA_ACK was
+    /// lost. Acknowledged again, as TCP in TIME-WAIT acknowledges a repeated FIN
+    /// (RFC 9293 §3.10.7.4), or the peer would never finish.
+    fn acknowledge_data_fin_again(&mut self, id: SubflowId, options: &SegmentOptions) {
+        let repeated = options
+            .dss
+            .as_ref()
+            .is_some_and(|dss| dss.data_fin && self.data.peer_finished());
+        if let (true, Some(s)) = (repeated, self.subflows.get_mut(id)) {
+            s.tcp.request_ack();
+        }
+    }
+
+    /// Both DATA_FINs are through; a subflow still closing after
+    /// [`MptcpConfig::subflow_linger_timeout`] is reset (its peer's FIN or RST was
+    /// lost, or its path is dead). Returns whether every subflow is over now.
+    fn reset_lingering_subflows(&mut self, now: Instant) -> bool {
+        // A join still in its handshake can carry nothing now: reset at once (its
+        // SYN-ACK may have come from a middlebox that stripped MP_JOIN and a peer
+        // that took it for a new TCP connection, which the RST ends too).
+        for s in self.subflows.iter_mut() {
+            if !s.handshake.is_complete() && s.tcp.state() != TcpState::Closed {
+                s.reset_reason = Some(MpTcpRstReason::AdministrativelyProhibited);
+                s.tcp.abort();
+            }
+        }
+        let lingering: Vec<SubflowId> = self
+            .subflows
+            .iter()
+            .filter(|s| s.is_lingering())
+            .map(|s| s.id)
+            .collect();
+        if lingering.is_empty() {
+            return true;
+        }
+        let since = self.lifecycle.lingering(now);
+        if now.saturating_duration_since(since) < self.config.subflow_linger_timeout {
+            return false;
+        }
+        for id in lingering {
+            if let Some(s) = self.subflows.get_mut(id) {
+                s.tcp.abort();
+            }
+        }
+        true
     }
 
     /// Sends the DATA_FIN on a pure ACK on every usable subflow (Linux too sends it on

@@ -122,6 +122,8 @@ pub(crate) struct DataLevel {
     /// since (its retransmission backs off).
     data_fin_sent_at: Option<Instant>,
     data_fin_retries: u32,
+    /// When our DATA_FIN first went out (resends do not move it).
+    data_fin_first_sent_at: Option<Instant>,
     /// Allocated on first use.
     scratch: Vec<u8>,
 }
@@ -136,6 +138,7 @@ impl DataLevel {
             timer: DataTimer::default(),
             data_fin_sent_at: None,
             data_fin_retries: 0,
+            data_fin_first_sent_at: None,
             scratch: Vec::new(),
         }
     }
@@ -257,6 +260,14 @@ impl DataLevel {
     /// until [`resend_data_fin`](Self::resend_data_fin)).
     pub(crate) fn data_fin_sent(&mut self, now: Instant) {
         self.data_fin_sent_at.get_or_insert(now);
+        self.data_fin_first_sent_at.get_or_insert(now);
+    }
+
+    /// When our DATA_FIN, still unacknowledged, is given up: `timeout` after it
+    /// first went out.
+    pub(crate) fn data_fin_give_up_at(&self, timeout: Duration) -> Option<Instant> {
+        self.data_fin_owed()?;
+        Some(self.data_fin_first_sent_at? + timeout)
     }
 
     /// The DATA_FIN is to be sent again.

@@ -34,6 +34,9 @@ pub(crate) struct Lifecycle {
     write_blocked: bool,
     /// When the last subflow went away, while none is back.
     paths_lost_since: Option<Instant>,
+    /// When both DATA_FINs were first found acknowledged with subflows still
+    /// closing.
+    lingering_since: Option<Instant>,
 }
 
 impl Lifecycle {
@@ -46,6 +49,7 @@ impl Lifecycle {
             readable_reported: 0,
             write_blocked: false,
             paths_lost_since: None,
+            lingering_since: None,
         }
     }
 
@@ -123,6 +127,16 @@ impl Lifecycle {
     /// Since when the connection has had no subflow, while it waits for one.
     pub(crate) fn paths_lost_since(&self) -> Option<Instant> {
         self.paths_lost_since.filter(|_| self.end == End::Open)
+    }
+
+    /// Both DATA_FINs are acknowledged but subflows are still closing: the time
+    /// that was first seen (now, if it is news).
+    pub(crate) fn lingering(&mut self, now: Instant) -> Instant {
+        *self.lingering_since.get_or_insert(now)
+    }
+
+    pub(crate) fn lingering_since(&self) -> Option<Instant> {
+        self.lingering_since
     }
 
     /// A write did not fit: the application hears when there is room again.

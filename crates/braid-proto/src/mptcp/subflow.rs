@@ -234,6 +234,15 @@ impl Subflow {
             && self.reset_reason.is_none()
     }
 
+    /// Still exchanging segments though its connection is over: closing, or open
+    /// (a late join). TIME-WAIT ends by itself.
+    pub(crate) fn is_lingering(&self) -> bool {
+        !matches!(
+            self.tcp.state(),
+            crate::tcp::TcpState::Closed | crate::tcp::TcpState::TimeWait
+        )
+    }
+
     /// Takes what its TCP connection reported into [`TcpNews`].
     pub(crate) fn take_tcp_events(&mut self) {
         while let Some(event) = self.tcp.poll_event() {

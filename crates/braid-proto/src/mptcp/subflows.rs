@@ -168,8 +168,7 @@ impl SubflowSet {
         sum
     }
 
-    /// Every subflow is over for the connection: closed, or in TIME-WAIT (which
-    /// only guards its 4-tuple).
+    /// Every subflow's TCP connection is over (TIME-WAIT ends by itself).
     pub(crate) fn all_over(&self) -> bool {
         self.list
             .iter()

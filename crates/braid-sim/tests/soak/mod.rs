@@ -49,8 +49,10 @@
 //!   payload under DSS checksums, or merges segments (which breaks DSS mappings): RFC
 //!   8684 §3.7 has the connection fall back to TCP when it can, and reset the subflow
 //!   or the connection (MP_TCPRST, MP_FASTCLOSE, RST) when it cannot. Accepted: the
-//!   connection ends with `Reset`, `Aborted` or `ProtocolError` at either end, having
-//!   delivered a prefix, without hanging. Any other way of ending is judged as usual.
+//!   connection ends with `Reset`, `Aborted` or `ProtocolError` at either end, or
+//!   `TimedOut` (every subflow reset, none came back within the close timeout, or
+//!   the DATA_FIN never acknowledged), having delivered a prefix, without hanging.
+//!   Any other way of ending is judged as usual.
 //! - A notified outage (`notify`) removes the interface's addresses from the
 //!   endpoint, which resets the subflows using them (REMOVE_ADDR). It must be
 //!   survived, the first path's too: a connection left without subflows waits for
@@ -775,9 +777,37 @@ pub fn run_seed(seed: u64) -> SeedRun {
     }
 }
 
+/// Runs one seed as [`run_seed`] does and writes a pcap of every link into `dir`
+/// (named as `braid sim --pcap` names them): the exact run, for reading in tshark.
+pub fn capture_seed(seed: u64, dir: &std::path::Path) -> std::io::Result<Report> {
+    let draw = draw(seed);
+    let scenario = Scenario::from_spec(draw.spec).map_err(std::io::Error::other)?;
+    std::fs::create_dir_all(dir)?;
+    run_with(&scenario, seed, |built| {
+        for (i, &(id, _)) in built.links.iter().enumerate() {
+            let file = std::fs::File::create(dir.join(&built.pcap_names[i]))?;
+            built.sim.capture_to(
+                id,
+                std::io::BufWriter::new(file),
+                braid_sim::pcap::DEFAULT_SNAPLEN,
+            )?;
+        }
+        Ok(())
+    })
+}
+
 /// Runs a scenario as `braid sim` does, but with [`MAX_EVENTS`] as the event budget.
 fn run(scenario: &Scenario, seed: u64) -> Report {
+    run_with(scenario, seed, |_| Ok(())).expect("no captures to write")
+}
+
+fn run_with(
+    scenario: &Scenario,
+    seed: u64,
+    prepare: impl FnOnce(&mut Built) -> std::io::Result<()>,
+) -> std::io::Result<Report> {
     let mut built = scenario.build(seed);
+    prepare(&mut built)?;
     let deadline = Instant::ZERO + scenario.duration;
     let mut events = 0u64;
     let outcome = loop {
@@ -799,7 +829,8 @@ fn run(scenario: &Scenario, seed: u64) -> Report {
             }
         }
     };
-    built.report(&scenario.name, outcome, &[])
+    built.sim.flush_captures()?;
+    Ok(built.report(&scenario.name, outcome, &[]))
 }
 
 /// Whether every application has heard that its connection closed, or lost it.
@@ -845,10 +876,11 @@ fn secs(us: u64) -> String {
 /// The close reasons that may end the connection, given what was drawn (see the
 /// module documentation): `Reset` at the end that received the RST (or
 /// MP_FASTCLOSE), `ProtocolError` at the end that detected the interference and
-/// reset, `Aborted` at an end that reset for its application.
+/// reset, `Aborted` at an end that reset for its application, `TimedOut` at an end
+/// left without a working subflow or an acknowledgment of its DATA_FIN.
 pub fn documented_errors(hazard: Hazard) -> &'static [&'static str] {
     if hazard.may_end_in_error() {
-        &["Reset", "Aborted", "ProtocolError"]
+        &["Reset", "Aborted", "ProtocolError", "TimedOut"]
     } else {
         &[]
     }
