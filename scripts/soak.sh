@@ -8,7 +8,9 @@
 #   scripts/soak.sh [N] [--from S] [--jobs J]   N seeds from S (default 0), J threads (default 2)
 #   scripts/soak.sh --seed S                    one seed: what was drawn, the verdict, MPTCP report
 #   scripts/soak.sh --json S                    one seed's whole report as JSON
+#   scripts/soak.sh --pcap S DIR                one seed's exact run, a pcap per link in DIR
 #   scripts/soak.sh --toml S > s.toml           the scenario; `braid sim s.toml` runs it
+#                                               (close to the seed, not always the same run)
 #
 # The CI test crates/braid-sim/tests/soak_seeds.rs runs the first 300 seeds.
 set -euo pipefail
