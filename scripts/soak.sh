@@ -10,7 +10,6 @@
 #   scripts/soak.sh --json S                    one seed's whole report as JSON
 #   scripts/soak.sh --pcap S DIR                one seed's exact run, a pcap per link in DIR
 #   scripts/soak.sh --toml S > s.toml           the scenario; `braid sim s.toml` runs it
-#                                               (close to the seed, not always the same run)
 #
 # The CI test crates/braid-sim/tests/soak_seeds.rs runs the first 300 seeds.
 set -euo pipefail
