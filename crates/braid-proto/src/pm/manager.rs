@@ -994,19 +994,25 @@ impl PathManager {
             if self.retry_index(addr, closed.remote).is_some() {
                 continue;
             }
-            if self.retries.len() >= MAX_RETRIES {
-                self.retries.remove(0);
-            }
-            self.retries.push(Retry {
-                local: SocketAddr::new(addr, 0),
-                remote: closed.remote,
-                local_id: closed.local_id,
-                remote_id: closed.remote_id,
-                backup: closed.backup,
-                attempts: 0,
-                state: RetryState::AddressGone,
-            });
+            self.push_retry(&closed, 0, RetryState::AddressGone);
         }
+    }
+
+    /// Queues the re-creation of `closed`'s pair, the oldest one dropped when
+    /// [`MAX_RETRIES`] are queued.
+    fn push_retry(&mut self, closed: &TrackedSubflow, attempts: u8, state: RetryState) {
+        if self.retries.len() >= MAX_RETRIES {
+            self.retries.remove(0);
+        }
+        self.retries.push(Retry {
+            local: SocketAddr::new(closed.local.ip(), 0),
+            remote: closed.remote,
+            local_id: closed.local_id,
+            remote_id: closed.remote_id,
+            backup: closed.backup,
+            attempts,
+            state,
+        });
     }
 
     /// Starts (or continues) the backoff of a failed subflow's pair: the wait doubles
@@ -1028,18 +1034,7 @@ impl PathManager {
             .recreate_delay
             .saturating_mul(factor)
             .min(self.config.recreate_max_delay);
-        if self.retries.len() >= MAX_RETRIES {
-            self.retries.remove(0);
-        }
-        self.retries.push(Retry {
-            local: SocketAddr::new(ip, 0),
-            remote: closed.remote,
-            local_id: closed.local_id,
-            remote_id: closed.remote_id,
-            backup: closed.backup,
-            attempts,
-            state: RetryState::Arming { delay },
-        });
+        self.push_retry(closed, attempts, RetryState::Arming { delay });
     }
 
     fn retry_index(&self, local: IpAddr, remote: SocketAddr) -> Option<usize> {
