@@ -126,7 +126,9 @@ impl Lifecycle {
 
     /// Since when the connection has had no subflow, while it waits for one.
     pub(crate) fn paths_lost_since(&self) -> Option<Instant> {
-        self.paths_lost_since.filter(|_| self.end == End::Open)
+        // Also while the subflows close (our DATA_FIN acknowledged): the peer's data
+        // may still need a path.
+        self.paths_lost_since.filter(|_| !self.is_closed())
     }
 
     /// Both DATA_FINs are acknowledged but subflows are still closing: the time
@@ -195,6 +197,19 @@ mod tests {
                 TcpEvent::PeerFinished
             ]
         );
+    }
+
+    #[test]
+    fn the_close_timeout_runs_while_the_subflows_close_but_not_once_closed() {
+        // Our DATA_FIN acknowledged, the peer's data still owed: losing every path
+        // must still end the connection some day.
+        let mut l = Lifecycle::new();
+        l.close_subflows();
+        let t = Instant::from_millis(5);
+        assert_eq!(l.paths_lost(t), t);
+        assert_eq!(l.paths_lost_since(), Some(t));
+        l.finish(CloseReason::TimedOut, false);
+        assert_eq!(l.paths_lost_since(), None);
     }
 
     #[test]

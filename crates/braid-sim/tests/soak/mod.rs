@@ -49,9 +49,10 @@
 //!   payload under DSS checksums, or merges segments (which breaks DSS mappings): RFC
 //!   8684 §3.7 has the connection fall back to TCP when it can, and reset the subflow
 //!   or the connection (MP_TCPRST, MP_FASTCLOSE, RST) when it cannot. Accepted: the
-//!   connection ends with `Reset`, `Aborted` or `ProtocolError` at either end, or
-//!   `TimedOut` (every subflow reset, none came back within the close timeout, or
-//!   the DATA_FIN never acknowledged), having delivered a prefix, without hanging.
+//!   connection ends with `Reset`, `Aborted`, `ProtocolError` or `Refused` (its
+//!   last subflow refused with MP_TCPRST) at either end, or `TimedOut` (every
+//!   subflow reset, none came back within the close timeout, or the DATA_FIN never
+//!   acknowledged), having delivered a prefix, without hanging.
 //!   Any other way of ending is judged as usual.
 //! - A notified outage (`notify`) removes the interface's addresses from the
 //!   endpoint, which resets the subflows using them (REMOVE_ADDR). It must be
@@ -877,10 +878,11 @@ fn secs(us: u64) -> String {
 /// module documentation): `Reset` at the end that received the RST (or
 /// MP_FASTCLOSE), `ProtocolError` at the end that detected the interference and
 /// reset, `Aborted` at an end that reset for its application, `TimedOut` at an end
-/// left without a working subflow or an acknowledgment of its DATA_FIN.
+/// left without a working subflow or an acknowledgment of its DATA_FIN, `Refused` at
+/// an end whose last subflow the peer refused (MP_TCPRST).
 pub fn documented_errors(hazard: Hazard) -> &'static [&'static str] {
     if hazard.may_end_in_error() {
-        &["Reset", "Aborted", "ProtocolError", "TimedOut"]
+        &["Reset", "Aborted", "ProtocolError", "TimedOut", "Refused"]
     } else {
         &[]
     }
