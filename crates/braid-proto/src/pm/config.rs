@@ -143,7 +143,9 @@ pub struct PmConfig {
     /// commands.
     pub mode: PmMode,
     /// Re-create a subflow we opened (or a client's initial one) that failed (reset or
-    /// timed out), to the same addresses with the same ids, after a backoff. Linux's
+    /// timed out), to the same addresses with the same ids, after a backoff; not one
+    /// to an address the peer announced, which waits for the address to be announced
+    /// again (RFC 8684 §3.4.1). Linux's
     /// in-kernel path manager does not; default true, false in
     /// [`linux_defaults`](Self::linux_defaults). Only in [`PmMode::Kernel`].
     pub recreate_failed: bool,

@@ -169,6 +169,9 @@ pub(super) struct RemoteAddress {
     pub(super) addr: SocketAddr,
     /// Subflows towards it were considered (on receipt, or at establishment).
     join_considered: bool,
+    /// A join we opened to it failed: none is tried again until the peer announces
+    /// it again (RFC 8684 §3.4.1).
+    join_failed: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -268,6 +271,7 @@ impl PathManager {
                 id: 0,
                 addr: initial_remote,
                 join_considered: true,
+                join_failed: false,
             }],
             subflows: vec![TrackedSubflow {
                 local: initial_local,
@@ -349,11 +353,17 @@ impl PathManager {
         if id == 0 {
             return;
         }
-        if self
+        if let Some(known) = self
             .remotes
-            .iter()
-            .any(|r| r.id == id && same_socket(r.addr, addr))
+            .iter_mut()
+            .find(|r| r.id == id && same_socket(r.addr, addr))
         {
+            // A resend, or the address announced again after a join to it failed:
+            // then it may be joined again (RFC 8684 §3.4.1).
+            if std::mem::take(&mut known.join_failed) {
+                known.join_considered = false;
+                self.progress(Some(now));
+            }
             return;
         }
         self.emit(PmEvent::AddressAnnounced { id, addr: ip, port });
@@ -380,6 +390,7 @@ impl PathManager {
             id,
             addr,
             join_considered: false,
+            join_failed: false,
         });
         self.progress(Some(now));
     }
@@ -511,8 +522,10 @@ impl PathManager {
     /// reported as [`PmEvent::SubflowClosed`]. Its place is free again, which lets
     /// endpoints the limit held back open theirs (Linux's
     /// `mptcp_pm_subflow_check_next`). With `recreate_failed` ([`PmMode::Kernel`]), a
-    /// failed subflow we opened, or a client's initial one, is opened again after a
-    /// backoff (see [`PmConfig::recreate_delay`]); a subflow we asked to close never.
+    /// failed subflow we opened to the peer's initial address, or a client's initial
+    /// one, is opened again after a backoff (see [`PmConfig::recreate_delay`]); one to
+    /// an address the peer announced only when it is announced again; a subflow we
+    /// asked to close never.
     pub fn on_subflow_closed(&mut self, local: SocketAddr, remote: SocketAddr, failed: bool) {
         let Some(index) = self.find_subflow(local, remote) else {
             return;
@@ -529,7 +542,17 @@ impl PathManager {
         }
         if failed {
             self.failed_subflows += 1;
-            if self.may_recreate(&closed) {
+            let announced = self
+                .remotes
+                .iter_mut()
+                .find(|r| closed.ours && closed.remote_id != 0 && r.id == closed.remote_id);
+            if let Some(remote) = announced {
+                // §3.4.1: a failed join to an announced address is not tried again
+                // until the address is announced again; re-creation with backoff is
+                // for subflows to the peer's initial address.
+                remote.join_failed = true;
+                self.forget_retry(closed.local.ip(), closed.remote);
+            } else if self.may_recreate(&closed) {
                 self.schedule_retry(&closed);
             } else {
                 self.forget_retry(closed.local.ip(), closed.remote);

@@ -201,7 +201,7 @@ fn the_initial_address_back_re_creates_its_subflow_as_a_join() {
 }
 
 #[test]
-fn a_removed_peer_address_is_never_recreated() {
+fn rfc8684_s3_4_1_a_failed_join_to_an_announced_address_waits_for_a_new_announcement() {
     let mut pm = established_client(PmConfig::default());
     pm.on_add_addr(at(10), 1, ip("10.0.2.2"), None);
     pm.on_add_addr(at(10), 2, ip("10.0.3.2"), None);
@@ -209,18 +209,26 @@ fn a_removed_peer_address_is_never_recreated() {
     pm.on_subflow_closed(sock("10.0.1.1:50000"), sock("10.0.2.2:8080"), true);
     pm.on_subflow_closed(sock("10.0.1.1:50001"), sock("10.0.3.2:8080"), true);
     pm.on_remove_addr(&[1]);
-    pm.handle_timeout(at(20));
-    pm.handle_timeout(at(1020));
+    // Neither is tried again by itself, however long we wait.
+    assert_eq!(pm.poll_timeout(), None);
+    pm.handle_timeout(at(100_000));
+    assert!(drain(&mut pm).is_empty());
+    assert_eq!(pm.pending_recreations().count(), 0);
+    // Announced again (same id and address), the one still known is joined again;
+    // the removed one, re-announced under its id, is a new address: joined too.
+    pm.on_add_addr(at(200_000), 2, ip("10.0.3.2"), None);
     assert_eq!(
         drain(&mut pm),
         [open("10.0.1.1:0", "10.0.3.2:8080", 0, 2, false)]
     );
-    // Re-announced under the same id, it is a new address: joined on receipt.
-    pm.on_add_addr(at(2000), 1, ip("10.0.2.2"), None);
+    pm.on_add_addr(at(200_010), 1, ip("10.0.2.2"), None);
     assert_eq!(
         drain(&mut pm),
         [open("10.0.1.1:0", "10.0.2.2:8080", 0, 1, false)]
     );
+    // A resend of an announcement whose join did not fail opens nothing.
+    pm.on_add_addr(at(200_020), 1, ip("10.0.2.2"), None);
+    assert!(drain(&mut pm).is_empty());
 }
 
 #[test]
