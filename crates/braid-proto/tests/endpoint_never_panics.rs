@@ -22,12 +22,6 @@ use proptest::test_runner::RngSeed;
 /// (`file:line:` where the panic happened, or its start; a piece of its message) of
 /// failures found and not yet fixed.
 const KNOWN_FAILURES: &[(&str, &str)] = &[
-    // TcpConnection's acceptability test: a sequence number just below the peer's
-    // ISN widens to an offset near 2^64, and `start + len - 1` overflows.
-    (
-        "crates/braid-proto/src/tcp/input.rs:140:",
-        "attempt to add with overflow",
-    ),
     // on_data: an acceptable segment whose data starts at the peer's ISN (offset 0,
     // where its SYN was) reaches `self.recv.insert(start - 1, ...)`.
     (

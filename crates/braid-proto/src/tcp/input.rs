@@ -146,17 +146,17 @@ impl TcpConnection {
         let len = seg.seq_len() as u64;
         let rcv_nxt = self.rcv_nxt();
         let rcv_wnd = self.rcv_adv.max(rcv_nxt + self.recv.window()) - rcv_nxt;
+        // RCV.NXT =< offset < RCV.NXT + RCV.WND, modulo 2^64 as RFC 9293 §3.4 compares
+        // modulo 2^32: a sequence number just before the peer's ISN widens to an
+        // offset "below 0", near 2^64.
+        let in_window = |offset: u64| offset.wrapping_sub(rcv_nxt) < rcv_wnd;
         // First check: is the segment in the window (the four cases of §3.10.7.4)?
         let acceptable = match (len, rcv_wnd) {
             (0, 0) => start == rcv_nxt,
-            (0, _) => start >= rcv_nxt && start < rcv_nxt + rcv_wnd,
+            (0, _) => in_window(start),
             // A zero window still takes ACKs (and the probe's octet is dropped).
             (_, 0) => start == rcv_nxt,
-            (_, _) => {
-                let end = start + len - 1;
-                (start >= rcv_nxt && start < rcv_nxt + rcv_wnd)
-                    || (end >= rcv_nxt && end < rcv_nxt + rcv_wnd)
-            }
+            (_, _) => in_window(start) || in_window(start.wrapping_add(len - 1)),
         };
         if !acceptable {
             self.stats.unacceptable_segments += 1;

@@ -1,0 +1,216 @@
+//! Crafted segments against a live connection between two braid endpoints, at the
+//! edges of sequence space: segments that start at or before the peer's ISN, an ACK
+//! of our own ISN, a DSS mapping of bytes before a subflow's first one. What RFC 9293
+//! §3.10.7.4 (and RFC 8684 §3.3.1 for the mapping) says must become of each, checked
+//! on the receiving endpoint right after the injection.
+
+mod support;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use braid_proto::endpoint::{Connection, ConnectionId, EndpointConfig};
+use braid_proto::tcp::{TcpState, TcpStats};
+use braid_proto::time::{Duration, Instant};
+use braid_proto::wire::mptcp::{Dss, DssMapping, MptcpOption, SeqField};
+use braid_proto::wire::tcp_option::TcpOption;
+use braid_proto::wire::{ChecksumCheck, IpRepr, TcpFlags, TcpRepr};
+use support::{addr, forge_segment, Forged, Pair};
+
+const CLIENT: &str = "10.0.0.1:40000";
+const SERVER: &str = "10.0.0.2:80";
+/// What the client uploads before the injection.
+const SENT: usize = 5000;
+
+fn pattern(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i * 7 + i / 251) as u8).collect()
+}
+
+/// What each side put on the wire, from the link's point of view.
+#[derive(Default)]
+struct Wire {
+    client_isn: u32,
+    server_isn: u32,
+    /// The client's last segment to the server: the template of forged ones.
+    client_packet: Vec<u8>,
+    /// The sequence number after the client's last segment, and its ACK.
+    client_next: u32,
+    client_ack: u32,
+    /// Segments the server sent, and the acknowledgment number of its last one.
+    server_segments: u64,
+    server_ack: u32,
+}
+
+/// What the server's application read.
+#[derive(Default)]
+struct Reader {
+    server: Option<ConnectionId>,
+    received: Vec<u8>,
+}
+
+impl Reader {
+    fn read(&mut self, pair: &mut Pair) {
+        if let Some(server) = pair.accepted() {
+            self.server = Some(server);
+        }
+        let mut buf = vec![0u8; 65536];
+        let Some(c) = self
+            .server
+            .and_then(|id| pair.endpoints[1].connection_mut(id))
+        else {
+            return;
+        };
+        loop {
+            let n = c.read(&mut buf);
+            if n == 0 {
+                break;
+            }
+            self.received.extend_from_slice(&buf[..n]);
+        }
+    }
+}
+
+/// A connection on which the client uploaded [`SENT`] bytes, all acknowledged and
+/// read by the server.
+struct Session {
+    pair: Pair,
+    server: ConnectionId,
+    wire: Rc<RefCell<Wire>>,
+    reader: Reader,
+}
+
+impl Session {
+    fn new(mptcp: bool) -> Self {
+        let mut config = EndpointConfig::default();
+        config.mptcp.enabled = mptcp;
+        let mut pair = Pair::new(config, Duration::from_millis(5));
+        let wire = Rc::new(RefCell::new(Wire::default()));
+        let seen = wire.clone();
+        pair.mangle = Box::new(move |dir, _, packet| {
+            let (_, payload) = IpRepr::parse(packet).expect("IP");
+            let tcp = TcpRepr::parse(payload.payload, ChecksumCheck::Skip).expect("TCP");
+            let mut w = seen.borrow_mut();
+            if dir == 1 {
+                w.server_segments += 1;
+                w.server_ack = tcp.ack_number;
+                if tcp.flags.syn() {
+                    w.server_isn = tcp.seq_number;
+                }
+                return;
+            }
+            if tcp.flags.syn() {
+                w.client_isn = tcp.seq_number;
+                return;
+            }
+            w.client_packet = packet.to_vec();
+            w.client_next = tcp.seq_number.wrapping_add(tcp.payload.len() as u32);
+            w.client_ack = tcp.ack_number;
+        });
+        pair.endpoints[1].listen(addr(SERVER)).unwrap();
+        let client = pair.endpoints[0]
+            .connect(Instant::ZERO, addr(CLIENT), addr(SERVER))
+            .unwrap();
+        let up = pattern(SENT);
+        let mut written = 0;
+        let mut reader = Reader::default();
+        pair.run_until(Instant::from_millis(5_000), |p| {
+            reader.read(p);
+            let Some(c) = p.endpoints[0].connection_mut(client) else {
+                return false;
+            };
+            written += c.write(&up[written..]);
+            reader.received.len() == SENT && c.bytes_in_flight() == 0
+        });
+        assert_eq!(reader.received, up, "the upload before the injection");
+        Session {
+            pair,
+            server: reader.server.expect("accepted"),
+            wire,
+            reader,
+        }
+    }
+
+    fn received(&self) -> &[u8] {
+        &self.reader.received
+    }
+
+    /// Lets the pair exchange what is due for a moment, the server's application
+    /// reading.
+    fn settle(&mut self) {
+        let deadline = self.pair.now + Duration::from_millis(100);
+        let reader = &mut self.reader;
+        self.pair.run_until(deadline, |p| {
+            reader.read(p);
+            false
+        });
+    }
+
+    fn server(&self) -> &Connection {
+        self.pair.endpoints[1]
+            .connection(self.server)
+            .expect("the server's connection")
+    }
+
+    fn server_stats(&self) -> TcpStats {
+        self.server().stats()
+    }
+
+    /// A segment from the client's addresses with these fields.
+    fn forge(&self, seq: u32, ack: u32, options: Vec<TcpOption<'_>>, payload: &[u8]) -> Vec<u8> {
+        forge_segment(
+            &self.wire.borrow().client_packet,
+            Forged {
+                seq,
+                ack,
+                flags: TcpFlags::ACK,
+                options,
+                raw_options: &[],
+                payload,
+            },
+        )
+    }
+
+    /// Hands `packet` to the server at once.
+    fn inject(&mut self, packet: &[u8]) {
+        let now = self.pair.now;
+        self.pair.endpoints[1].handle(now, packet);
+    }
+}
+
+/// `junk` octets the server must not take as data, then the client's stream from its
+/// first octet to `end`: the payload of a segment that starts `junk` octets before
+/// the client's first data octet.
+fn payload_from_before_the_stream(junk: usize, end: usize) -> Vec<u8> {
+    let mut payload = vec![0xee; junk];
+    payload.extend_from_slice(&pattern(end));
+    payload
+}
+
+#[test]
+fn rfc9293_s3_10_7_4_a_segment_from_before_the_peers_isn_that_ends_before_rcv_nxt_is_acked_and_dropped(
+) {
+    // 100 octets from 5 before the client's SYN: all of it old.
+    let mut s = Session::new(false);
+    let before = s.server_stats();
+    let segments_before = s.wire.borrow().server_segments;
+    let isn = s.wire.borrow().client_isn;
+    let ack = s.wire.borrow().client_ack;
+    let packet = s.forge(isn.wrapping_sub(5), ack, vec![], &[0xee; 100]);
+    s.inject(&packet);
+    s.settle();
+    assert_eq!(s.received(), pattern(SENT), "nothing taken");
+    let after = s.server_stats();
+    assert_eq!(
+        after.unacceptable_segments,
+        before.unacceptable_segments + 1
+    );
+    assert_eq!(
+        s.wire.borrow().server_segments,
+        segments_before + 1,
+        "answered with one ACK"
+    );
+    assert_eq!(
+        s.wire.borrow().server_ack,
+        isn.wrapping_add(1 + SENT as u32)
+    );
+}
