@@ -22,12 +22,6 @@ use proptest::test_runner::RngSeed;
 /// (`file:line:` where the panic happened, or its start; a piece of its message) of
 /// failures found and not yet fixed.
 const KNOWN_FAILURES: &[(&str, &str)] = &[
-    // on_data: an acceptable segment whose data starts at the peer's ISN (offset 0,
-    // where its SYN was) reaches `self.recv.insert(start - 1, ...)`.
-    (
-        "crates/braid-proto/src/tcp/input.rs:502:",
-        "attempt to subtract with overflow",
-    ),
     // The ACK processing: an ACK number equal to our ISS (offset 0, below the SYN's
     // acknowledgment) is not set aside as old before `scoreboard.on_ack(ack - 1, ..)`.
     (

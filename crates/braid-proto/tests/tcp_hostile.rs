@@ -187,6 +187,37 @@ fn payload_from_before_the_stream(junk: usize, end: usize) -> Vec<u8> {
 }
 
 #[test]
+fn rfc9293_s3_10_7_4_a_segment_from_before_the_peers_isn_that_reaches_the_window_is_trimmed() {
+    // It starts 5 octets before the client's SYN and ends 100 octets past what the
+    // server has: acceptable, its end is in the window; of its text only the part
+    // from RCV.NXT on is new, and the octets at and before the SYN are no data.
+    let mut s = Session::new(false);
+    let before = s.server_stats();
+    let isn = s.wire.borrow().client_isn;
+    let ack = s.wire.borrow().client_ack;
+    let packet = s.forge(
+        isn.wrapping_sub(5),
+        ack,
+        vec![],
+        &payload_from_before_the_stream(6, SENT + 100),
+    );
+    s.inject(&packet);
+    // Checked at once: the client's next segments start before what the server now
+    // holds, which the client never sent, and are rightly unacceptable.
+    assert_eq!(
+        s.server_stats().unacceptable_segments,
+        before.unacceptable_segments
+    );
+    s.settle();
+    assert_eq!(s.received(), pattern(SENT + 100), "the new part, in place");
+    assert_eq!(
+        s.wire.borrow().server_ack,
+        isn.wrapping_add(1 + SENT as u32 + 100),
+        "the server acknowledges the new part"
+    );
+}
+
+#[test]
 fn rfc9293_s3_10_7_4_a_segment_from_before_the_peers_isn_that_ends_before_rcv_nxt_is_acked_and_dropped(
 ) {
     // 100 octets from 5 before the client's SYN: all of it old.
@@ -213,4 +244,28 @@ fn rfc9293_s3_10_7_4_a_segment_from_before_the_peers_isn_that_ends_before_rcv_nx
         s.wire.borrow().server_ack,
         isn.wrapping_add(1 + SENT as u32)
     );
+}
+
+#[test]
+fn rfc9293_s3_10_7_4_data_at_the_peers_isn_without_syn_is_taken_from_its_first_data_octet() {
+    // Sequence number = the client's ISN, where its SYN was, but no SYN flag: the
+    // first octet sits where the SYN did and is no data; the rest is the stream from
+    // its first octet, 100 octets past what the server has.
+    let mut s = Session::new(false);
+    let before = s.server_stats();
+    let isn = s.wire.borrow().client_isn;
+    let ack = s.wire.borrow().client_ack;
+    let packet = s.forge(
+        isn,
+        ack,
+        vec![],
+        &payload_from_before_the_stream(1, SENT + 100),
+    );
+    s.inject(&packet);
+    assert_eq!(
+        s.server_stats().unacceptable_segments,
+        before.unacceptable_segments
+    );
+    s.settle();
+    assert_eq!(s.received(), pattern(SENT + 100), "the new part, in place");
 }

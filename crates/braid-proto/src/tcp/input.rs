@@ -203,6 +203,21 @@ impl TcpConnection {
         if !seg.flags.ack() {
             return SegmentVerdict::Unacceptable;
         }
+        // The octets at and before the peer's SYN (offset 0) are none of its data: an
+        // acceptable segment that starts there reaches the window, and only what
+        // follows them is processed (RFC 9293 §3.10.7.4 trims to the window).
+        let trimmed;
+        let (seg, start) = if (start as i64) < 1 {
+            let before_data = 1u64.wrapping_sub(start) as usize;
+            trimmed = SegmentIn {
+                seq: self.peer_seq(1),
+                payload: seg.payload.get(before_data..).unwrap_or_default(),
+                ..*seg
+            };
+            (&trimmed, 1)
+        } else {
+            (seg, start)
+        };
         let ack = self.own_offset(seg.ack);
         if self.state == TcpState::SynReceived {
             if ack == 0 || ack > self.snd_max {
