@@ -22,12 +22,6 @@ use proptest::test_runner::RngSeed;
 /// (`file:line:` where the panic happened, or its start; a piece of its message) of
 /// failures found and not yet fixed.
 const KNOWN_FAILURES: &[(&str, &str)] = &[
-    // The ACK processing: an ACK number equal to our ISS (offset 0, below the SYN's
-    // acknowledgment) is not set aside as old before `scoreboard.on_ack(ack - 1, ..)`.
-    (
-        "crates/braid-proto/src/tcp/input.rs:319:",
-        "attempt to subtract with overflow",
-    ),
     // MappingReceiver: a DSS whose subflow sequence number lies just below the
     // subflow's start widens to an offset near 2^64, and `start + len` overflows.
     (

@@ -269,3 +269,77 @@ fn rfc9293_s3_10_7_4_data_at_the_peers_isn_without_syn_is_taken_from_its_first_d
     s.settle();
     assert_eq!(s.received(), pattern(SENT + 100), "the new part, in place");
 }
+
+#[test]
+fn rfc9293_s3_10_7_4_an_ack_of_our_isn_is_old_and_ignored_and_the_text_is_taken() {
+    // The ACK is the server's ISN: it acknowledges not even the server's SYN.
+    an_old_ack_is_ignored_and_the_text_is_taken(0);
+}
+
+#[test]
+fn rfc9293_s3_10_7_4_an_ack_from_before_our_isn_within_the_window_is_old_and_ignored() {
+    // 5 before the server's ISN: older still, but within MAX.SND.WND of SND.UNA.
+    an_old_ack_is_ignored_and_the_text_is_taken(5);
+}
+
+/// The next 100 octets of the client's stream, on a segment whose ACK is
+/// `before_isn` octets before the server's ISN and whose window is zero. The server
+/// sent nothing since its SYN, so the ACK lies within MAX.SND.WND below SND.UNA:
+/// RFC 5961 §5.2 lets it through as an old duplicate, which RFC 9293 ignores
+/// ("SEG.ACK =< SND.UNA ... can be ignored"), window included (only SND.UNA =<
+/// SEG.ACK updates it); the segment's text is taken.
+fn an_old_ack_is_ignored_and_the_text_is_taken(before_isn: u32) {
+    let mut s = Session::new(false);
+    let before = s.server_stats();
+    let window_before = s.server().as_tcp().expect("plain TCP").peer_window();
+    assert!(window_before > 0);
+    let (isn, next) = {
+        let w = s.wire.borrow();
+        (w.server_isn, w.client_next)
+    };
+    let more = pattern(SENT + 100);
+    let mut packet = s.forge(next, isn.wrapping_sub(before_isn), vec![], &more[SENT..]);
+    set_window(&mut packet, 0);
+    s.inject(&packet);
+    assert_eq!(
+        s.server().as_tcp().expect("plain TCP").peer_window(),
+        window_before,
+        "an old ACK does not move the window"
+    );
+    // Checked at once: the client's next segments start before what the server now
+    // holds, which the client never sent, and are rightly unacceptable.
+    let after = s.server_stats();
+    assert_eq!(after.challenge_acks, before.challenge_acks);
+    assert_eq!(after.unacceptable_segments, before.unacceptable_segments);
+    s.settle();
+    assert_eq!(s.received(), more, "the text is taken");
+    assert_eq!(s.server().state(), TcpState::Established);
+}
+
+#[test]
+fn rfc5961_s5_2_an_ack_from_before_our_isn_beyond_the_window_is_challenged() {
+    // 2^30 before the server's ISN, so more than MAX.SND.WND before SND.UNA (RFC
+    // 7323 keeps windows below 2^30; the server sent only its SYN): the segment is
+    // dropped and answered with a challenge ACK.
+    let mut s = Session::new(false);
+    let before = s.server_stats();
+    let (isn, next) = {
+        let w = s.wire.borrow();
+        (w.server_isn, w.client_next)
+    };
+    let packet = s.forge(next, isn.wrapping_sub(1 << 30), vec![], &[0xee; 100]);
+    s.inject(&packet);
+    assert_eq!(s.server_stats().challenge_acks, before.challenge_acks + 1);
+    s.settle();
+    assert_eq!(s.received(), pattern(SENT), "nothing taken");
+}
+
+/// Rewrites the window of an IPv4 TCP packet, checksum included.
+fn set_window(packet: &mut [u8], window: u16) {
+    let ihl = usize::from(packet[0] & 0x0f) * 4;
+    let src = std::net::IpAddr::from([packet[12], packet[13], packet[14], packet[15]]);
+    let dst = std::net::IpAddr::from([packet[16], packet[17], packet[18], packet[19]]);
+    let mut tcp = braid_proto::wire::TcpSegment::new_unchecked(&mut packet[ihl..]);
+    tcp.set_window(window);
+    tcp.fill_checksum(src, dst);
+}

@@ -232,11 +232,18 @@ impl TcpConnection {
             self.snd_wl2 = ack;
         }
         // RFC 5961 §5.2: ACKs of data never sent, or far older than the window,
-        // are answered with an ACK and dropped.
-        if ack > self.snd_max || ack + self.max_snd_wnd.max(1) < self.snd_una {
+        // are answered with an ACK and dropped. Compared modulo 2^64: an ACK number
+        // just before our ISS widens to an offset "below 0", near 2^64.
+        let ahead_of_una = ack.wrapping_sub(self.snd_una) as i64;
+        if ahead_of_una > (self.snd_max - self.snd_una) as i64
+            || ahead_of_una < -(self.max_snd_wnd.max(1) as i64)
+        {
             self.send_challenge_ack();
             return SegmentVerdict::Unacceptable;
         }
+        // An old ACK from before our ISS acknowledges nothing, as one of the ISS
+        // itself (offset 0) does.
+        let ack = if (ack as i64) < 0 { 0 } else { ack };
         self.on_ack(now, seg, start, ack, cc);
         match self.state {
             TcpState::FinWait1 if self.fin_acked() => self.state = TcpState::FinWait2,
@@ -345,9 +352,11 @@ impl TcpConnection {
                 }
             }
         }
+        // An ACK of our ISS (offset 0) acknowledges not even the SYN: for the
+        // scoreboard it is as old as one of the SYN.
         let summary = self
             .scoreboard
-            .on_ack(ack - 1, &blocks[..n], self.snd_max - 1);
+            .on_ack(ack.saturating_sub(1), &blocks[..n], self.snd_max - 1);
         if summary.dsack.is_some() {
             self.stats.dsack_received += 1;
         }
@@ -360,8 +369,11 @@ impl TcpConnection {
             self.detect_lost_retransmissions();
         }
 
-        // RFC 9293 §3.10.7.4: update the send window from newer segments only.
-        if self.snd_wl1 < start || (self.snd_wl1 == start && self.snd_wl2 <= ack) {
+        // RFC 9293 §3.10.7.4: update the send window from newer segments only, and
+        // not from an old ACK ("If SND.UNA =< SEG.ACK =< SND.NXT, the send window
+        // should be updated"; `snd_una` already took a newer ACK).
+        let newer = self.snd_wl1 < start || (self.snd_wl1 == start && self.snd_wl2 <= ack);
+        if newer && ack >= self.snd_una {
             self.snd_wnd = (seg.window as u64) << self.snd_wscale;
             self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
             self.snd_wl1 = start;
