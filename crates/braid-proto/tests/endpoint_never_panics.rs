@@ -22,12 +22,6 @@ use proptest::test_runner::RngSeed;
 /// (`file:line:` where the panic happened, or its start; a piece of its message) of
 /// failures found and not yet fixed.
 const KNOWN_FAILURES: &[(&str, &str)] = &[
-    // MappingReceiver: a DSS whose subflow sequence number lies just below the
-    // subflow's start widens to an offset near 2^64, and `start + len` overflows.
-    (
-        "crates/braid-proto/src/mptcp/mapping.rs:496:",
-        "attempt to add with overflow",
-    ),
     // The prefix oracle: an injected segment without payload makes an end fall back
     // to TCP mid-connection (one segment without MPTCP options on the first subflow
     // once a forged RST left it alone, or an MP_FAIL with any DSN) on a connection

@@ -343,3 +343,40 @@ fn set_window(packet: &mut [u8], window: u16) {
     tcp.set_window(window);
     tcp.fill_checksum(src, dst);
 }
+
+#[test]
+fn rfc8684_s3_3_1_a_mapping_of_bytes_before_the_subflows_first_resets_the_subflow() {
+    // A DSS on an in-window segment of the only subflow mapping 1000 octets from 256
+    // before the subflow's SYN (relative subflow sequence number 2^32 - 256). No
+    // subflow byte lies there: the mapping is invalid, and the subflow is reset as
+    // for the other invalid mappings (a conflict with one already declared).
+    let mut s = Session::new(true);
+    let mptcp = s.server().as_mptcp().expect("MPTCP");
+    assert_eq!(mptcp.stats().protocol_errors, 0);
+    let remote_key = mptcp.remote_key().expect("keys known");
+    let dsn = braid_proto::crypto::idsn(remote_key)
+        .wrapping_add(1)
+        .wrapping_add(SENT as u64);
+    let (next, ack) = {
+        let w = s.wire.borrow();
+        (w.client_next, w.client_ack)
+    };
+    let dss = TcpOption::Mptcp(MptcpOption::Dss(Dss {
+        data_ack: None,
+        mapping: Some(DssMapping {
+            dsn: SeqField::U64(dsn),
+            ssn: 0u32.wrapping_sub(256),
+            data_level_length: 1000,
+            checksum: None,
+        }),
+        data_fin: false,
+    }));
+    let packet = s.forge(next, ack, vec![dss], &[]);
+    s.inject(&packet);
+    let mptcp = s.server().as_mptcp().expect("MPTCP");
+    assert_eq!(mptcp.stats().protocol_errors, 1);
+    let subflow = mptcp.subflows().next().expect("the subflow");
+    assert_eq!(subflow.tcp().state(), TcpState::Closed, "reset");
+    s.settle();
+    assert_eq!(s.received(), pattern(SENT), "nothing more delivered");
+}
