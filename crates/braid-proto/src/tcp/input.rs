@@ -246,7 +246,7 @@ impl TcpConnection {
         let ack = if (ack as i64) < 0 { 0 } else { ack };
         self.on_ack(now, seg, start, ack, cc);
         match self.state {
-            TcpState::FinWait1 if self.fin_acked() => self.state = TcpState::FinWait2,
+            TcpState::FinWait1 if self.fin_acked() => self.enter_fin_wait_2(now),
             TcpState::Closing if self.fin_acked() => self.enter_time_wait(now),
             TcpState::LastAck if self.fin_acked() => {
                 self.enter_closed(CloseReason::Finished);
