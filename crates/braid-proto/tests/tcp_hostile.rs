@@ -1,8 +1,9 @@
 //! Crafted segments against a live connection between two braid endpoints, at the
-//! edges of sequence space: segments that start at or before the peer's ISN, an ACK
-//! of our own ISN, a DSS mapping of bytes before a subflow's first one. What RFC 9293
-//! §3.10.7.4 (and RFC 8684 §3.3.1 for the mapping) says must become of each, checked
-//! on the receiving endpoint right after the injection.
+//! edges of sequence space: segments that start at or before the peer's ISN, ACKs of
+//! and before our own ISN, a DSS mapping of bytes before a subflow's first one, a FIN
+//! ahead of the stream. What RFC 9293 §3.10.7.4 (RFC 5961 §5.2 for ACKs, RFC 8684
+//! §3.3.1 for the mapping) says must become of each, checked on the receiving
+//! endpoint right after the injection.
 
 mod support;
 
@@ -379,4 +380,76 @@ fn rfc8684_s3_3_1_a_mapping_of_bytes_before_the_subflows_first_resets_the_subflo
     assert_eq!(subflow.tcp().state(), TcpState::Closed, "reset");
     s.settle();
     assert_eq!(s.received(), pattern(SENT), "nothing more delivered");
+}
+
+#[test]
+fn rfc9293_s3_10_7_4_a_fin_ahead_of_the_stream_does_not_hide_the_peers_fin() {
+    // A FIN with one octet, 100 octets past what the server has: in the window, out
+    // of order, held. Segments are processed in sequence, so the FIN the stream
+    // reaches first is the one that counts: the client's own, right at RCV.NXT.
+    let mut s = Session::new(false);
+    let (next, ack) = {
+        let w = s.wire.borrow();
+        (w.client_next, w.client_ack)
+    };
+    let mut packet = s.forge(next.wrapping_add(100), ack, vec![], &[0xee]);
+    set_flags(&mut packet, TcpFlags::FIN | TcpFlags::ACK);
+    s.inject(&packet);
+    assert_eq!(s.server().state(), TcpState::Established);
+    let client = s.pair.endpoints[0]
+        .connection_ids()
+        .next()
+        .expect("the client's connection");
+    s.pair.endpoints[0]
+        .connection_mut(client)
+        .expect("the client's connection")
+        .close();
+    s.settle();
+    assert_eq!(s.server().state(), TcpState::CloseWait);
+    assert!(s.server().is_read_closed());
+    assert_eq!(s.received(), pattern(SENT), "nothing of the forged segment");
+}
+
+#[test]
+fn rfc9293_s3_10_7_4_a_fin_the_stream_went_past_does_not_hide_the_peers_fin() {
+    // The same forged FIN, then the client sends 5000 octets more, in segments that
+    // each cover far more than the octet before the forged FIN: the stream goes past
+    // it without reaching it alone, so it ends nothing. The client's own FIN does.
+    let mut s = Session::new(false);
+    let (next, ack) = {
+        let w = s.wire.borrow();
+        (w.client_next, w.client_ack)
+    };
+    let mut packet = s.forge(next.wrapping_add(100), ack, vec![], &[0xee]);
+    set_flags(&mut packet, TcpFlags::FIN | TcpFlags::ACK);
+    s.inject(&packet);
+    let client = s.pair.endpoints[0]
+        .connection_ids()
+        .next()
+        .expect("the client's connection");
+    let more = pattern(SENT + 5000);
+    let c = s.pair.endpoints[0]
+        .connection_mut(client)
+        .expect("the client's connection");
+    assert_eq!(c.write(&more[SENT..]), 5000);
+    c.close();
+    s.settle();
+    assert_eq!(s.server().state(), TcpState::CloseWait);
+    assert!(s.server().is_read_closed());
+    let received = s.received();
+    assert_eq!(received.len(), SENT + 5000);
+    // The forged octet came first, and TCP keeps the first copy of an octet.
+    assert_eq!(received[SENT + 100], 0xee);
+    assert_eq!(received[..SENT + 100], more[..SENT + 100]);
+    assert_eq!(received[SENT + 101..], more[SENT + 101..]);
+}
+
+/// Rewrites the flags of an IPv4 TCP packet, checksum included.
+fn set_flags(packet: &mut [u8], flags: TcpFlags) {
+    let ihl = usize::from(packet[0] & 0x0f) * 4;
+    let src = std::net::IpAddr::from([packet[12], packet[13], packet[14], packet[15]]);
+    let dst = std::net::IpAddr::from([packet[16], packet[17], packet[18], packet[19]]);
+    let mut tcp = braid_proto::wire::TcpSegment::new_unchecked(&mut packet[ihl..]);
+    tcp.set_flags(flags);
+    tcp.fill_checksum(src, dst);
 }

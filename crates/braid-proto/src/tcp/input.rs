@@ -575,9 +575,18 @@ impl TcpConnection {
                 self.ts_recent = tsval;
             }
         }
-        if seg.flags.fin() {
+        if seg.flags.fin() && !self.peer_fin_consumed {
+            // Segments are processed in sequence: the FIN the stream reaches first
+            // is the peer's. One recorded out of order gives way to an earlier one,
+            // and counts for nothing once the stream went past it (as the data it
+            // ended would have); neither happens unless a FIN was forged.
             let fin = start + seg.payload.len() as u64;
-            self.peer_fin.get_or_insert(fin);
+            let reached = self.rcv_nxt();
+            let recorded = self.peer_fin.filter(|&f| f >= reached);
+            self.peer_fin = match recorded {
+                Some(f) => Some(f.min(fin)),
+                None => (fin >= reached).then_some(fin),
+            };
         }
         if let Some(fin) = self.peer_fin {
             if !self.peer_fin_consumed && self.rcv_nxt() == fin {
