@@ -1,9 +1,9 @@
 //! Crafted segments against a live connection between two braid endpoints, at the
 //! edges of sequence space: segments that start at or before the peer's ISN, ACKs of
 //! and before our own ISN, a DSS mapping of bytes before a subflow's first one, a FIN
-//! ahead of the stream. What RFC 9293 §3.10.7.4 (RFC 5961 §5.2 for ACKs, RFC 8684
-//! §3.3.1 for the mapping) says must become of each, checked on the receiving
-//! endpoint right after the injection.
+//! ahead of the stream, octets that put the two ends out of step. What RFC 9293
+//! §3.10.7.4 (RFC 5961 for ACKs, RFC 8684 §3.3.1 for the mapping) says must become
+//! of each, checked on the receiving endpoint right after the injection.
 
 mod support;
 
@@ -442,6 +442,39 @@ fn rfc9293_s3_10_7_4_a_fin_the_stream_went_past_does_not_hide_the_peers_fin() {
     assert_eq!(received[SENT + 100], 0xee);
     assert_eq!(received[..SENT + 100], more[..SENT + 100]);
     assert_eq!(received[SENT + 101..], more[SENT + 101..]);
+}
+
+#[test]
+fn rfc5961_s7_ends_out_of_step_do_not_ack_each_other_forever() {
+    // 56 forged octets at the client's next sequence number: the server takes them
+    // and acknowledges octets the client never sent. The client drops that ACK and
+    // answers it (RFC 5961 §5.2); its answer starts before what the server now
+    // holds, so the server drops it and answers it, and so on: an ACK loop, one
+    // round trip (10 ms) per turn, unless pure ACKs that answer nothing acceptable
+    // are answered at most twice a second.
+    let mut s = Session::new(false);
+    let (next, ack) = {
+        let w = s.wire.borrow();
+        (w.client_next, w.client_ack)
+    };
+    let packet = s.forge(next, ack, vec![], &[0xee; 56]);
+    s.inject(&packet);
+    let segments_before = s.wire.borrow().server_segments;
+    let deadline = s.pair.now + Duration::from_secs(2);
+    s.pair.run_until(deadline, |_| false);
+    let segments = s.wire.borrow().server_segments - segments_before;
+    assert!(
+        (1..=6).contains(&segments),
+        "{segments} segments from the server in two seconds"
+    );
+    let client = s.pair.endpoints[0]
+        .connection_ids()
+        .next()
+        .expect("the client's connection");
+    let client_stats = s.pair.endpoints[0].connection(client).unwrap().stats();
+    assert!(
+        client_stats.unacceptable_acks_skipped + s.server_stats().unacceptable_acks_skipped > 0
+    );
 }
 
 /// Rewrites the flags of an IPv4 TCP packet, checksum included.

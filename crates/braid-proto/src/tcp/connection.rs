@@ -120,6 +120,9 @@ pub struct TcpStats {
     pub challenge_acks: u64,
     pub paws_drops: u64,
     pub unacceptable_segments: u64,
+    /// Unacceptable segments left unanswered, within `unacceptable_ack_interval` of
+    /// the last ACK that answered one.
+    pub unacceptable_acks_skipped: u64,
     pub rtt_samples: u64,
     pub dsack_received: u64,
 }
@@ -141,6 +144,7 @@ impl TcpStats {
             challenge_acks,
             paws_drops,
             unacceptable_segments,
+            unacceptable_acks_skipped,
             rtt_samples,
             dsack_received,
         } = *other;
@@ -157,6 +161,7 @@ impl TcpStats {
         self.challenge_acks += challenge_acks;
         self.paws_drops += paws_drops;
         self.unacceptable_segments += unacceptable_segments;
+        self.unacceptable_acks_skipped += unacceptable_acks_skipped;
         self.rtt_samples += rtt_samples;
         self.dsack_received += dsack_received;
     }
@@ -341,6 +346,8 @@ pub struct TcpConnection {
     pub(super) syn_due: bool,
     pub(super) rst_due: bool,
     pub(super) challenge_due: bool,
+    /// When an ACK last answered an unacceptable segment that carried nothing.
+    pub(super) last_unacceptable_ack: Option<Instant>,
     pub(super) window_update_due: bool,
     /// Set by the layer above: the most we advertise (MPTCP's connection-level
     /// window, RFC 8684 §3.3.4), whatever this subflow's own buffer has room for.
@@ -447,6 +454,7 @@ impl TcpConnection {
             syn_due: false,
             rst_due: false,
             challenge_due: false,
+            last_unacceptable_ack: None,
             window_update_due: false,
             window_limit: None,
             pure_ack_due: false,

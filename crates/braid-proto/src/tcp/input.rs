@@ -134,7 +134,9 @@ impl TcpConnection {
             if let Some((tsval, _)) = seg.options.timestamps {
                 if (tsval.wrapping_sub(self.ts_recent) as i32) < 0 {
                     self.stats.paws_drops += 1;
-                    self.ack_due = AckDue::Now;
+                    if self.may_answer_unacceptable(now, seg) {
+                        self.ack_due = AckDue::Now;
+                    }
                     return SegmentVerdict::Unacceptable;
                 }
             }
@@ -161,7 +163,9 @@ impl TcpConnection {
         if !acceptable {
             self.stats.unacceptable_segments += 1;
             if !seg.flags.rst() {
-                self.ack_due = AckDue::Now;
+                if self.may_answer_unacceptable(now, seg) {
+                    self.ack_due = AckDue::Now;
+                }
                 if self.state == TcpState::TimeWait && seg.flags.fin() {
                     self.time_wait_at = Some(now + self.config.time_wait);
                 }
@@ -238,7 +242,9 @@ impl TcpConnection {
         if ahead_of_una > (self.snd_max - self.snd_una) as i64
             || ahead_of_una < -(self.max_snd_wnd.max(1) as i64)
         {
-            self.send_challenge_ack();
+            if self.may_answer_unacceptable(now, seg) {
+                self.send_challenge_ack();
+            }
             return SegmentVerdict::Unacceptable;
         }
         // An old ACK from before our ISS acknowledges nothing, as one of the ISS
@@ -286,6 +292,29 @@ impl TcpConnection {
         self.snd_wl2 = ack;
         self.ack_due = AckDue::Now;
         SegmentVerdict::Accepted
+    }
+
+    /// Whether to answer a segment dropped as unacceptable (out of the window, too
+    /// old for PAWS, or acknowledging what was never sent) with an ACK. Two ends out
+    /// of step (a forged segment gave one of them octets the other never sent)
+    /// answer each other's ACKs so, forever: an ACK loop (RFC 5961 §7 asks for
+    /// throttling). A segment that carries nothing is answered at most once per
+    /// `unacceptable_ack_interval`, as Linux does; one with data, SYN or FIN always
+    /// is, since loops are made of pure ACKs.
+    fn may_answer_unacceptable(&mut self, now: Instant, seg: &SegmentIn<'_>) -> bool {
+        if seg.seq_len() > 0 {
+            return true;
+        }
+        let interval = self.config.unacceptable_ack_interval;
+        if self
+            .last_unacceptable_ack
+            .is_some_and(|last| now < last + interval)
+        {
+            self.stats.unacceptable_acks_skipped += 1;
+            return false;
+        }
+        self.last_unacceptable_ack = Some(now);
+        true
     }
 
     fn send_challenge_ack(&mut self) {
