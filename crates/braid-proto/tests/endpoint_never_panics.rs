@@ -21,41 +21,7 @@ use proptest::test_runner::RngSeed;
 
 /// (`file:line:` where the panic happened, or its start; a piece of its message) of
 /// failures found and not yet fixed.
-const KNOWN_FAILURES: &[(&str, &str)] = &[
-    // TcpConnection's acceptability test: a sequence number just below the peer's
-    // ISN widens to an offset near 2^64, and `start + len - 1` overflows.
-    (
-        "crates/braid-proto/src/tcp/input.rs:140:",
-        "attempt to add with overflow",
-    ),
-    // on_data: an acceptable segment whose data starts at the peer's ISN (offset 0,
-    // where its SYN was) reaches `self.recv.insert(start - 1, ...)`.
-    (
-        "crates/braid-proto/src/tcp/input.rs:502:",
-        "attempt to subtract with overflow",
-    ),
-    // The ACK processing: an ACK number equal to our ISS (offset 0, below the SYN's
-    // acknowledgment) is not set aside as old before `scoreboard.on_ack(ack - 1, ..)`.
-    (
-        "crates/braid-proto/src/tcp/input.rs:319:",
-        "attempt to subtract with overflow",
-    ),
-    // MappingReceiver: a DSS whose subflow sequence number lies just below the
-    // subflow's start widens to an offset near 2^64, and `start + len` overflows.
-    (
-        "crates/braid-proto/src/mptcp/mapping.rs:496:",
-        "attempt to add with overflow",
-    ),
-    // The prefix oracle: an injected segment without payload makes an end fall back
-    // to TCP mid-connection (one segment without MPTCP options on the first subflow
-    // once a forged RST left it alone, or an MP_FAIL with any DSN) on a connection
-    // that had a second subflow, while the peer goes on with MPTCP; the receiver then
-    // reads what the subflow carries next as the continuation of the stream: bytes
-    // from elsewhere in the stream delivered at the wrong offset, or more bytes than
-    // were written (MptcpConnection::options_vanished and the MP_FAIL handling allow
-    // a fallback RFC 8684 §3.7 does not, once another subflow carried data).
-    ("fuzz/src/endpoint_pair.rs:", "MPTCP phase Some(Fallback)"),
-];
+const KNOWN_FAILURES: &[(&str, &str)] = &[];
 
 thread_local! {
     /// Where the last panic on this thread happened.

@@ -493,12 +493,16 @@ impl MappingReceiver {
             return Ok(());
         }
         let start = widen(mapping.ssn, self.next());
-        let end = start + u64::from(len);
         let conflict = MappingError::Conflict {
             ssn: mapping.ssn,
             dsn,
             len,
         };
+        if before_the_subflow(start) {
+            // It maps octets before the SYN, which the subflow never had.
+            return Err(conflict);
+        }
+        let end = start + u64::from(len);
         if end <= self.released {
             // Every byte it maps was consumed: a retransmitted segment. Its DATA_FIN
             // may be new (Linux adds it to the last mapping when the application
@@ -608,9 +612,11 @@ impl MappingReceiver {
         } else {
             (widen(ssn, self.next()), dsn)
         };
-        if start < self.released {
-            // Bytes before `released` were delivered already; anchor after them.
-            dsn = dsn.wrapping_add(self.released - start);
+        if before_the_subflow(start) || start < self.released {
+            // Bytes before `released` were delivered already (and those before the
+            // SYN never existed); anchor after them. Modulo 2^64, so that an anchor
+            // before the SYN moves as far.
+            dsn = dsn.wrapping_add(self.released.wrapping_sub(start));
             start = self.released;
         }
         let offset = dsn.wrapping_sub(start);
@@ -860,6 +866,13 @@ fn split_prefix<'a>(a: &'a [u8], b: &'a [u8], n: usize) -> (&'a [u8], &'a [u8]) 
     let in_a = n.min(a.len());
     let in_b = (n - in_a).min(b.len());
     (&a[..in_a], &b[..in_b])
+}
+
+/// Whether a subflow offset, widened from a relative subflow sequence number near
+/// the bytes received, lies before the SYN (offset 0): such a number widens to an
+/// offset "below 0", near 2^64.
+fn before_the_subflow(offset: u64) -> bool {
+    (offset as i64) < 0
 }
 
 #[cfg(test)]

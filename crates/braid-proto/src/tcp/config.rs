@@ -47,6 +47,22 @@ pub struct TcpConfig {
     pub data_retries: u32,
     /// Time spent in TIME-WAIT (2·MSL; Linux: 60 s).
     pub time_wait: Duration,
+    /// Least time between ACKs that answer unacceptable segments carrying nothing
+    /// (Linux tcp_invalid_ratelimit: 500 ms). Two ends out of step, after a forged
+    /// segment gave one of them octets the other never sent, would otherwise answer
+    /// each other's ACKs forever (RFC 5961 §7 asks for throttling).
+    pub unacceptable_ack_interval: Duration,
+    /// Longest an orphaned connection ([`TcpConnection::orphan`]) waits in
+    /// FIN-WAIT-2 for the peer's FIN before it is aborted (Linux tcp_fin_timeout:
+    /// 60 s). RFC 9293 lets FIN-WAIT-2 last as long as the peer keeps its side open,
+    /// so a peer that never closes would hold a connection nobody reads forever.
+    /// A connection its owner still holds waits as long as the peer sends: a
+    /// half-closed stream, and MPTCP's subflows, which close their sending side
+    /// once the data level has finished sending while the peer's data still comes
+    /// in over them.
+    ///
+    /// [`TcpConnection::orphan`]: super::TcpConnection::orphan
+    pub fin_wait_2_timeout: Duration,
     pub keepalive: Option<Keepalive>,
     /// Option space kept free on every data segment for the layer above (MPTCP's DSS),
     /// so that segments with it stay within the MSS.
@@ -73,6 +89,8 @@ impl Default for TcpConfig {
             syn_retries: 6,
             data_retries: 15,
             time_wait: Duration::from_secs(60),
+            unacceptable_ack_interval: Duration::from_millis(500),
+            fin_wait_2_timeout: Duration::from_secs(60),
             keepalive: None,
             reserved_option_space: 0,
             max_ooo_ranges: 64,

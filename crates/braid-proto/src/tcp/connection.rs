@@ -72,7 +72,8 @@ pub enum CloseReason {
     Refused,
     /// The peer reset the connection.
     Reset,
-    /// Retransmissions, SYN retries or keepalive probes went unanswered.
+    /// Retransmissions, SYN retries or keepalive probes went unanswered, or an
+    /// orphaned connection waited in FIN-WAIT-2 longer than `fin_wait_2_timeout`.
     TimedOut,
     /// The application aborted it (we sent RST).
     Aborted,
@@ -119,6 +120,9 @@ pub struct TcpStats {
     pub challenge_acks: u64,
     pub paws_drops: u64,
     pub unacceptable_segments: u64,
+    /// Unacceptable segments left unanswered, within `unacceptable_ack_interval` of
+    /// the last ACK that answered one.
+    pub unacceptable_acks_skipped: u64,
     pub rtt_samples: u64,
     pub dsack_received: u64,
 }
@@ -140,6 +144,7 @@ impl TcpStats {
             challenge_acks,
             paws_drops,
             unacceptable_segments,
+            unacceptable_acks_skipped,
             rtt_samples,
             dsack_received,
         } = *other;
@@ -156,6 +161,7 @@ impl TcpStats {
         self.challenge_acks += challenge_acks;
         self.paws_drops += paws_drops;
         self.unacceptable_segments += unacceptable_segments;
+        self.unacceptable_acks_skipped += unacceptable_acks_skipped;
         self.rtt_samples += rtt_samples;
         self.dsack_received += dsack_received;
     }
@@ -330,12 +336,18 @@ pub struct TcpConnection {
     pub(super) keepalive_sent: u32,
     pub(super) keepalive_due: bool,
     pub(super) time_wait_at: Option<Instant>,
+    /// When an orphaned connection in FIN-WAIT-2 gives up on the peer's FIN.
+    pub(super) fin_wait_2_at: Option<Instant>,
+    /// The owner let go of the connection ([`TcpConnection::orphan`]).
+    pub(super) orphaned: bool,
     pub(super) last_received: Instant,
 
     // Control segments owed.
     pub(super) syn_due: bool,
     pub(super) rst_due: bool,
     pub(super) challenge_due: bool,
+    /// When an ACK last answered an unacceptable segment that carried nothing.
+    pub(super) last_unacceptable_ack: Option<Instant>,
     pub(super) window_update_due: bool,
     /// Set by the layer above: the most we advertise (MPTCP's connection-level
     /// window, RFC 8684 §3.3.4), whatever this subflow's own buffer has room for.
@@ -436,10 +448,13 @@ impl TcpConnection {
             keepalive_sent: 0,
             keepalive_due: false,
             time_wait_at: None,
+            fin_wait_2_at: None,
+            orphaned: false,
             last_received: now,
             syn_due: false,
             rst_due: false,
             challenge_due: false,
+            last_unacceptable_ack: None,
             window_update_due: false,
             window_limit: None,
             pure_ack_due: false,
@@ -803,6 +818,28 @@ impl TcpConnection {
         }
     }
 
+    /// The owner lets go of the connection: it will neither read nor write any more
+    /// (Linux: close() of the socket, as against shutdown()). Unread data is lost,
+    /// and the peer learns it by a RST (RFC 1122 §4.2.2.13); otherwise our side
+    /// closes as with [`TcpConnection::close`], and a wait in FIN-WAIT-2 for the
+    /// peer's FIN lasts at most [`TcpConfig::fin_wait_2_timeout`].
+    pub fn orphan(&mut self, now: Instant) {
+        if self.recv.readable() > 0 {
+            self.abort();
+            return;
+        }
+        self.close();
+        self.orphaned = true;
+        if self.state == TcpState::FinWait2 {
+            self.enter_fin_wait_2(now);
+        }
+    }
+
+    /// Whether the owner let go of the connection ([`TcpConnection::orphan`]).
+    pub fn is_orphaned(&self) -> bool {
+        self.orphaned
+    }
+
     /// Aborts: RST to the peer, buffers dropped (RFC 9293 §3.10.5).
     pub fn abort(&mut self) {
         if self.state.is_synchronized() || self.state == TcpState::SynReceived {
@@ -821,7 +858,8 @@ impl TcpConnection {
     /// application still gets it. A reset or abort discards it (RFC 9293 §3.10.7.4).
     pub fn is_done(&self) -> bool {
         let keeps_data = matches!(self.close_reason, Some(CloseReason::Finished) | None)
-            && self.recv.readable() > 0;
+            && self.recv.readable() > 0
+            && !self.orphaned;
         self.state == TcpState::Closed && !self.rst_due && !keeps_data
     }
 
@@ -836,7 +874,17 @@ impl TcpConnection {
         self.persist_at = None;
         self.keepalive_at = None;
         self.time_wait_at = None;
+        self.fin_wait_2_at = None;
         self.events.push_back(TcpEvent::Closed(reason));
+    }
+
+    /// Our FIN is acknowledged and the peer's has not come: an orphaned connection
+    /// waits for it at most `fin_wait_2_timeout`.
+    pub(super) fn enter_fin_wait_2(&mut self, now: Instant) {
+        self.state = TcpState::FinWait2;
+        if self.orphaned && self.fin_wait_2_at.is_none() {
+            self.fin_wait_2_at = Some(now + self.config.fin_wait_2_timeout);
+        }
     }
 
     pub(super) fn enter_time_wait(&mut self, now: Instant) {
@@ -844,6 +892,7 @@ impl TcpConnection {
         self.rto_at = None;
         self.persist_at = None;
         self.keepalive_at = None;
+        self.fin_wait_2_at = None;
         self.time_wait_at = Some(now + self.config.time_wait);
         if self.close_reason.is_none() {
             self.close_reason = Some(CloseReason::Finished);

@@ -134,7 +134,9 @@ impl TcpConnection {
             if let Some((tsval, _)) = seg.options.timestamps {
                 if (tsval.wrapping_sub(self.ts_recent) as i32) < 0 {
                     self.stats.paws_drops += 1;
-                    self.ack_due = AckDue::Now;
+                    if self.may_answer_unacceptable(now, seg) {
+                        self.ack_due = AckDue::Now;
+                    }
                     return SegmentVerdict::Unacceptable;
                 }
             }
@@ -146,22 +148,24 @@ impl TcpConnection {
         let len = seg.seq_len() as u64;
         let rcv_nxt = self.rcv_nxt();
         let rcv_wnd = self.rcv_adv.max(rcv_nxt + self.recv.window()) - rcv_nxt;
+        // RCV.NXT =< offset < RCV.NXT + RCV.WND, modulo 2^64 as RFC 9293 §3.4 compares
+        // modulo 2^32: a sequence number just before the peer's ISN widens to an
+        // offset "below 0", near 2^64.
+        let in_window = |offset: u64| offset.wrapping_sub(rcv_nxt) < rcv_wnd;
         // First check: is the segment in the window (the four cases of §3.10.7.4)?
         let acceptable = match (len, rcv_wnd) {
             (0, 0) => start == rcv_nxt,
-            (0, _) => start >= rcv_nxt && start < rcv_nxt + rcv_wnd,
+            (0, _) => in_window(start),
             // A zero window still takes ACKs (and the probe's octet is dropped).
             (_, 0) => start == rcv_nxt,
-            (_, _) => {
-                let end = start + len - 1;
-                (start >= rcv_nxt && start < rcv_nxt + rcv_wnd)
-                    || (end >= rcv_nxt && end < rcv_nxt + rcv_wnd)
-            }
+            (_, _) => in_window(start) || in_window(start.wrapping_add(len - 1)),
         };
         if !acceptable {
             self.stats.unacceptable_segments += 1;
             if !seg.flags.rst() {
-                self.ack_due = AckDue::Now;
+                if self.may_answer_unacceptable(now, seg) {
+                    self.ack_due = AckDue::Now;
+                }
                 if self.state == TcpState::TimeWait && seg.flags.fin() {
                     self.time_wait_at = Some(now + self.config.time_wait);
                 }
@@ -203,6 +207,21 @@ impl TcpConnection {
         if !seg.flags.ack() {
             return SegmentVerdict::Unacceptable;
         }
+        // The octets at and before the peer's SYN (offset 0) are none of its data: an
+        // acceptable segment that starts there reaches the window, and only what
+        // follows them is processed (RFC 9293 §3.10.7.4 trims to the window).
+        let trimmed;
+        let (seg, start) = if (start as i64) < 1 {
+            let before_data = 1u64.wrapping_sub(start) as usize;
+            trimmed = SegmentIn {
+                seq: self.peer_seq(1),
+                payload: seg.payload.get(before_data..).unwrap_or_default(),
+                ..*seg
+            };
+            (&trimmed, 1)
+        } else {
+            (seg, start)
+        };
         let ack = self.own_offset(seg.ack);
         if self.state == TcpState::SynReceived {
             if ack == 0 || ack > self.snd_max {
@@ -217,14 +236,23 @@ impl TcpConnection {
             self.snd_wl2 = ack;
         }
         // RFC 5961 §5.2: ACKs of data never sent, or far older than the window,
-        // are answered with an ACK and dropped.
-        if ack > self.snd_max || ack + self.max_snd_wnd.max(1) < self.snd_una {
-            self.send_challenge_ack();
+        // are answered with an ACK and dropped. Compared modulo 2^64: an ACK number
+        // just before our ISS widens to an offset "below 0", near 2^64.
+        let ahead_of_una = ack.wrapping_sub(self.snd_una) as i64;
+        if ahead_of_una > (self.snd_max - self.snd_una) as i64
+            || ahead_of_una < -(self.max_snd_wnd.max(1) as i64)
+        {
+            if self.may_answer_unacceptable(now, seg) {
+                self.send_challenge_ack();
+            }
             return SegmentVerdict::Unacceptable;
         }
+        // An old ACK from before our ISS acknowledges nothing, as one of the ISS
+        // itself (offset 0) does.
+        let ack = if (ack as i64) < 0 { 0 } else { ack };
         self.on_ack(now, seg, start, ack, cc);
         match self.state {
-            TcpState::FinWait1 if self.fin_acked() => self.state = TcpState::FinWait2,
+            TcpState::FinWait1 if self.fin_acked() => self.enter_fin_wait_2(now),
             TcpState::Closing if self.fin_acked() => self.enter_time_wait(now),
             TcpState::LastAck if self.fin_acked() => {
                 self.enter_closed(CloseReason::Finished);
@@ -264,6 +292,29 @@ impl TcpConnection {
         self.snd_wl2 = ack;
         self.ack_due = AckDue::Now;
         SegmentVerdict::Accepted
+    }
+
+    /// Whether to answer a segment dropped as unacceptable (out of the window, too
+    /// old for PAWS, or acknowledging what was never sent) with an ACK. Two ends out
+    /// of step (a forged segment gave one of them octets the other never sent)
+    /// answer each other's ACKs so, forever: an ACK loop (RFC 5961 §7 asks for
+    /// throttling). A segment that carries nothing is answered at most once per
+    /// `unacceptable_ack_interval`, as Linux does; one with data, SYN or FIN always
+    /// is, since loops are made of pure ACKs.
+    fn may_answer_unacceptable(&mut self, now: Instant, seg: &SegmentIn<'_>) -> bool {
+        if seg.seq_len() > 0 {
+            return true;
+        }
+        let interval = self.config.unacceptable_ack_interval;
+        if self
+            .last_unacceptable_ack
+            .is_some_and(|last| now < last + interval)
+        {
+            self.stats.unacceptable_acks_skipped += 1;
+            return false;
+        }
+        self.last_unacceptable_ack = Some(now);
+        true
     }
 
     fn send_challenge_ack(&mut self) {
@@ -330,9 +381,11 @@ impl TcpConnection {
                 }
             }
         }
+        // An ACK of our ISS (offset 0) acknowledges not even the SYN: for the
+        // scoreboard it is as old as one of the SYN.
         let summary = self
             .scoreboard
-            .on_ack(ack - 1, &blocks[..n], self.snd_max - 1);
+            .on_ack(ack.saturating_sub(1), &blocks[..n], self.snd_max - 1);
         if summary.dsack.is_some() {
             self.stats.dsack_received += 1;
         }
@@ -345,8 +398,11 @@ impl TcpConnection {
             self.detect_lost_retransmissions();
         }
 
-        // RFC 9293 §3.10.7.4: update the send window from newer segments only.
-        if self.snd_wl1 < start || (self.snd_wl1 == start && self.snd_wl2 <= ack) {
+        // RFC 9293 §3.10.7.4: update the send window from newer segments only, and
+        // not from an old ACK ("If SND.UNA =< SEG.ACK =< SND.NXT, the send window
+        // should be updated"; `snd_una` already took a newer ACK).
+        let newer = self.snd_wl1 < start || (self.snd_wl1 == start && self.snd_wl2 <= ack);
+        if newer && ack >= self.snd_una {
             self.snd_wnd = (seg.window as u64) << self.snd_wscale;
             self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
             self.snd_wl1 = start;
@@ -548,9 +604,18 @@ impl TcpConnection {
                 self.ts_recent = tsval;
             }
         }
-        if seg.flags.fin() {
+        if seg.flags.fin() && !self.peer_fin_consumed {
+            // Segments are processed in sequence: the FIN the stream reaches first
+            // is the peer's. One recorded out of order gives way to an earlier one,
+            // and counts for nothing once the stream went past it (as the data it
+            // ended would have); neither happens unless a FIN was forged.
             let fin = start + seg.payload.len() as u64;
-            self.peer_fin.get_or_insert(fin);
+            let reached = self.rcv_nxt();
+            let recorded = self.peer_fin.filter(|&f| f >= reached);
+            self.peer_fin = match recorded {
+                Some(f) => Some(f.min(fin)),
+                None => (fin >= reached).then_some(fin),
+            };
         }
         if let Some(fin) = self.peer_fin {
             if !self.peer_fin_consumed && self.rcv_nxt() == fin {

@@ -1,5 +1,6 @@
 //! Timers: retransmission (RFC 6298), delayed ACK (RFC 9293 §3.8.6.3), persist
-//! (zero-window probing, §3.8.6.1), keepalive (§3.8.4) and TIME-WAIT (§3.10.7.4).
+//! (zero-window probing, §3.8.6.1), keepalive (§3.8.4), TIME-WAIT (§3.10.7.4) and
+//! an orphaned connection's FIN-WAIT-2.
 
 use super::connection::{AckDue, CloseReason, TcpConnection, TcpEvent, TcpState};
 use crate::cc::CongestionControl;
@@ -14,6 +15,7 @@ impl TcpConnection {
             self.persist_at,
             self.keepalive_at,
             self.time_wait_at,
+            self.fin_wait_2_at,
         ]
         .into_iter()
         .flatten()
@@ -25,6 +27,14 @@ impl TcpConnection {
         if self.time_wait_at.is_some_and(|t| t <= now) {
             self.time_wait_at = None;
             self.state = TcpState::Closed;
+            return;
+        }
+        if self.fin_wait_2_at.is_some_and(|t| t <= now) {
+            // The peer kept its side open past `fin_wait_2_timeout`: it learns by a
+            // RST that nobody is left here (Linux resets too).
+            self.fin_wait_2_at = None;
+            self.rst_due = true;
+            self.enter_closed(CloseReason::TimedOut);
             return;
         }
         if self.delack_at.is_some_and(|t| t <= now) {

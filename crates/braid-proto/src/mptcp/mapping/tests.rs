@@ -713,3 +713,32 @@ fn rfc8684_s3_3_1_bytes_whose_mapping_was_lost_give_way_to_the_next_mapping() {
         vec![Ev::Discarded(101, 50, DiscardReason::Unmapped)]
     );
 }
+
+#[test]
+fn rfc8684_s3_3_1_a_mapping_of_bytes_before_the_subflows_first_is_a_conflict() {
+    // Relative subflow sequence numbers widen near the next byte expected: 2^32 - 256
+    // is 256 before the SYN, where no subflow byte lies. The mapping is invalid
+    // whether it reaches the subflow's bytes or not.
+    for len in [1000, 100] {
+        let mut rx = Rx::new(false);
+        rx.data(1, b"hello").unwrap();
+        assert!(matches!(
+            rx.map(mapping(DSN, 0u32.wrapping_sub(256), len), false),
+            Err(MappingError::Conflict { .. })
+        ));
+        assert_eq!(rx.data_chunks(), vec![]);
+    }
+}
+
+#[test]
+fn rfc8684_s3_7_an_infinite_mapping_from_before_the_subflows_first_anchors_at_the_next_byte() {
+    // Anchored 4 octets before the SYN (subflow offset 0): subflow byte 1 is 5
+    // octets further in the data stream, as for any anchor before the bytes not yet
+    // consumed.
+    let mut rx = Rx::new(false);
+    rx.data(1, b"hello").unwrap();
+    rx.map(mapping(DSN, 0u32.wrapping_sub(4), 0), false)
+        .unwrap();
+    assert_eq!(rx.data_chunks(), vec![(DSN + 5, b"hello".to_vec())]);
+    assert_eq!(rx.others(), vec![Ev::Fallback(DSN + 5, 1)]);
+}
