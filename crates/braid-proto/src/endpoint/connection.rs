@@ -78,6 +78,17 @@ impl Connection {
         delegate!(self, c => c.abort())
     }
 
+    /// The owner lets go of the connection: it will neither read nor write again
+    /// (a socket's `close()`, where [`close`](Self::close) is its `shutdown`). Plain
+    /// TCP then gives FIN-WAIT-2 a time limit ([`crate::tcp::TcpConfig::fin_wait_2_timeout`]);
+    /// MPTCP closes, its close timeout bounding the rest.
+    pub fn orphan(&mut self, now: Instant) {
+        match self {
+            Connection::Tcp(c) => c.orphan(now),
+            Connection::Mptcp(c) => c.close(),
+        }
+    }
+
     /// TCP counters; for MPTCP, summed over its subflows.
     pub fn stats(&self) -> TcpStats {
         match self {

@@ -255,6 +255,7 @@ impl StreamInner {
 
 impl Drop for StreamInner {
     fn drop(&mut self) {
+        let now = self.shared.clock.now();
         let mut guard = self.shared.lock();
         let st = &mut *guard;
         let mut remove = true;
@@ -266,8 +267,10 @@ impl Drop for StreamInner {
                     // RFC 9293 §3.10.4 / RFC 1122 §4.2.2.13, and Linux: closing with
                     // unread data resets the connection, so the peer learns it was lost.
                     tcp.abort();
-                } else if !conn.write_shutdown {
-                    tcp.close();
+                } else {
+                    // The handle is gone: nothing will read or write again (a
+                    // socket's close), which bounds how long FIN-WAIT-2 may last.
+                    tcp.orphan(now);
                 }
             } else {
                 remove = true;
