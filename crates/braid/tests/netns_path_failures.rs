@@ -1880,17 +1880,23 @@ fn lossy_path(test: &str, role: Role) {
     assert!(dropped >= 10, "the path lost packets: {dropped}");
 }
 
-/// About 1 run in 20 (6 of about 140), Linux delivers some of braid's bytes at the
-/// wrong place in the stream: the SHA-256 differs and `Progress::first_difference`
-/// shows bytes braid sent on the joined subflow (its first DSS mapping, DSN offset
-/// 25560 or 41180) delivered at Linux's DATA_ACK of the moment (offset 14200 or
-/// 15620), with Linux's DATA_ACK jumping by that mapping's length. Every segment
-/// braid sent, and every one that reached Linux's s1 and s2, carries the bytes its
-/// DSS mapping names (checked from captures of the three devices), so the cause is
-/// not yet known; braid's repeated MP_CAPABLE-with-data on every segment of the
-/// first mapping (`writer::write_options`) is one suspect.
+/// About 1 run in 20 (6 of about 140 earlier; 2 of 40 on 2026-12-08), Linux delivers
+/// some of braid's bytes at the wrong place in the stream. A capture with payloads
+/// (`BRAID_NETNS_PCAP=DIR BRAID_NETNS_PCAP_SNAPLEN=0`) of a failing run shows it
+/// exactly: the bytes Linux handed its reader at offset 2840 are those braid sent on
+/// the joined subflow at subflow sequence 1421 under the DSS mapping (DSN offset
+/// 19880, subflow sequence 1, 14200 bytes); Linux's DATA_ACK was 1420 then. So Linux
+/// mapped the join's first data to DSN = its DATA_ACK of the moment, which is what
+/// its `subflow_check_data_avail` does on its fallback path (`map_seq =
+/// msk->ack_seq`), reached for a status MAPPING_INVALID or MAPPING_DUMMY. Its
+/// DSSNoMatch, DSSTcpMismatch and InfiniteMapRx counters stay at 0, which leaves a
+/// segment Linux found without a DSS extension (or a connection it had marked as
+/// fallen back) as the trigger; braid's capture shows a DSS on every data segment
+/// of the join. Not yet known what braid does to reach that state (a suspect: the
+/// MP_CAPABLE-with-data braid repeats on every segment of its first mapping while
+/// the first path loses segments).
 #[test]
-#[ignore = "issue 18: about 1 run in 20 Linux delivers bytes of braid's joined subflow at the wrong DSN"]
+#[ignore = "issue 18: about 1 run in 20 Linux delivers the first bytes of braid's joined subflow at its DATA_ACK instead of their DSN"]
 fn five_percent_loss_on_first_subflows_path_braid_client() {
     lossy_path(
         "five_percent_loss_on_first_subflows_path_braid_client",
