@@ -713,3 +713,41 @@ fn rfc8684_s3_3_3_a_repeated_data_fin_is_acknowledged_after_the_end() {
     assert!(blackout.get().is_some());
     assert_both_ends(&x, &up, &down, Duration::from_secs(30));
 }
+
+#[test]
+fn rfc8684_s3_7_a_connection_that_fell_back_outlives_its_address_going_away() {
+    // The server does not speak MPTCP: the connection is plain TCP. Its address going
+    // away for a moment (a link down, then up) must not reset it, as it would not
+    // reset a TCP connection: the transfer completes.
+    let mut server = EndpointConfig::default();
+    server.mptcp.enabled = false;
+    let mut pair = Pair::with_configs(EndpointConfig::default(), server, Duration::from_millis(10));
+    pair.rate = 5_000_000;
+    pair.endpoints[1].listen(addr(SERVER)).unwrap();
+    let client = pair.endpoints[0]
+        .connect(Instant::ZERO, addr(CLIENT), addr(SERVER))
+        .unwrap();
+    let up = pattern(1_000_000, 16);
+    let mut phase = 0;
+    let mut gone_at = Instant::ZERO;
+    let x = exchange(
+        &mut pair,
+        client,
+        &up,
+        &[],
+        Duration::from_secs(60),
+        |p, x| {
+            let now = p.now;
+            if phase == 0 && x.server_received.len() > 200_000 {
+                p.endpoints[0].remove_local_address(now, ip("10.0.0.1"));
+                gone_at = now;
+                phase = 1;
+            } else if phase == 1 && now >= gone_at + Duration::from_millis(100) {
+                p.endpoints[0].local_address_back(now, ip("10.0.0.1"));
+                phase = 2;
+            }
+        },
+    );
+    assert_eq!(phase, 2);
+    assert_both_ends(&x, &up, &[], Duration::from_secs(30));
+}

@@ -1599,6 +1599,12 @@ impl MptcpConnection {
     /// A local address went away: REMOVE_ADDR for it, and its subflows are reset
     /// (their data moves to the others).
     pub fn remove_local_address(&mut self, now: Instant, addr: IpAddr) {
+        if self.state.is_fallback() {
+            // Plain TCP now (§3.7): no REMOVE_ADDR to send and no other subflow to
+            // move to; like any TCP connection it outlives its address going away
+            // for a while (a link down and up again).
+            return;
+        }
         self.pm.remove_local_address(addr);
         self.run_path_manager();
         // Settling starts the close timeout when no subflow is left.
