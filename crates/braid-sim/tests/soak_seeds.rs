@@ -27,9 +27,6 @@ const KNOWN_FAILING: &[(u64, FailureKind)] = &[
     // client's join from the address back; the client ends Refused and the server
     // waits for the rest of its data with no timer (issue 18, open).
     (127, FailureKind::Stuck),
-    // Fallback after MP_FAIL (checksum failure): the client never hears the server's
-    // end of stream, though its subflow got the FIN (issue 18, open).
-    (267, FailureKind::NoEof),
 ];
 
 fn run_all(seeds: std::ops::Range<u64>) -> BTreeMap<u64, Verdict> {

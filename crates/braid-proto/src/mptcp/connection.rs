@@ -730,7 +730,13 @@ impl MptcpConnection {
             .subflows
             .first()
             .filter(|first| self.state.is_fallback() && id == first.id)
-            .filter(|first| first.rx.waiting_for_mapping())
+            .filter(|first| {
+                // Bytes without a mapping, or the peer's FIN after every mapped byte
+                // (we fell back, on the peer's MP_FAIL say, while it sent nothing):
+                // either way plain TCP continues where the data level stands.
+                first.rx.waiting_for_mapping()
+                    || (first.fin_pending() && first.rx.held_bytes() == 0)
+            })
             .map(|first| {
                 first
                     .rx

@@ -338,6 +338,12 @@ impl Subflow {
         }
     }
 
+    /// The peer's FIN arrived and every byte before it was read, but the mapping
+    /// receiver has not been told yet.
+    pub(crate) fn fin_pending(&self) -> bool {
+        self.peer_fin && !self.rx_fin && self.tcp.readable() == 0
+    }
+
     /// Passes the peer's FIN to the mapping receiver once every byte before it was
     /// drained.
     pub(crate) fn drain_fin(
