@@ -389,6 +389,12 @@ impl MptcpConnection {
                         // §3.2: a SYN-ACK whose HMAC does not verify ends the subflow
                         // with a RST; no MP_JOIN at all is the same failure.
                         self.stats.bad_join_hmacs += 1;
+                        let s = self.subflows.get(id).expect("found above");
+                        tracing::debug!(
+                            local = %s.tcp.local(),
+                            remote = %s.tcp.remote(),
+                            "MP_JOIN SYN-ACK without a valid HMAC: subflow reset"
+                        );
                         self.reset_subflow(id, MpTcpRstReason::MptcpSpecific);
                     }
                 }
@@ -428,6 +434,11 @@ impl MptcpConnection {
                     self.join_established(id);
                 } else {
                     self.stats.bad_join_hmacs += 1;
+                    tracing::debug!(
+                        local = %s.tcp.local(),
+                        remote = %s.tcp.remote(),
+                        "MP_JOIN third ACK without a valid HMAC: subflow reset"
+                    );
                     self.reset_subflow(id, MpTcpRstReason::MptcpSpecific);
                 }
             }

@@ -1,0 +1,234 @@
+//! The MPTCP handshakes between two braid endpoints when something goes wrong (RFC
+//! 8684 §3.1, §3.2): MP_JOIN HMACs that do not verify, in either direction.
+
+mod support;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use braid_proto::endpoint::{Connection, ConnectionId, EndpointConfig};
+use braid_proto::mptcp::MptcpConnection;
+use braid_proto::time::{Duration, Instant};
+use braid_proto::wire::mptcp::{MpJoin, MpTcpRstReason, MptcpOption};
+use support::{addr, mptcp_options_of, tcp_fields, Pair};
+
+const CLIENT: &str = "10.0.0.1:40000";
+const SERVER: &str = "10.0.0.2:5001";
+/// The client's second address, a `subflow` endpoint: it joins from there.
+const CLIENT_SECOND_IP: &str = "10.0.0.3";
+
+fn pattern(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i * 7 + i / 251) as u8).collect()
+}
+
+fn read_all(c: &mut Connection, buf: &mut [u8], into: &mut Vec<u8>) {
+    loop {
+        let n = c.read(buf);
+        if n == 0 {
+            return;
+        }
+        into.extend_from_slice(&buf[..n]);
+    }
+}
+
+fn with_endpoints(endpoints: &[&str]) -> EndpointConfig {
+    let mut config = EndpointConfig::default();
+    config.mptcp.path_manager.endpoints = endpoints.iter().map(|e| e.parse().unwrap()).collect();
+    config.mptcp.path_manager.assign_ids();
+    config
+}
+
+fn mptcp_of(pair: &Pair, side: usize, id: ConnectionId) -> &MptcpConnection {
+    pair.endpoints[side]
+        .connection(id)
+        .and_then(Connection::as_mptcp)
+        .expect("an MPTCP connection")
+}
+
+/// A segment one endpoint sent, as the link saw it (after any mangling).
+#[derive(Debug, Clone)]
+struct Seen {
+    from: usize,
+    bytes: Vec<u8>,
+}
+
+impl Seen {
+    fn rst(&self) -> bool {
+        tcp_fields(&self.bytes).2.rst()
+    }
+
+    fn join(&self) -> Option<MpJoin> {
+        mptcp_options_of(&self.bytes).into_iter().find_map(|o| match o {
+            MptcpOption::MpJoin(j) => Some(j),
+            _ => None,
+        })
+    }
+
+    fn tcprst(&self) -> Option<MpTcpRstReason> {
+        mptcp_options_of(&self.bytes).into_iter().find_map(|o| match o {
+            MptcpOption::MpTcpRst(r) => Some(r.reason),
+            _ => None,
+        })
+    }
+
+    /// Whether it travels on a subflow of the client's second address.
+    fn on_join(&self) -> bool {
+        let (ip, _) = braid_proto::wire::IpRepr::parse(&self.bytes).expect("IP");
+        let second: std::net::IpAddr = CLIENT_SECOND_IP.parse().unwrap();
+        ip.src_addr() == second || ip.dst_addr() == second
+    }
+}
+
+/// Every packet the link carried (or dropped), in order.
+type Log = Rc<RefCell<Vec<Seen>>>;
+
+/// Records every packet into the returned log; `drop` decides, per packet seen,
+/// whether the link loses it.
+fn log_packets(pair: &mut Pair, mut drop: impl FnMut(&Seen) -> bool + 'static) -> Log {
+    let log: Log = Rc::default();
+    let sink = log.clone();
+    pair.drop = Box::new(move |from, _, packet| {
+        let seen = Seen {
+            from,
+            bytes: packet.to_vec(),
+        };
+        let dropped = drop(&seen);
+        sink.borrow_mut().push(seen);
+        dropped
+    });
+    log
+}
+
+/// Where in an IPv4 TCP segment the endpoints sent its first MP_JOIN option starts,
+/// if it has one of `len` octets (16 on a SYN-ACK, 24 on a third ACK).
+fn join_option_at(packet: &[u8], len: u8) -> Option<usize> {
+    let ihl = usize::from(packet[0] & 0x0f) * 4;
+    let options_end = ihl + usize::from(packet[ihl + 12] >> 4) * 4;
+    let mut at = ihl + 20;
+    while at < options_end {
+        match packet[at] {
+            0 => return None,
+            1 => at += 1,
+            kind => {
+                let option_len = usize::from(packet[at + 1]);
+                if kind == 30 && packet[at + 1] == len && packet[at + 2] >> 4 == 1 {
+                    return Some(at);
+                }
+                at += option_len.max(2);
+            }
+        }
+    }
+    None
+}
+
+/// Flips a bit of the HMAC of the MP_JOIN option of `len` octets in `packet` and
+/// fixes the TCP checksum, as an attacker on the path would; returns whether the
+/// packet had such an option. The HMAC starts 4 octets into the option on both the
+/// SYN-ACK and the third ACK (§3.2, Figures 6 and 7).
+fn corrupt_join_hmac(packet: &mut [u8], len: u8) -> bool {
+    let Some(at) = join_option_at(packet, len) else {
+        return false;
+    };
+    packet[at + 4] ^= 0x01;
+    let ihl = usize::from(packet[0] & 0x0f) * 4;
+    let src = std::net::IpAddr::from([packet[12], packet[13], packet[14], packet[15]]);
+    let dst = std::net::IpAddr::from([packet[16], packet[17], packet[18], packet[19]]);
+    braid_proto::wire::TcpSegment::new_unchecked(&mut packet[ihl..]).fill_checksum(src, dst);
+    true
+}
+
+/// MP_JOIN options of `len` octets: 12 on a SYN, 16 on a SYN-ACK, 24 on a third ACK.
+const JOIN_SYN_ACK_LEN: u8 = 16;
+const JOIN_ACK_LEN: u8 = 24;
+
+/// A client with a `subflow` endpoint on its second address uploads `bytes`; the
+/// first MP_JOIN option of `len` octets that endpoint `from` sends is corrupted on
+/// the way. Returns the pair, the log and the two connection ids once the upload
+/// arrived.
+fn upload_with_one_bad_join_hmac(
+    from: usize,
+    len: u8,
+    bytes: usize,
+) -> (Pair, Log, ConnectionId, ConnectionId) {
+    let client_config = with_endpoints(&[&format!("{CLIENT_SECOND_IP},subflow")]);
+    let mut pair = Pair::with_configs(
+        client_config,
+        EndpointConfig::default(),
+        Duration::from_millis(10),
+    );
+    pair.rate = 5_000_000;
+    let mut corrupted = false;
+    pair.mangle = Box::new(move |dir, _, packet| {
+        if dir == from && !corrupted {
+            corrupted = corrupt_join_hmac(packet, len);
+        }
+    });
+    let log = log_packets(&mut pair, |_| false);
+    pair.endpoints[1].listen(addr(SERVER)).unwrap();
+    let client = pair.endpoints[0]
+        .connect(pair.now, addr(CLIENT), addr(SERVER))
+        .unwrap();
+    let up = pattern(bytes);
+    let (mut written, mut received) = (0, Vec::new());
+    let mut buf = vec![0u8; 65536];
+    pair.run_until(Instant::ZERO + Duration::from_secs(30), |p| {
+        let c = p.endpoints[0].connection_mut(client).unwrap();
+        written += c.write(&up[written..]);
+        if let Some(server) = p.accepted() {
+            read_all(
+                p.endpoints[1].connection_mut(server).unwrap(),
+                &mut buf,
+                &mut received,
+            );
+        }
+        received.len() == up.len()
+    });
+    assert!(received == up, "upload differs");
+    let server = pair.accepted().expect("accepted");
+    (pair, log, client, server)
+}
+
+#[test]
+fn rfc8684_s3_2_a_join_syn_ack_with_a_bad_hmac_is_reset_by_the_initiator_with_mp_tcprst() {
+    let (pair, log, client, server) =
+        upload_with_one_bad_join_hmac(1, JOIN_SYN_ACK_LEN, 1_000_000);
+    let log = log.borrow();
+    let c = mptcp_of(&pair, 0, client);
+    let s = mptcp_of(&pair, 1, server);
+    assert_eq!(c.stats().bad_join_hmacs, 1, "{:?}", c.stats());
+    assert_eq!(s.stats().bad_join_hmacs, 0);
+    // The client answers the bad SYN-ACK with RST and MP_TCPRST; it never sent
+    // the third ACK for it.
+    let first_synack = log
+        .iter()
+        .position(|p| p.from == 1 && p.on_join() && p.join().is_some())
+        .expect("a join SYN-ACK");
+    let answer = log[first_synack + 1..]
+        .iter()
+        .find(|p| p.from == 0 && p.on_join())
+        .expect("the client's answer");
+    assert!(answer.rst(), "RST, not the third ACK: {:?}", answer.join());
+    assert_eq!(answer.tcprst(), Some(MpTcpRstReason::MptcpSpecific));
+    assert_eq!(s.stats().mp_tcprst_received, 1, "{:?}", s.stats());
+}
+
+#[test]
+fn rfc8684_s3_2_a_third_ack_with_a_bad_hmac_is_reset_by_the_listener_with_mp_tcprst() {
+    let (pair, log, client, server) = upload_with_one_bad_join_hmac(0, JOIN_ACK_LEN, 1_000_000);
+    let log = log.borrow();
+    let c = mptcp_of(&pair, 0, client);
+    let s = mptcp_of(&pair, 1, server);
+    assert_eq!(s.stats().bad_join_hmacs, 1, "{:?}", s.stats());
+    assert_eq!(c.stats().bad_join_hmacs, 0);
+    let third_ack = log
+        .iter()
+        .position(|p| p.from == 0 && matches!(p.join(), Some(MpJoin::Ack { .. })))
+        .expect("a third ACK");
+    let answer = log[third_ack + 1..]
+        .iter()
+        .find(|p| p.from == 1 && p.on_join())
+        .expect("the server's answer");
+    assert!(answer.rst(), "RST, not the fourth ACK");
+    assert_eq!(answer.tcprst(), Some(MpTcpRstReason::MptcpSpecific));
+    assert_eq!(c.stats().mp_tcprst_received, 1, "{:?}", c.stats());
+}
