@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use braid_proto::endpoint::{Connection, ConnectionId, EndpointConfig};
-use braid_proto::mptcp::MptcpConnection;
+use braid_proto::mptcp::{Handshake, MptcpConnection};
 use braid_proto::time::{Duration, Instant};
 use braid_proto::wire::mptcp::{MpJoin, MpTcpRstReason, MptcpOption};
 use support::{addr, mptcp_options_of, tcp_fields, Pair};
@@ -58,17 +58,21 @@ impl Seen {
     }
 
     fn join(&self) -> Option<MpJoin> {
-        mptcp_options_of(&self.bytes).into_iter().find_map(|o| match o {
-            MptcpOption::MpJoin(j) => Some(j),
-            _ => None,
-        })
+        mptcp_options_of(&self.bytes)
+            .into_iter()
+            .find_map(|o| match o {
+                MptcpOption::MpJoin(j) => Some(j),
+                _ => None,
+            })
     }
 
     fn tcprst(&self) -> Option<MpTcpRstReason> {
-        mptcp_options_of(&self.bytes).into_iter().find_map(|o| match o {
-            MptcpOption::MpTcpRst(r) => Some(r.reason),
-            _ => None,
-        })
+        mptcp_options_of(&self.bytes)
+            .into_iter()
+            .find_map(|o| match o {
+                MptcpOption::MpTcpRst(r) => Some(r.reason),
+                _ => None,
+            })
     }
 
     /// Whether it travels on a subflow of the client's second address.
@@ -190,8 +194,7 @@ fn upload_with_one_bad_join_hmac(
 
 #[test]
 fn rfc8684_s3_2_a_join_syn_ack_with_a_bad_hmac_is_reset_by_the_initiator_with_mp_tcprst() {
-    let (pair, log, client, server) =
-        upload_with_one_bad_join_hmac(1, JOIN_SYN_ACK_LEN, 1_000_000);
+    let (pair, log, client, server) = upload_with_one_bad_join_hmac(1, JOIN_SYN_ACK_LEN, 1_000_000);
     let log = log.borrow();
     let c = mptcp_of(&pair, 0, client);
     let s = mptcp_of(&pair, 1, server);
@@ -231,4 +234,130 @@ fn rfc8684_s3_2_a_third_ack_with_a_bad_hmac_is_reset_by_the_listener_with_mp_tcp
     assert!(answer.rst(), "RST, not the fourth ACK");
     assert_eq!(answer.tcprst(), Some(MpTcpRstReason::MptcpSpecific));
     assert_eq!(c.stats().mp_tcprst_received, 1, "{:?}", c.stats());
+}
+
+/// A client with a `subflow` endpoint on its second address uploads `bytes` while
+/// the link loses the server's packets on that address's subflow that `lose`
+/// picks (numbered from 0, SYN-ACK included). Returns the pair, the log, the ids,
+/// and when the client's join first counted as established (its fourth ACK came).
+fn upload_losing_server_packets_on_the_join(
+    mut lose: impl FnMut(u64) -> bool + 'static,
+    bytes: usize,
+    deadline: Duration,
+) -> (Pair, Log, ConnectionId, ConnectionId, Option<Instant>) {
+    let client_config = with_endpoints(&[&format!("{CLIENT_SECOND_IP},subflow")]);
+    let mut pair = Pair::with_configs(
+        client_config,
+        EndpointConfig::default(),
+        Duration::from_millis(10),
+    );
+    pair.rate = 5_000_000;
+    let mut server_packets_on_join = 0;
+    let log = log_packets(&mut pair, move |p| {
+        if p.from != 1 || !p.on_join() {
+            return false;
+        }
+        server_packets_on_join += 1;
+        lose(server_packets_on_join - 1)
+    });
+    pair.endpoints[1].listen(addr(SERVER)).unwrap();
+    let client = pair.endpoints[0]
+        .connect(pair.now, addr(CLIENT), addr(SERVER))
+        .unwrap();
+    let up = pattern(bytes);
+    let (mut written, mut received) = (0, Vec::new());
+    let mut joined_at = None;
+    let mut buf = vec![0u8; 65536];
+    pair.run_until(Instant::ZERO + deadline, |p| {
+        let now = p.now;
+        let c = p.endpoints[0].connection_mut(client).unwrap();
+        written += c.write(&up[written..]);
+        let joined = c.as_mptcp().is_some_and(|m| {
+            m.subflows()
+                .any(|s| s.id().0 > 0 && s.handshake() == Handshake::Joined)
+        });
+        if joined && joined_at.is_none() {
+            joined_at = Some(now);
+        }
+        if let Some(server) = p.accepted() {
+            read_all(
+                p.endpoints[1].connection_mut(server).unwrap(),
+                &mut buf,
+                &mut received,
+            );
+        }
+        received.len() == up.len() && joined_at.is_some()
+    });
+    assert!(received == up, "upload differs");
+    let server = pair.accepted().expect("accepted");
+    (pair, log, client, server, joined_at)
+}
+
+fn third_acks_sent(log: &[Seen]) -> usize {
+    log.iter()
+        .filter(|p| p.from == 0 && matches!(p.join(), Some(MpJoin::Ack { .. })))
+        .count()
+}
+
+#[test]
+fn rfc8684_s3_2_the_third_ack_goes_again_until_the_fourth_ack_comes() {
+    // The server's packet 0 on the join is its SYN-ACK, packet 1 the fourth ACK.
+    let (pair, log, client, _, joined_at) =
+        upload_losing_server_packets_on_the_join(|n| n == 1, 3_000_000, Duration::from_secs(30));
+    let log = log.borrow();
+    assert!(
+        third_acks_sent(&log) >= 2,
+        "the third ACK went again: {}",
+        third_acks_sent(&log)
+    );
+    let c = mptcp_of(&pair, 0, client);
+    let join = c.subflows().nth(1).expect("the join");
+    assert_eq!(join.handshake(), Handshake::Joined);
+    assert!(
+        join.tcp().stats().bytes_sent > 100_000,
+        "the join carries data once its fourth ACK came: {}",
+        join.tcp().stats().bytes_sent
+    );
+    // The resend waits the subflow's RTO (at least the 200 ms floor) after the
+    // first third ACK, about 40 ms into the connection.
+    let joined_at = joined_at.expect("joined");
+    eprintln!(
+        "third ACKs sent: {}; the join established at {joined_at:?}",
+        third_acks_sent(&log)
+    );
+    assert!(
+        joined_at > Instant::ZERO + Duration::from_millis(200),
+        "{joined_at:?}"
+    );
+    assert!(
+        joined_at < Instant::ZERO + Duration::from_millis(600),
+        "{joined_at:?}"
+    );
+}
+
+#[test]
+fn rfc8684_s3_2_without_a_fourth_ack_the_initiator_resets_the_join_after_its_resends() {
+    // Every packet of the server on the join after its SYN-ACK is lost.
+    let (pair, log, client, _, joined_at) =
+        upload_losing_server_packets_on_the_join(|n| n >= 1, 2_000_000, Duration::from_secs(60));
+    assert_eq!(joined_at, None, "no fourth ACK came");
+    let log = log.borrow();
+    let syn_retries = EndpointConfig::default().tcp.syn_retries as usize;
+    assert_eq!(third_acks_sent(&log), 1 + syn_retries);
+    let reset = log
+        .iter()
+        .find(|p| p.from == 0 && p.on_join() && p.rst())
+        .expect("the initiator reset the join");
+    assert_eq!(reset.tcprst(), Some(MpTcpRstReason::Unspecified));
+    assert!(
+        log.iter()
+            .filter(|p| p.from == 0 && p.on_join())
+            .all(|p| tcp_fields(&p.bytes).3 == 0),
+        "data on a join before its fourth ACK"
+    );
+    // The path manager counts it as failed (it re-creates it, after a backoff).
+    let c = mptcp_of(&pair, 0, client);
+    assert!(c
+        .subflows()
+        .all(|s| s.id().0 == 0 || s.handshake() != Handshake::Joined));
 }

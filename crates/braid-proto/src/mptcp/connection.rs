@@ -251,6 +251,12 @@ impl MptcpConnection {
                 s.handshake = Handshake::Joined;
                 self.join_established(id);
             }
+        } else if s.handshake == Handshake::Joined
+            && matches!(options.join, Some(crate::wire::mptcp::MpJoin::Ack { .. }))
+        {
+            // §3.2: the initiator repeats its third ACK until our fourth ACK comes
+            // through: that one was lost.
+            s.tcp.request_ack();
         } else if self.state.is_established()
             && was_synchronized
             && !seg.flags.syn()
@@ -383,6 +389,8 @@ impl MptcpConnection {
                         s.remote_id = reply.addr_id;
                         s.handshake = Handshake::JoinAckSent {
                             hmac: reply.third_ack_hmac,
+                            resend_at: now + s.tcp.rto(),
+                            resends: 0,
                         };
                     }
                     None => {
