@@ -1,5 +1,6 @@
 //! The MPTCP handshakes between two braid endpoints when something goes wrong (RFC
-//! 8684 §3.1, §3.2): MP_JOIN HMACs that do not verify, in either direction.
+//! 8684 §3.1, §3.2): MP_JOIN HMACs that do not verify, in either direction; a lost
+//! fourth ACK; MP_CAPABLE of a higher version, or without the flags braid needs.
 
 mod support;
 
@@ -9,7 +10,7 @@ use std::rc::Rc;
 use braid_proto::endpoint::{Connection, ConnectionId, EndpointConfig};
 use braid_proto::mptcp::{Handshake, MptcpConnection};
 use braid_proto::time::{Duration, Instant};
-use braid_proto::wire::mptcp::{MpJoin, MpTcpRstReason, MptcpOption};
+use braid_proto::wire::mptcp::{MpCapableFlags, MpJoin, MpTcpRstReason, MptcpOption};
 use support::{addr, mptcp_options_of, tcp_fields, Pair};
 
 const CLIENT: &str = "10.0.0.1:40000";
@@ -103,9 +104,9 @@ fn log_packets(pair: &mut Pair, mut drop: impl FnMut(&Seen) -> bool + 'static) -
     log
 }
 
-/// Where in an IPv4 TCP segment the endpoints sent its first MP_JOIN option starts,
-/// if it has one of `len` octets (16 on a SYN-ACK, 24 on a third ACK).
-fn join_option_at(packet: &[u8], len: u8) -> Option<usize> {
+/// Where in an IPv4 TCP segment the endpoints sent its first MPTCP option of
+/// `subtype` and `len` octets starts, if it has one.
+fn mptcp_option_at(packet: &[u8], subtype: u8, len: u8) -> Option<usize> {
     let ihl = usize::from(packet[0] & 0x0f) * 4;
     let options_end = ihl + usize::from(packet[ihl + 12] >> 4) * 4;
     let mut at = ihl + 20;
@@ -115,7 +116,7 @@ fn join_option_at(packet: &[u8], len: u8) -> Option<usize> {
             1 => at += 1,
             kind => {
                 let option_len = usize::from(packet[at + 1]);
-                if kind == 30 && packet[at + 1] == len && packet[at + 2] >> 4 == 1 {
+                if kind == 30 && packet[at + 1] == len && packet[at + 2] >> 4 == subtype {
                     return Some(at);
                 }
                 at += option_len.max(2);
@@ -130,15 +131,23 @@ fn join_option_at(packet: &[u8], len: u8) -> Option<usize> {
 /// packet had such an option. The HMAC starts 4 octets into the option on both the
 /// SYN-ACK and the third ACK (§3.2, Figures 6 and 7).
 fn corrupt_join_hmac(packet: &mut [u8], len: u8) -> bool {
-    let Some(at) = join_option_at(packet, len) else {
+    let Some(at) = mptcp_option_at(packet, MP_JOIN, len) else {
         return false;
     };
     packet[at + 4] ^= 0x01;
+    fix_tcp_checksum(packet);
+    true
+}
+
+const MP_CAPABLE: u8 = 0;
+const MP_JOIN: u8 = 1;
+
+/// Recomputes the TCP checksum of an IPv4 segment after a rewrite.
+fn fix_tcp_checksum(packet: &mut [u8]) {
     let ihl = usize::from(packet[0] & 0x0f) * 4;
     let src = std::net::IpAddr::from([packet[12], packet[13], packet[14], packet[15]]);
     let dst = std::net::IpAddr::from([packet[16], packet[17], packet[18], packet[19]]);
     braid_proto::wire::TcpSegment::new_unchecked(&mut packet[ihl..]).fill_checksum(src, dst);
-    true
 }
 
 /// MP_JOIN options of `len` octets: 12 on a SYN, 16 on a SYN-ACK, 24 on a third ACK.
@@ -360,4 +369,141 @@ fn rfc8684_s3_2_without_a_fourth_ack_the_initiator_resets_the_join_after_its_res
     assert!(c
         .subflows()
         .all(|s| s.id().0 == 0 || s.handshake() != Handshake::Joined));
+}
+
+/// Connects a client to a server over `pair` and uploads `bytes`; returns the
+/// client's and the server's connection ids once the upload arrived, both still
+/// open.
+fn upload(pair: &mut Pair, bytes: usize) -> (ConnectionId, ConnectionId) {
+    pair.endpoints[1].listen(addr(SERVER)).unwrap();
+    let client = pair.endpoints[0]
+        .connect(pair.now, addr(CLIENT), addr(SERVER))
+        .unwrap();
+    let up = pattern(bytes);
+    let (mut written, mut received) = (0, Vec::new());
+    let mut buf = vec![0u8; 65536];
+    let deadline = pair.now + Duration::from_secs(60);
+    pair.run_until(deadline, |p| {
+        let c = p.endpoints[0].connection_mut(client).unwrap();
+        written += c.write(&up[written..]);
+        if let Some(server) = p.accepted() {
+            read_all(
+                p.endpoints[1].connection_mut(server).unwrap(),
+                &mut buf,
+                &mut received,
+            );
+        }
+        received.len() == up.len()
+    });
+    assert!(received == up, "upload differs");
+    (client, pair.accepted().expect("accepted"))
+}
+
+/// Rewrites the MP_CAPABLE option of `len` octets (4: SYN, 12: SYN-ACK) on the
+/// first packet endpoint `from` sends with one, with `rewrite(subtype and version
+/// octet, flags octet)`.
+fn rewrite_capable(
+    pair: &mut Pair,
+    from: usize,
+    len: u8,
+    mut rewrite: impl FnMut(&mut u8, &mut u8) + 'static,
+) {
+    let mut done = false;
+    pair.mangle = Box::new(move |dir, _, packet| {
+        if dir != from || done {
+            return;
+        }
+        if let Some(at) = mptcp_option_at(packet, MP_CAPABLE, len) {
+            let (version, flags) = packet[at + 2..at + 4].split_at_mut(1);
+            rewrite(&mut version[0], &mut flags[0]);
+            fix_tcp_checksum(packet);
+            done = true;
+        }
+    });
+}
+
+fn phase(pair: &Pair, side: usize, id: ConnectionId) -> Option<braid_proto::mptcp::Phase> {
+    pair.endpoints[side]
+        .connection(id)
+        .and_then(Connection::as_mptcp)
+        .map(MptcpConnection::phase)
+}
+
+#[test]
+fn rfc8684_s3_1_a_syn_of_a_higher_version_is_answered_with_version_1() {
+    let mut pair = Pair::new(EndpointConfig::default(), Duration::from_millis(10));
+    // Version 2 in the SYN's MP_CAPABLE (subtype 0 in the high nibble).
+    rewrite_capable(&mut pair, 0, 4, |version, _| *version = 0x02);
+    let log = log_packets(&mut pair, |_| false);
+    let (client, server) = upload(&mut pair, 200_000);
+    let log = log.borrow();
+    let syn_ack = log.iter().find(|p| p.from == 1).expect("a SYN-ACK");
+    let answer = mptcp_options_of(&syn_ack.bytes);
+    assert!(
+        matches!(answer[..], [MptcpOption::MpCapable(c)] if c.flags.hmac_sha256()),
+        "a version 1 MP_CAPABLE: {answer:?}"
+    );
+    use braid_proto::mptcp::Phase::Established;
+    assert_eq!(phase(&pair, 0, client), Some(Established));
+    assert_eq!(phase(&pair, 1, server), Some(Established));
+    assert_eq!(pair.endpoints[1].stats().mptcp_version_fallbacks, 0);
+}
+
+#[test]
+fn rfc8684_s3_1_a_syn_whose_mp_capable_lacks_h_or_sets_b_gets_plain_tcp() {
+    let clear_h: fn(&mut u8, &mut u8) = |_, flags| *flags &= !MpCapableFlags::HMAC_SHA256;
+    let set_b: fn(&mut u8, &mut u8) = |_, flags| *flags |= MpCapableFlags::EXTENSIBILITY;
+    for (what, rewrite) in [("without H", clear_h), ("with B", set_b)] {
+        let mut pair = Pair::new(EndpointConfig::default(), Duration::from_millis(10));
+        rewrite_capable(&mut pair, 0, 4, rewrite);
+        let log = log_packets(&mut pair, |_| false);
+        let (client, server) = upload(&mut pair, 200_000);
+        let log = log.borrow();
+        let syn_ack = log.iter().find(|p| p.from == 1).expect("a SYN-ACK");
+        assert!(
+            mptcp_options_of(&syn_ack.bytes).is_empty(),
+            "{what}: a plain TCP SYN-ACK"
+        );
+        assert_eq!(pair.endpoints[1].stats().mptcp_flag_fallbacks, 1, "{what}");
+        assert!(
+            pair.endpoints[1]
+                .connection(server)
+                .unwrap()
+                .as_mptcp()
+                .is_none(),
+            "{what}: the server runs plain TCP"
+        );
+        assert_eq!(
+            phase(&pair, 0, client),
+            Some(braid_proto::mptcp::Phase::Fallback),
+            "{what}"
+        );
+    }
+}
+
+#[test]
+fn rfc8684_s3_1_a_syn_ack_whose_mp_capable_lacks_h_makes_the_client_fall_back() {
+    let mut pair = Pair::new(EndpointConfig::default(), Duration::from_millis(10));
+    rewrite_capable(&mut pair, 1, 12, |_, flags| {
+        *flags &= !MpCapableFlags::HMAC_SHA256
+    });
+    let log = log_packets(&mut pair, |_| false);
+    let (client, server) = upload(&mut pair, 200_000);
+    let c = mptcp_of(&pair, 0, client);
+    assert_eq!(c.phase(), braid_proto::mptcp::Phase::Fallback);
+    assert_eq!(c.stats().fallback_no_mp_capable, 1);
+    // Its third ACK carries no MP_CAPABLE, so the server stays plain TCP.
+    let log = log.borrow();
+    let third_ack = log
+        .iter()
+        .filter(|p| p.from == 0)
+        .nth(1)
+        .expect("third ACK");
+    assert!(mptcp_options_of(&third_ack.bytes).is_empty());
+    assert!(pair.endpoints[1]
+        .connection(server)
+        .unwrap()
+        .as_mptcp()
+        .is_none());
+    assert_eq!(pair.endpoints[1].stats().mptcp_third_ack_fallbacks, 1);
 }

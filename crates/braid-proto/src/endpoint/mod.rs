@@ -181,8 +181,12 @@ pub struct EndpointStats {
     pub connection_limit_drops: u64,
     /// MP_JOIN SYNs refused: unknown token, connection not ready, or subflow limit.
     pub joins_refused: u64,
-    /// SYNs with an MP_CAPABLE of another version, answered as plain TCP.
+    /// SYNs with an MP_CAPABLE of another version (0: RFC 6824), answered as plain
+    /// TCP. A higher version's SYN is answered with version 1 (RFC 8684 §3.1).
     pub mptcp_version_fallbacks: u64,
+    /// SYNs whose MP_CAPABLE lacks the H flag (HMAC-SHA256) or sets the B flag,
+    /// answered as plain TCP (RFC 8684 §3.1).
+    pub mptcp_flag_fallbacks: u64,
     /// Connections whose SYN offered MPTCP but whose third ACK did not echo our key:
     /// plain TCP (RFC 8684 §3.1).
     pub mptcp_third_ack_fallbacks: u64,
@@ -717,6 +721,10 @@ impl Endpoint {
             }
             mptcp::CapableOffer::OtherVersion => {
                 self.stats.mptcp_version_fallbacks += 1;
+                None
+            }
+            mptcp::CapableOffer::UnusableFlags => {
+                self.stats.mptcp_flag_fallbacks += 1;
                 None
             }
             _ => None,

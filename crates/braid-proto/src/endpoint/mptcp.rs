@@ -24,6 +24,9 @@ pub(super) enum CapableOffer {
     },
     /// MP_CAPABLE of a version braid does not speak: answered as plain TCP.
     OtherVersion,
+    /// MP_CAPABLE without HMAC-SHA256 (the H flag) or with the B flag: answered as
+    /// plain TCP (§3.1).
+    UnusableFlags,
 }
 
 pub(super) fn capable_syn(options: &SegmentOptions) -> CapableOffer {
@@ -32,6 +35,7 @@ pub(super) fn capable_syn(options: &SegmentOptions) -> CapableOffer {
             checksums: c.flags.checksum_required(),
         },
         _ if options.other_version => CapableOffer::OtherVersion,
+        _ if options.unusable_capable => CapableOffer::UnusableFlags,
         _ => CapableOffer::None,
     }
 }

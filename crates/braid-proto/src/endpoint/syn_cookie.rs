@@ -236,6 +236,10 @@ impl Endpoint {
                 self.stats.mptcp_version_fallbacks += 1;
                 None
             }
+            mptcp::CapableOffer::UnusableFlags => {
+                self.stats.mptcp_flag_fallbacks += 1;
+                None
+            }
             _ => None,
         };
         // Offer only what the cookie can bring back: without timestamps, neither
