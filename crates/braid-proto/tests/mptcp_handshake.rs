@@ -507,3 +507,232 @@ fn rfc8684_s3_1_a_syn_ack_whose_mp_capable_lacks_h_makes_the_client_fall_back() 
         .is_none());
     assert_eq!(pair.endpoints[1].stats().mptcp_third_ack_fallbacks, 1);
 }
+
+/// Whether a packet is a SYN (not a SYN-ACK) carrying MP_CAPABLE.
+fn mp_capable_syn(p: &Seen) -> bool {
+    let flags = tcp_fields(&p.bytes).2;
+    flags.syn()
+        && !flags.ack()
+        && mptcp_options_of(&p.bytes)
+            .iter()
+            .any(|o| matches!(o, MptcpOption::MpCapable(_)))
+}
+
+/// Connects and uploads while the link drops every SYN with MP_CAPABLE, as a
+/// firewall that drops SYNs with unknown options would; records when the client
+/// connected. `None` if it never did within `deadline`.
+fn connect_through_a_firewall_dropping_mptcp_syns(
+    config: EndpointConfig,
+    deadline: Duration,
+) -> (Pair, Log, ConnectionId, Option<Instant>) {
+    let mut pair = Pair::new(config, Duration::from_millis(10));
+    let log = log_packets(&mut pair, |p| p.from == 0 && mp_capable_syn(p));
+    pair.endpoints[1].listen(addr(SERVER)).unwrap();
+    let client = pair.endpoints[0]
+        .connect(pair.now, addr(CLIENT), addr(SERVER))
+        .unwrap();
+    let mut connected_at = None;
+    pair.run_until(Instant::ZERO + deadline, |p| {
+        let connected = p.events[0].iter().any(|e| {
+            matches!(
+                e,
+                braid_proto::endpoint::EndpointEvent::Connection {
+                    event: braid_proto::tcp::TcpEvent::Connected,
+                    ..
+                }
+            )
+        });
+        if connected && connected_at.is_none() {
+            connected_at = Some(p.now);
+        }
+        connected_at.is_some()
+    });
+    (pair, log, client, connected_at)
+}
+
+#[test]
+fn rfc8684_s3_7_after_two_unanswered_retransmissions_the_syn_goes_without_mp_capable() {
+    let (mut pair, log, client, connected_at) = connect_through_a_firewall_dropping_mptcp_syns(
+        EndpointConfig::default(),
+        Duration::from_secs(30),
+    );
+    let connected_at = connected_at.expect("connected as plain TCP");
+    let syns: Vec<bool> = log
+        .borrow()
+        .iter()
+        .filter(|p| p.from == 0 && tcp_fields(&p.bytes).2.syn())
+        .map(mp_capable_syn)
+        .collect();
+    // The first SYN and two retransmissions (at 1 s and 3 s) carry MP_CAPABLE;
+    // the third retransmission (at 7 s) does not, and gets through.
+    assert_eq!(syns, [true, true, true, false]);
+    eprintln!("connected as plain TCP at {connected_at:?}");
+    assert!(connected_at > Instant::ZERO + Duration::from_secs(7));
+    assert!(connected_at < Instant::ZERO + Duration::from_millis(7100));
+    let c = mptcp_of(&pair, 0, client);
+    assert_eq!(c.phase(), braid_proto::mptcp::Phase::Fallback);
+    assert_eq!(c.stats().fallback_syn_unanswered, 1);
+    assert_eq!(c.stats().fallbacks, 1);
+    let (up, down) = (pattern(300_000), pattern(200_000));
+    let x = exchange(&mut pair, client, &up, &down);
+    assert!(x.0 == down && x.1 == up, "the stream is intact");
+    assert_eq!(pair.endpoints[1].stats().mptcp_third_ack_fallbacks, 0);
+}
+
+#[test]
+fn rfc8684_s3_7_without_a_limit_every_syn_carries_mp_capable() {
+    let mut config = EndpointConfig::default();
+    config.mptcp.syn_retransmissions_before_fallback = None;
+    let (pair, log, client, connected_at) =
+        connect_through_a_firewall_dropping_mptcp_syns(config, Duration::from_secs(300));
+    assert_eq!(connected_at, None);
+    let log = log.borrow();
+    let syns = log.iter().filter(|p| p.from == 0).count();
+    assert_eq!(syns, 1 + EndpointConfig::default().tcp.syn_retries as usize);
+    assert!(log.iter().filter(|p| p.from == 0).all(mp_capable_syn));
+    assert!(
+        pair.endpoints[0].connection(client).is_none(),
+        "the connection timed out"
+    );
+}
+
+#[test]
+fn rfc8684_s3_1_a_late_mp_capable_syn_ack_after_plain_syns_still_gets_plain_tcp() {
+    // The server's SYN-ACKs are lost until the client has gone on with plain SYNs;
+    // the next SYN-ACK, to the plain retransmission of the same SYN, still carries
+    // the MP_CAPABLE the server offered to the first.
+    let mut pair = Pair::new(EndpointConfig::default(), Duration::from_millis(10));
+    let mut client_syns = 0;
+    let log = log_packets(&mut pair, move |p| {
+        let flags = tcp_fields(&p.bytes).2;
+        if p.from == 0 && flags.syn() {
+            client_syns += 1;
+        }
+        p.from == 1 && flags.syn() && client_syns <= 3
+    });
+    let (client, server) = upload(&mut pair, 300_000);
+    let log = log.borrow();
+    let late_syn_ack = log
+        .iter()
+        .rfind(|p| p.from == 1 && tcp_fields(&p.bytes).2.syn())
+        .expect("a SYN-ACK");
+    assert!(
+        !mptcp_options_of(&late_syn_ack.bytes).is_empty(),
+        "the server offered MPTCP"
+    );
+    let c = mptcp_of(&pair, 0, client);
+    assert_eq!(c.phase(), braid_proto::mptcp::Phase::Fallback);
+    assert_eq!(c.stats().fallback_syn_unanswered, 1);
+    assert!(
+        pair.endpoints[1]
+            .connection(server)
+            .unwrap()
+            .as_mptcp()
+            .is_none(),
+        "the server fell back on the third ACK without MP_CAPABLE"
+    );
+    assert_eq!(pair.endpoints[1].stats().mptcp_third_ack_fallbacks, 1);
+}
+
+/// Sends `up` from the client and `down` from the server; returns what each
+/// received (client, server).
+fn exchange(pair: &mut Pair, client: ConnectionId, up: &[u8], down: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let (mut up_written, mut down_written) = (0, 0);
+    let (mut at_client, mut at_server) = (Vec::new(), Vec::new());
+    let mut buf = vec![0u8; 65536];
+    let deadline = pair.now + Duration::from_secs(60);
+    pair.run_until(deadline, |p| {
+        if let Some(c) = p.endpoints[0].connection_mut(client) {
+            up_written += c.write(&up[up_written..]);
+            read_all(c, &mut buf, &mut at_client);
+        }
+        if let Some(s) = p
+            .accepted()
+            .and_then(|id| p.endpoints[1].connection_mut(id))
+        {
+            down_written += s.write(&down[down_written..]);
+            read_all(s, &mut buf, &mut at_server);
+        }
+        at_client.len() == down.len() && at_server.len() == up.len()
+    });
+    (at_client, at_server)
+}
+
+/// A server that takes no joins to its initial address (C flag) and announces
+/// 10.0.0.4, and a client with a `subflow` endpoint on its second address.
+fn pair_with_c_flag() -> Pair {
+    let client_config = with_endpoints(&[&format!("{CLIENT_SECOND_IP},subflow")]);
+    let mut server_config = with_endpoints(&["10.0.0.4,signal"]);
+    server_config.mptcp.allow_join_initial_address = false;
+    let mut pair = Pair::with_configs(client_config, server_config, Duration::from_millis(10));
+    pair.rate = 5_000_000;
+    pair
+}
+
+/// The MP_JOIN SYNs in the log, by their destination.
+fn join_syns_to(log: &[Seen], to: std::net::SocketAddr) -> usize {
+    log.iter()
+        .filter(|p| matches!(p.join(), Some(MpJoin::Syn { .. })))
+        .filter(|p| {
+            let (ip, payload) = braid_proto::wire::IpRepr::parse(&p.bytes).unwrap();
+            let port = u16::from_be_bytes([payload.payload[2], payload.payload[3]]);
+            std::net::SocketAddr::new(ip.dst_addr(), port) == to
+        })
+        .count()
+}
+
+#[test]
+fn rfc8684_s3_1_a_client_sends_no_join_to_an_address_the_c_flag_closed() {
+    let mut pair = pair_with_c_flag();
+    let log = log_packets(&mut pair, |_| false);
+    let (client, server) = upload(&mut pair, 3_000_000);
+    let log = log.borrow();
+    let syn_ack = log.iter().find(|p| p.from == 1).expect("a SYN-ACK");
+    assert!(
+        matches!(
+            mptcp_options_of(&syn_ack.bytes)[..],
+            [MptcpOption::MpCapable(c)] if c.flags.no_more_subflows()
+        ),
+        "the SYN-ACK sets C"
+    );
+    assert_eq!(join_syns_to(&log, addr(SERVER)), 0, "no join to {SERVER}");
+    let c = mptcp_of(&pair, 0, client);
+    let announced = c
+        .subflows()
+        .find(|s| s.tcp().remote() == addr("10.0.0.4:5001"))
+        .expect("the announced address is joined");
+    assert_eq!(announced.handshake(), Handshake::Joined);
+    assert!(announced.tcp().stats().bytes_sent > 100_000);
+    let s = mptcp_of(&pair, 1, server);
+    assert_eq!(s.stats().joins_rejected, 0);
+}
+
+#[test]
+fn rfc8684_s3_1_a_join_to_an_address_the_c_flag_closed_is_refused() {
+    let mut pair = pair_with_c_flag();
+    // The client does not see the C flag, and joins the initial address anyway.
+    rewrite_capable(&mut pair, 1, 12, |_, flags| {
+        *flags &= !MpCapableFlags::NO_MORE_SUBFLOWS
+    });
+    let log = log_packets(&mut pair, |_| false);
+    let (_, server) = upload(&mut pair, 1_000_000);
+    let log = log.borrow();
+    assert!(join_syns_to(&log, addr(SERVER)) >= 1);
+    let refusal = log
+        .iter()
+        .find(|p| p.from == 1 && p.on_join() && p.rst())
+        .expect("the join refused");
+    assert_eq!(
+        refusal.tcprst(),
+        Some(MpTcpRstReason::AdministrativelyProhibited)
+    );
+    assert!(pair.endpoints[1].stats().joins_refused >= 1);
+    let s = mptcp_of(&pair, 1, server);
+    assert!(s.stats().joins_rejected >= 1);
+    assert!(
+        s.subflows()
+            .all(|sf| sf.tcp().remote().ip().to_string() != CLIENT_SECOND_IP
+                || sf.tcp().local() != addr(SERVER)),
+        "no subflow from {CLIENT_SECOND_IP} to {SERVER}"
+    );
+}

@@ -712,6 +712,7 @@ impl Endpoint {
                         // Checksums if either side asks; our SYN-ACK says so.
                         checksums: checksums || self.config.mptcp.checksums,
                         syn_window: u64::from(seg.window),
+                        no_joins_here: !self.config.mptcp.allow_join_initial_address,
                     }),
                     Err(_) => {
                         self.stats.mptcp_token_collisions += 1;

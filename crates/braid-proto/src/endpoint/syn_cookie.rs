@@ -230,6 +230,7 @@ impl Endpoint {
                     key,
                     checksums: checksums || self.config.mptcp.checksums,
                     syn_window: u64::from(seg.window),
+                    no_joins_here: !self.config.mptcp.allow_join_initial_address,
                 })
             }
             mptcp::CapableOffer::OtherVersion => {
