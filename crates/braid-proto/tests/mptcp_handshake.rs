@@ -1,6 +1,8 @@
-//! The MPTCP handshakes between two braid endpoints when something goes wrong (RFC
-//! 8684 §3.1, §3.2): MP_JOIN HMACs that do not verify, in either direction; a lost
-//! fourth ACK; MP_CAPABLE of a higher version, or without the flags braid needs.
+//! The MPTCP handshakes between two braid endpoints at their edges (RFC 8684 §3.1,
+//! §3.2, §3.4, §3.7): MP_JOIN HMACs that do not verify, in either direction; a lost
+//! fourth ACK; MP_CAPABLE of a higher version, or without the flags braid needs;
+//! SYNs with MP_CAPABLE dropped on the way; the A (checksums) and C (no joins to
+//! the initial address) flags; address id 0.
 
 mod support;
 
@@ -734,5 +736,118 @@ fn rfc8684_s3_1_a_join_to_an_address_the_c_flag_closed_is_refused() {
             .all(|sf| sf.tcp().remote().ip().to_string() != CLIENT_SECOND_IP
                 || sf.tcp().local() != addr(SERVER)),
         "no subflow from {CLIENT_SECOND_IP} to {SERVER}"
+    );
+}
+
+#[test]
+fn rfc8684_s3_1_checksums_are_used_when_either_side_asks() {
+    for (client_asks, server_asks) in [(true, false), (false, true), (false, false)] {
+        let (mut c, mut s) = (EndpointConfig::default(), EndpointConfig::default());
+        c.mptcp.checksums = client_asks;
+        s.mptcp.checksums = server_asks;
+        let mut pair = Pair::with_configs(c, s, Duration::from_millis(10));
+        let log = log_packets(&mut pair, |_| false);
+        let (client, server) = upload(&mut pair, 300_000);
+        let case = format!("client asks: {client_asks}, server asks: {server_asks}");
+        let log = log.borrow();
+        let a_flag = |from: usize| {
+            let handshake = log.iter().find(|p| p.from == from).expect("SYN, SYN-ACK");
+            match mptcp_options_of(&handshake.bytes)[..] {
+                [MptcpOption::MpCapable(c)] => c.flags.checksum_required(),
+                ref other => panic!("{case}: {other:?}"),
+            }
+        };
+        assert_eq!(a_flag(0), client_asks, "{case}: the SYN's A flag");
+        // The listener's SYN-ACK says what is used.
+        assert_eq!(
+            a_flag(1),
+            client_asks || server_asks,
+            "{case}: the SYN-ACK's"
+        );
+        let used = client_asks || server_asks;
+        assert_eq!(mptcp_of(&pair, 0, client).checksums(), used, "{case}");
+        assert_eq!(mptcp_of(&pair, 1, server).checksums(), used, "{case}");
+        // Every data segment's mapping carries a checksum, or none does.
+        let mapped: Vec<bool> = log
+            .iter()
+            .flat_map(|p| mptcp_options_of(&p.bytes))
+            .filter_map(|o| match o {
+                MptcpOption::Dss(d) => d.mapping.map(|m| m.checksum.is_some()),
+                _ => None,
+            })
+            .collect();
+        assert!(!mapped.is_empty(), "{case}");
+        assert!(mapped.iter().all(|&c| c == used), "{case}");
+    }
+}
+
+#[test]
+fn rfc8684_s3_2_the_initial_subflow_is_address_id_0_and_a_join_from_its_address_too() {
+    // The server announces 10.0.0.4; the client joins it from its initial address.
+    let server_config = with_endpoints(&["10.0.0.4,signal"]);
+    let mut pair = Pair::with_configs(
+        EndpointConfig::default(),
+        server_config,
+        Duration::from_millis(10),
+    );
+    pair.rate = 5_000_000;
+    let log = log_packets(&mut pair, |_| false);
+    let (client, server) = upload(&mut pair, 2_000_000);
+    let (c, s) = (mptcp_of(&pair, 0, client), mptcp_of(&pair, 1, server));
+    for m in [c, s] {
+        let first = m.subflows().next().expect("the initial subflow");
+        assert_eq!((first.local_id(), first.remote_id()), (0, 0));
+    }
+    let join_syn = log
+        .borrow()
+        .iter()
+        .find_map(|p| match p.join() {
+            Some(MpJoin::Syn { addr_id, .. }) => Some(addr_id),
+            _ => None,
+        })
+        .expect("a join");
+    assert_eq!(join_syn, 0, "the MP_JOIN SYN names address id 0");
+    let joined = c.subflows().nth(1).expect("the join");
+    assert_eq!(joined.tcp().local().ip(), addr(CLIENT).ip());
+    assert_eq!((joined.local_id(), joined.remote_id()), (0, 1));
+    let accepted = s.subflows().nth(1).expect("the join, accepted");
+    assert_eq!((accepted.local_id(), accepted.remote_id()), (1, 0));
+}
+
+#[test]
+fn rfc8684_s3_4_2_removing_the_initial_address_is_remove_addr_0() {
+    let client_config = with_endpoints(&[&format!("{CLIENT_SECOND_IP},subflow")]);
+    let mut pair = Pair::with_configs(
+        client_config,
+        EndpointConfig::default(),
+        Duration::from_millis(10),
+    );
+    pair.rate = 5_000_000;
+    let log = log_packets(&mut pair, |_| false);
+    let (client, server) = upload(&mut pair, 1_000_000);
+    let now = pair.now;
+    pair.endpoints[0].remove_local_address(now, addr(CLIENT).ip());
+    let before = log.borrow().len();
+    // The rest of the stream goes over the join.
+    let x = exchange(&mut pair, client, &pattern(500_000), &[]);
+    assert_eq!(x.1.len(), 500_000);
+    let removed: Vec<Vec<u8>> = log.borrow()[before..]
+        .iter()
+        .flat_map(|p| mptcp_options_of(&p.bytes))
+        .filter_map(|o| match o {
+            MptcpOption::RemoveAddr(r) => Some(r.addr_ids.as_slice().to_vec()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        !removed.is_empty() && removed.iter().all(|ids| ids == &[0]),
+        "{removed:?}"
+    );
+    let s = mptcp_of(&pair, 1, server);
+    assert_eq!(s.stats().remove_addr_received, 1);
+    assert!(
+        s.subflows()
+            .all(|sf| sf.remote_id() != 0 || sf.tcp().state() == braid_proto::tcp::TcpState::Closed),
+        "the server keeps no subflow from address id 0"
     );
 }
