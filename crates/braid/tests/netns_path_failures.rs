@@ -15,8 +15,8 @@
 //! (iptables DROP), the first subflow's path and the other ([`path_fails`]); a path
 //! flapping 20 times while the Linux host withdraws and re-adds its address each time
 //! ([`twenty_flaps`]); a firewall dropping every SYN that carries option 30
-//! ([`mptcp_syns_dropped`]); a Linux server that forbids joins to its initial address
-//! and port; and 5% loss each way on one path ([`lossy_path`]). Each end also compares
+//! ([`mptcp_syns_dropped`]); a server, Linux or braid, that forbids joins to its
+//! initial address and port; and 5% loss each way on one path ([`lossy_path`]). Each end also compares
 //! what it receives with what the other sends, byte by byte, so that a SHA-256 that
 //! differs comes with where.
 //!
@@ -1693,14 +1693,22 @@ fn twenty_flaps_of_linux_address_braid_server() {
 // ---------------------------------------------------------------------------------
 // 4. A firewall drops SYNs that carry option 30
 
-/// How soon a connection must be up when every SYN with option 30 dies: Linux
-/// retries without MPTCP after `net.mptcp.syn_retrans_before_tcp_fallback` (2) lost
-/// SYNs, at 3 s.
-const FALLBACK_CONNECT_WITHIN: Duration = Duration::from_secs(4);
+/// How soon a connection must be up when every SYN with option 30 dies, by who
+/// opens it, a second of margin included. Linux retries without MPTCP after
+/// `net.mptcp.syn_retrans_before_tcp_fallback` (2) unanswered retransmissions, at
+/// 3 s (its first SYN retransmissions are 1 s apart, net.ipv4.tcp_syn_linear_timeouts).
+/// braid after as many (`MptcpConfig::syn_retransmissions_before_fallback`), at 7 s:
+/// its SYN timer backs off from 1 s.
+fn fallback_connect_within(role: Role) -> Duration {
+    match role {
+        Role::Server => Duration::from_secs(4),
+        Role::Client => Duration::from_secs(8),
+    }
+}
 
 /// A firewall in braid's namespace drops every SYN carrying option 30 (MP_CAPABLE and
 /// MP_JOIN alike), whichever way it goes. The connection must come up as plain TCP
-/// within [`FALLBACK_CONNECT_WITHIN`] and carry every byte, with both ends of the
+/// within [`fallback_connect_within`] and carry every byte, with both ends of the
 /// stream within [`END_BOUND`].
 fn mptcp_syns_dropped(test: &str, role: Role) {
     let Some(lab) = Lab::new(test, 1) else {
@@ -1722,7 +1730,7 @@ fn mptcp_syns_dropped(test: &str, role: Role) {
         linux_plan(transfer.linux_sends),
     );
     run.event("SYNs with option 30 dropped from the start");
-    let connected = run.wait_connected(FALLBACK_CONNECT_WITHIN);
+    let connected = run.wait_connected(fallback_connect_within(role));
     let done = run.finish(END_BOUND);
     let dropped = lab
         .client
@@ -1759,11 +1767,8 @@ fn mptcp_syns_dropped(test: &str, role: Role) {
     }
 }
 
-/// braid retransmits its MP_CAPABLE SYN until it gives up (6 retries, about 2
-/// minutes): it never tries a SYN without MP_CAPABLE, as Linux does after
-/// `syn_retrans_before_tcp_fallback` losses.
+/// braid's third SYN retransmission, at 7 s, goes without MP_CAPABLE.
 #[test]
-#[ignore = "issue 18: braid never retries its SYN without MP_CAPABLE"]
 fn mptcp_syns_dropped_connects_as_tcp_braid_client() {
     mptcp_syns_dropped(
         "mptcp_syns_dropped_connects_as_tcp_braid_client",
@@ -1780,19 +1785,14 @@ fn mptcp_syns_dropped_connects_as_tcp_braid_server() {
 }
 
 // ---------------------------------------------------------------------------------
-// 5. A Linux server that forbids joins to its initial address
+// 5. A server that forbids joins to its initial address
 
 /// `net.mptcp.allow_join_initial_addr_port=0`: the Linux server's MP_CAPABLE SYN-ACK
 /// carries the C flag (RFC 8684 §3.1), and braid, with a `subflow` endpoint on
 /// 10.1.2.1 that would join 10.0.1.2:5001, must not send any MP_JOIN there; it may
 /// join 10.0.2.2, which Linux announces. Every byte both ways, both ends within
 /// [`END_BOUND`].
-///
-/// braid as the server has no counterpart: the flag is the server's to send, and
-/// braid has no setting that sends it (`MpCapableFlags::NO_MORE_SUBFLOWS` is parsed,
-/// never set), so only braid as the client is tested.
 #[test]
-#[ignore = "issue 18: braid ignores the C flag and joins the initial address anyway"]
 fn no_join_to_initial_address_when_linux_server_forbids_it() {
     let test = "no_join_to_initial_address_when_linux_server_forbids_it";
     let Some(lab) = Lab::new(test, 2) else {
@@ -1834,6 +1834,45 @@ fn no_join_to_initial_address_when_linux_server_forbids_it() {
     assert!(
         joins_to_initial.is_empty(),
         "braid sent MP_JOIN to the initial address and port, which the C flag forbids: \
+         {joins_to_initial:?}"
+    );
+}
+
+/// The other way round: braid's server with `MptcpConfig::allow_join_initial_address`
+/// off sets the C flag, and the Linux client, whose `subflow` endpoint on 10.0.2.2
+/// would join braid's 10.1.1.1:5001, sends no MP_JOIN there. Every byte both ways,
+/// both ends within [`END_BOUND`].
+#[test]
+fn no_join_to_initial_address_when_braid_server_forbids_it() {
+    let test = "no_join_to_initial_address_when_braid_server_forbids_it";
+    let Some(lab) = Lab::new(test, 2) else {
+        return;
+    };
+    let transfer = Transfer {
+        braid_sends: 4 * MIB,
+        linux_sends: 4 * MIB,
+        server_answers_after_request: false,
+    };
+    let mut setup = two_paths(&lab, Role::Server, transfer, Some(RATES_MBIT));
+    setup.config.endpoint.mptcp.allow_join_initial_address = false;
+    let run = start(test, &lab, setup, linux_plan(transfer.linux_sends));
+    let done = run.finish(END_BOUND);
+    let initial = v4(lab.paths[0].braid_ip, PORT);
+    let joins_to_initial: Vec<&Seen> = done
+        .capture
+        .syns
+        .iter()
+        .filter(|s| s.dst == initial && s.what == "SYN MP_JOIN")
+        .collect();
+    let c = mptcp_counters(&lab.server);
+    eprintln!(
+        "{test}: joins to {initial}: {joins_to_initial:?}; {}; Linux {:?}",
+        done.view.as_ref().map_or(String::new(), |v| v.describe()),
+        c.nonzero()
+    );
+    assert!(
+        joins_to_initial.is_empty(),
+        "Linux sent MP_JOIN to braid's initial address and port despite the C flag: \
          {joins_to_initial:?}"
     );
 }

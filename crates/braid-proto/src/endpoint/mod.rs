@@ -181,8 +181,12 @@ pub struct EndpointStats {
     pub connection_limit_drops: u64,
     /// MP_JOIN SYNs refused: unknown token, connection not ready, or subflow limit.
     pub joins_refused: u64,
-    /// SYNs with an MP_CAPABLE of another version, answered as plain TCP.
+    /// SYNs with an MP_CAPABLE of another version (0: RFC 6824), answered as plain
+    /// TCP. A higher version's SYN is answered with version 1 (RFC 8684 §3.1).
     pub mptcp_version_fallbacks: u64,
+    /// SYNs whose MP_CAPABLE lacks the H flag (HMAC-SHA256) or sets the B flag,
+    /// answered as plain TCP (RFC 8684 §3.1).
+    pub mptcp_flag_fallbacks: u64,
     /// Connections whose SYN offered MPTCP but whose third ACK did not echo our key:
     /// plain TCP (RFC 8684 §3.1).
     pub mptcp_third_ack_fallbacks: u64,
@@ -708,6 +712,7 @@ impl Endpoint {
                         // Checksums if either side asks; our SYN-ACK says so.
                         checksums: checksums || self.config.mptcp.checksums,
                         syn_window: u64::from(seg.window),
+                        no_joins_here: !self.config.mptcp.allow_join_initial_address,
                     }),
                     Err(_) => {
                         self.stats.mptcp_token_collisions += 1;
@@ -717,6 +722,10 @@ impl Endpoint {
             }
             mptcp::CapableOffer::OtherVersion => {
                 self.stats.mptcp_version_fallbacks += 1;
+                None
+            }
+            mptcp::CapableOffer::UnusableFlags => {
+                self.stats.mptcp_flag_fallbacks += 1;
                 None
             }
             _ => None,

@@ -24,6 +24,9 @@ pub(super) enum CapableOffer {
     },
     /// MP_CAPABLE of a version braid does not speak: answered as plain TCP.
     OtherVersion,
+    /// MP_CAPABLE without HMAC-SHA256 (the H flag) or with the B flag: answered as
+    /// plain TCP (§3.1).
+    UnusableFlags,
 }
 
 pub(super) fn capable_syn(options: &SegmentOptions) -> CapableOffer {
@@ -32,6 +35,7 @@ pub(super) fn capable_syn(options: &SegmentOptions) -> CapableOffer {
             checksums: c.flags.checksum_required(),
         },
         _ if options.other_version => CapableOffer::OtherVersion,
+        _ if options.unusable_capable => CapableOffer::UnusableFlags,
         _ => CapableOffer::None,
     }
 }
@@ -45,6 +49,8 @@ pub(super) struct PassiveOffer {
     pub key: LocalKey,
     pub checksums: bool,
     pub syn_window: u64,
+    /// Our SYN-ACK sets the C flag: no joins to this address and port.
+    pub no_joins_here: bool,
 }
 
 impl PassiveOffer {
@@ -52,6 +58,9 @@ impl PassiveOffer {
         let mut flags = MpCapableFlags::HMAC_SHA256;
         if self.checksums {
             flags |= MpCapableFlags::CHECKSUM_REQUIRED;
+        }
+        if self.no_joins_here {
+            flags |= MpCapableFlags::NO_MORE_SUBFLOWS;
         }
         TcpOption::Mptcp(MptcpOption::MpCapable(MpCapable {
             flags: MpCapableFlags(flags),
@@ -162,6 +171,13 @@ impl Endpoint {
         let refusal = match self.tokens.lookup(join.token) {
             None => Some(MpTcpRstReason::MptcpSpecific),
             Some(id) => match self.connections.get_mut(&id).map(|s| &mut s.conn) {
+                Some(Connection::Mptcp(c))
+                    if c.local() == local && !self.config.mptcp.allow_join_initial_address =>
+                {
+                    // §3.1: our SYN-ACK's C flag said no joins here.
+                    c.join_refused();
+                    Some(MpTcpRstReason::AdministrativelyProhibited)
+                }
                 Some(Connection::Mptcp(c)) if !c.may_add_subflow() => {
                     c.join_refused();
                     Some(MpTcpRstReason::LackOfResources)

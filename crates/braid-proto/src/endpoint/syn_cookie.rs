@@ -230,10 +230,15 @@ impl Endpoint {
                     key,
                     checksums: checksums || self.config.mptcp.checksums,
                     syn_window: u64::from(seg.window),
+                    no_joins_here: !self.config.mptcp.allow_join_initial_address,
                 })
             }
             mptcp::CapableOffer::OtherVersion => {
                 self.stats.mptcp_version_fallbacks += 1;
+                None
+            }
+            mptcp::CapableOffer::UnusableFlags => {
+                self.stats.mptcp_flag_fallbacks += 1;
                 None
             }
             _ => None,

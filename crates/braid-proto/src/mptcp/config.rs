@@ -42,6 +42,23 @@ pub struct MptcpConfig {
     /// first hears from the peer. Off by default: on, `braid bench aggregation`
     /// loses throughput in some cases (docs/tuning.md, "Buffer auto-tuning").
     pub send_autotune: bool,
+    /// Take joins to the address and port of a connection's first subflow, as a
+    /// listener. Off, our SYN-ACK sets the C flag (RFC 8684 §3.1: we accept no
+    /// subflow there; clients join the addresses we announce) and such joins are
+    /// refused with MP_TCPRST. Linux's net.mptcp.allow_join_initial_addr_port,
+    /// on by default too; off suits a server behind a load balancer that would send
+    /// the joins to another host.
+    pub allow_join_initial_address: bool,
+    /// MP_CAPABLE SYN retransmissions before an active open gives up on MPTCP and
+    /// goes on with plain SYNs: a middlebox that drops SYNs carrying options it does
+    /// not know would otherwise keep the connection from ever opening (RFC 8684 §3.7
+    /// has MPTCP fall back to TCP around such middleboxes). The first SYN and this
+    /// many retransmissions carry MP_CAPABLE, the next ones not. 2, as Linux's
+    /// net.mptcp.syn_retrans_before_tcp_fallback; `None` keeps MP_CAPABLE on every
+    /// SYN (Linux: 128 or more). The SYN timer backs off from 1 s, so with 2 the
+    /// first plain SYN leaves 7 s after the first SYN; Linux's leaves at 3 s, its
+    /// first SYN retransmissions being 1 s apart (net.ipv4.tcp_syn_linear_timeouts).
+    pub syn_retransmissions_before_fallback: Option<u32>,
     /// How long a connection whose every subflow failed before the end waits for
     /// one to join or be opened again before it ends in error (break-before-make),
     /// and how long our DATA_FIN may go unacknowledged before the connection is
@@ -76,6 +93,8 @@ impl Default for MptcpConfig {
             sharing: SharingParams::default(),
             close_timeout: Duration::from_secs(60),
             subflow_linger_timeout: Duration::from_secs(60),
+            syn_retransmissions_before_fallback: Some(2),
+            allow_join_initial_address: true,
         }
     }
 }

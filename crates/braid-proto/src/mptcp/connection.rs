@@ -86,6 +86,12 @@ pub struct MptcpConnection {
     /// Why the last subflow that failed did: the connection's reason if no subflow
     /// comes back.
     last_failure: Option<CloseReason>,
+    /// Retransmission timeouts of our first SYN (an active open's), for the fallback
+    /// to plain SYNs.
+    syn_timeouts: u32,
+    /// The peer's SYN-ACK had the C flag (§3.1): it takes no subflow to the address
+    /// and port the first subflow goes to.
+    no_joins_to_peer_initial_address: bool,
 }
 
 /// The data-level receiver for a peer with `idsn`. Out-of-order ranges are the norm
@@ -155,6 +161,8 @@ impl MptcpConnection {
             cc_removals: Vec::new(),
             released: Vec::new(),
             last_failure: None,
+            syn_timeouts: 0,
+            no_joins_to_peer_initial_address: false,
             config,
         }
     }
@@ -251,6 +259,12 @@ impl MptcpConnection {
                 s.handshake = Handshake::Joined;
                 self.join_established(id);
             }
+        } else if s.handshake == Handshake::Joined
+            && matches!(options.join, Some(crate::wire::mptcp::MpJoin::Ack { .. }))
+        {
+            // §3.2: the initiator repeats its third ACK until our fourth ACK comes
+            // through: that one was lost.
+            s.tcp.request_ack();
         } else if self.state.is_established()
             && was_synchronized
             && !seg.flags.syn()
@@ -359,11 +373,19 @@ impl MptcpConnection {
             Handshake::Capable => {
                 self.events
                     .push_back(MptcpEvent::SubflowEstablished { subflow: id });
-                match handshake::syn_ack_key(options) {
-                    Some((remote_key, checksums)) => {
+                if self.state.is_fallback() {
+                    // Our last SYNs went without MP_CAPABLE (`on_syn_timeout`): plain
+                    // TCP, even if this SYN-ACK answers an earlier SYN with it; our
+                    // third ACK without it makes the server fall back too (§3.1).
+                    self.lifecycle.connected();
+                    return;
+                }
+                match handshake::syn_ack_capable(options) {
+                    Some(reply) => {
                         // RFC 8684 §3.1: checksums are used if either host asks.
-                        self.checksums |= checksums;
-                        self.keys_known(now, remote_key);
+                        self.checksums |= reply.checksums;
+                        self.no_joins_to_peer_initial_address = reply.no_joins_to_source;
+                        self.keys_known(now, reply.key);
                     }
                     None => {
                         // §3.1: no MP_CAPABLE on the SYN-ACK: plain TCP.
@@ -383,12 +405,20 @@ impl MptcpConnection {
                         s.remote_id = reply.addr_id;
                         s.handshake = Handshake::JoinAckSent {
                             hmac: reply.third_ack_hmac,
+                            resend_at: now + s.tcp.rto(),
+                            resends: 0,
                         };
                     }
                     None => {
                         // §3.2: a SYN-ACK whose HMAC does not verify ends the subflow
                         // with a RST; no MP_JOIN at all is the same failure.
                         self.stats.bad_join_hmacs += 1;
+                        let s = self.subflows.get(id).expect("found above");
+                        tracing::debug!(
+                            local = %s.tcp.local(),
+                            remote = %s.tcp.remote(),
+                            "MP_JOIN SYN-ACK without a valid HMAC: subflow reset"
+                        );
                         self.reset_subflow(id, MpTcpRstReason::MptcpSpecific);
                     }
                 }
@@ -428,6 +458,11 @@ impl MptcpConnection {
                     self.join_established(id);
                 } else {
                     self.stats.bad_join_hmacs += 1;
+                    tracing::debug!(
+                        local = %s.tcp.local(),
+                        remote = %s.tcp.remote(),
+                        "MP_JOIN third ACK without a valid HMAC: subflow reset"
+                    );
                     self.reset_subflow(id, MpTcpRstReason::MptcpSpecific);
                 }
             }
@@ -524,7 +559,40 @@ impl MptcpConnection {
             let una = self.data.sender.data_una();
             self.data.sender.on_data_ack(una, window);
         }
-        self.lifecycle.connected();
+        let syn_sent = self
+            .subflows
+            .first()
+            .is_some_and(|s| s.tcp.state() == TcpState::SynSent);
+        if !syn_sent {
+            // Before the SYN-ACK (plain SYNs, `on_syn_timeout`) the connection works
+            // once it comes.
+            self.lifecycle.connected();
+        }
+    }
+
+    /// RFC 8684 §3.7: a middlebox may drop SYNs that carry options it does not
+    /// know. After [`MptcpConfig::syn_retransmissions_before_fallback`] MP_CAPABLE
+    /// SYNs went unanswered, the connection falls back before its SYN-ACK: the next
+    /// SYNs go without MP_CAPABLE, as Linux's do.
+    fn on_syn_timeout(&mut self) {
+        self.syn_timeouts += 1;
+        let Some(limit) = self.config.syn_retransmissions_before_fallback else {
+            return;
+        };
+        let syn_sent = self
+            .subflows
+            .first()
+            .is_some_and(|s| s.tcp.state() == TcpState::SynSent);
+        if self.syn_timeouts > limit && syn_sent && self.state.phase() == Phase::Handshake {
+            self.stats.fallback_syn_unanswered += 1;
+            tracing::debug!(
+                local = %self.addresses.0,
+                remote = %self.addresses.1,
+                syns = self.syn_timeouts,
+                "MP_CAPABLE SYNs unanswered: plain SYNs from now on"
+            );
+            self.fall_back(FallbackCause::SynUnanswered);
+        }
     }
 
     /// Maps the first subflow's bytes from relative sequence number `ssn` on to the
@@ -1026,7 +1094,15 @@ impl MptcpConnection {
     }
 
     pub fn handle_timeout(&mut self, now: Instant, cc: &mut dyn CongestionControl) {
+        // In SYN-SENT the retransmission timer is the only one that runs.
+        let syn_timeout = self.client
+            && self.subflows.first().is_some_and(|s| {
+                s.tcp.state() == TcpState::SynSent && s.tcp.poll_timeout().is_some_and(|t| t <= now)
+            });
         self.subflows.handle_timeouts(now, cc);
+        if syn_timeout {
+            self.on_syn_timeout();
+        }
         if self.pm.poll_timeout().is_some_and(|t| t <= now) {
             self.pm.handle_timeout(now);
         }
@@ -1660,7 +1736,11 @@ impl MptcpConnection {
                     backup,
                 } => {
                     self.signals.cancel_removal(local_id);
-                    if self.may_add_subflow() {
+                    if remote == self.addresses.1 && self.no_joins_to_peer_initial_address {
+                        // §3.1, the C flag: a join there would be refused. Not a
+                        // failure: the path manager does not try again.
+                        self.pm.on_subflow_closed(local, remote, false);
+                    } else if self.may_add_subflow() {
                         self.requests.push_back(SubflowRequest {
                             local,
                             remote,

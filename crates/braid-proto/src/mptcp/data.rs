@@ -223,7 +223,8 @@ impl DataReceiver {
 pub enum DataAckVerdict {
     /// Accepted; `newly_acked` DSNs (the DATA_FIN's included) were acknowledged.
     Accepted { newly_acked: u64 },
-    /// Below an earlier DATA_ACK (reordered across subflows): ignored.
+    /// Below an earlier DATA_ACK (reordered across subflows): acknowledges nothing,
+    /// but a right edge further right than any before moved the window.
     Stale,
     /// Beyond anything sent: ignored.
     BeyondSent,
@@ -484,14 +485,23 @@ impl DataSender {
     /// Handles a DATA_ACK and the window that came with it (§3.3.2, §3.3.4). Frees the
     /// acknowledged data and moves the window's right edge to DATA_ACK + window, never
     /// left: DATA_ACKs on different subflows may arrive reordered. A DATA_ACK below an
-    /// earlier one or beyond anything sent is ignored.
+    /// earlier one acknowledges nothing, but its right edge still counts; one beyond
+    /// anything sent is ignored.
     pub fn on_data_ack(&mut self, data_ack: u64, peer_window: u64) -> DataAckVerdict {
         let offset = data_ack.wrapping_sub(self.base);
         let fin_sent = self.data_fin_ready();
         let acked_end = self.una + u64::from(self.fin_acked);
         // Offsets of 2^63 or more are DSNs before the stream, hence behind DATA_ACK.
-        if offset >= BEFORE_START || offset < self.una {
+        if offset >= BEFORE_START {
             self.stats.stale_acks += 1;
+            return DataAckVerdict::Stale;
+        }
+        if offset < self.una {
+            // RFC 8684 §3.3.5: the sender updates its window whenever DATA_ACK +
+            // window grows, whichever DATA_ACK it came with. A subflow with a
+            // longer RTT delivers older DATA_ACKs carrying windows offered later.
+            self.stats.stale_acks += 1;
+            self.move_edge(offset.saturating_add(peer_window));
             return DataAckVerdict::Stale;
         }
         if offset > self.next + u64::from(fin_sent) {
@@ -506,11 +516,18 @@ impl DataSender {
             self.fin_acked = true;
         }
         self.reinject.retain(|&(_, e)| e > data_end);
-        self.edge = self.edge.max(offset.saturating_add(peer_window));
-        self.largest_window = self.largest_window.max(self.edge - self.una);
+        self.move_edge(offset.saturating_add(peer_window));
         DataAckVerdict::Accepted {
             newly_acked: self.una + u64::from(self.fin_acked) - acked_end,
         }
+    }
+
+    /// Moves the right edge of the peer's window to `edge` if that is further right:
+    /// it never moves left (§3.3.5), since a smaller window on one subflow may only
+    /// be older news than a larger one seen on another.
+    fn move_edge(&mut self, edge: u64) {
+        self.edge = self.edge.max(edge);
+        self.largest_window = self.largest_window.max(self.edge - self.una);
     }
 
     /// Closes the stream: a DATA_FIN follows the last byte written and takes one DSN

@@ -12,14 +12,26 @@ pub(crate) struct Keys {
     pub remote: u64,
 }
 
-/// The key and checksum flag of an MP_CAPABLE SYN-ACK (§3.1); `None` when it has
-/// none, which means plain TCP.
-pub(crate) fn syn_ack_key(options: &SegmentOptions) -> Option<(u64, bool)> {
+/// What an MP_CAPABLE SYN-ACK tells the initiator (§3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CapableSynAck {
+    pub key: u64,
+    /// The A flag: the listener wants DSS checksums.
+    pub checksums: bool,
+    /// The C flag: the listener takes no subflow to the address and port the
+    /// SYN-ACK came from (the first subflow's).
+    pub no_joins_to_source: bool,
+}
+
+/// The MP_CAPABLE of a SYN-ACK; `None` when it has none, which means plain TCP.
+pub(crate) fn syn_ack_capable(options: &SegmentOptions) -> Option<CapableSynAck> {
     let capable = options.capable?;
     match capable.variant {
-        MpCapableVariant::SynAck { sender_key } => {
-            Some((sender_key, capable.flags.checksum_required()))
-        }
+        MpCapableVariant::SynAck { sender_key } => Some(CapableSynAck {
+            key: sender_key,
+            checksums: capable.flags.checksum_required(),
+            no_joins_to_source: capable.flags.no_more_subflows(),
+        }),
         _ => None,
     }
 }
@@ -154,6 +166,24 @@ mod tests {
         };
         assert_eq!(third_ack_key(&third_ack(9), 9), Some(5));
         assert_eq!(third_ack_key(&third_ack(8), 9), None);
-        assert_eq!(syn_ack_key(&third_ack(9)), None, "not a SYN-ACK");
+        assert_eq!(syn_ack_capable(&third_ack(9)), None, "not a SYN-ACK");
+    }
+
+    #[test]
+    fn rfc8684_s3_1_the_syn_ack_flags_a_and_c_are_read() {
+        let syn_ack = |flags| SegmentOptions {
+            capable: Some(MpCapable {
+                flags: MpCapableFlags(MpCapableFlags::HMAC_SHA256 | flags),
+                variant: MpCapableVariant::SynAck { sender_key: 5 },
+            }),
+            ..SegmentOptions::default()
+        };
+        let plain = syn_ack_capable(&syn_ack(0)).unwrap();
+        assert_eq!(plain.key, 5);
+        assert!(!plain.checksums && !plain.no_joins_to_source);
+        let a = syn_ack_capable(&syn_ack(MpCapableFlags::CHECKSUM_REQUIRED)).unwrap();
+        assert!(a.checksums && !a.no_joins_to_source);
+        let c = syn_ack_capable(&syn_ack(MpCapableFlags::NO_MORE_SUBFLOWS)).unwrap();
+        assert!(!c.checksums && c.no_joins_to_source);
     }
 }

@@ -3,8 +3,8 @@
 //! reads from that value.
 
 use crate::wire::mptcp::{
-    AddAddr, Dss, DssMapping, MpCapable, MpCapableVariant, MpFail, MpFastclose, MpJoin, MpPrio,
-    MpTcpRst, MptcpOption, RemoveAddr,
+    AddAddr, Dss, DssMapping, MpCapable, MpCapableFlags, MpCapableVariant, MpFail, MpFastclose,
+    MpJoin, MpPrio, MpTcpRst, MptcpOption, RemoveAddr, UnknownMptcp,
 };
 use crate::wire::tcp_option::{TcpOption, TcpOptions};
 
@@ -25,8 +25,14 @@ pub struct SegmentOptions {
     pub fail: Option<MpFail>,
     pub fastclose: Option<MpFastclose>,
     pub tcprst: Option<MpTcpRst>,
-    /// An MP_CAPABLE of a version other than 1 (§3.1: answered as plain TCP).
+    /// An MP_CAPABLE of a version other than 1 that is not a SYN's (§3.1: answered
+    /// as plain TCP). A SYN's of a higher version is read as version 1 (see
+    /// [`SegmentOptions::parse`]).
     pub other_version: bool,
+    /// An MP_CAPABLE braid cannot use, left out of `capable`: without the H flag
+    /// (HMAC-SHA256, the only algorithm defined) or with the B flag (extensibility,
+    /// reserved) (§3.1). The handshake goes on as without MP_CAPABLE: plain TCP.
+    pub unusable_capable: bool,
     /// Well-framed MPTCP options of unknown subtypes, ignored.
     pub unknown: u8,
     /// MPTCP options whose contents do not parse, ignored.
@@ -39,6 +45,11 @@ impl SegmentOptions {
     /// Parses the MPTCP options of a TCP option block. Never fails: options that do
     /// not parse are counted and skipped (RFC 9293 §3.1), and broken framing ends
     /// the walk as it does for TCP's own options.
+    ///
+    /// An MP_CAPABLE of the SYN's length (4 octets) with a version above 1 is read
+    /// as version 1's: §3.1 has the listener answer with the highest version it
+    /// speaks, not lower than the initiator's, and the initiator decide; Linux reads
+    /// such a SYN the same way.
     pub fn parse(block: &[u8]) -> Self {
         let mut out = SegmentOptions::default();
         let mut options = TcpOptions::new(block);
@@ -65,6 +76,9 @@ impl SegmentOptions {
         }
         let r = &mut self.repeated;
         match option {
+            MptcpOption::MpCapable(c) if !c.flags.hmac_sha256() || c.flags.extensibility() => {
+                self.unusable_capable = true
+            }
             MptcpOption::MpCapable(c) => set(&mut self.capable, c, r),
             MptcpOption::MpJoin(j) => set(&mut self.join, j, r),
             MptcpOption::Dss(d) => set(&mut self.dss, d, r),
@@ -74,7 +88,10 @@ impl SegmentOptions {
             MptcpOption::MpFail(f) => set(&mut self.fail, f, r),
             MptcpOption::MpFastclose(f) => set(&mut self.fastclose, f, r),
             MptcpOption::MpTcpRst(t) => set(&mut self.tcprst, t, r),
-            MptcpOption::Unknown(u) if u.subtype() == 0 => self.other_version = true,
+            MptcpOption::Unknown(u) if u.subtype() == 0 => match newer_version_syn(u) {
+                Some(capable) => self.take(MptcpOption::MpCapable(capable)),
+                None => self.other_version = true,
+            },
             MptcpOption::Unknown(_) => self.unknown = self.unknown.saturating_add(1),
         }
     }
@@ -83,6 +100,7 @@ impl SegmentOptions {
     /// MPTCP runs, every segment does).
     pub fn any(&self) -> bool {
         self.capable.is_some()
+            || self.unusable_capable
             || self.join.is_some()
             || self.dss.is_some()
             || self.add_addr.is_some()
@@ -116,10 +134,22 @@ impl SegmentOptions {
     }
 }
 
+/// The MP_CAPABLE of a SYN of a version above 1, read as version 1's: its flags
+/// are where version 1 has them (only the SYN's layout is known: it carries no key).
+fn newer_version_syn(option: UnknownMptcp<'_>) -> Option<MpCapable> {
+    match *option.body {
+        [_, flags] if option.version() > 1 => Some(MpCapable {
+            flags: MpCapableFlags(flags),
+            variant: MpCapableVariant::Syn,
+        }),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::mptcp::{MpCapableFlags, SeqField};
+    use crate::wire::mptcp::SeqField;
     use crate::wire::option_packer::pack_options;
 
     fn block(options: &[MptcpOption<'static>]) -> Vec<u8> {
@@ -172,6 +202,46 @@ mod tests {
         let opts = SegmentOptions::parse(&[30, 2, 1, 1]);
         assert_eq!(opts.malformed, 1);
         assert!(!opts.any());
+    }
+
+    #[test]
+    fn rfc8684_s3_1_a_syn_of_a_higher_version_is_read_as_version_1() {
+        // Kind 30, length 4, subtype 0 with version 2, flags A and H.
+        let opts = SegmentOptions::parse(&[30, 4, 0x02, 0x81]);
+        let capable = opts.capable.expect("read as version 1");
+        assert_eq!(capable.variant, MpCapableVariant::Syn);
+        assert!(capable.flags.checksum_required() && capable.flags.hmac_sha256());
+        assert!(!opts.other_version);
+        // Version 0 (RFC 6824), and a higher version of another length than the
+        // SYN's, remain other versions.
+        for block in [
+            &[30, 4, 0x00, 0x81][..],
+            &[30, 12, 0x02, 0x01, 0, 0, 0, 0, 0, 0, 0, 1],
+        ] {
+            let opts = SegmentOptions::parse(block);
+            assert_eq!(opts.capable, None, "{block:?}");
+            assert!(opts.other_version && opts.any(), "{block:?}");
+        }
+    }
+
+    #[test]
+    fn rfc8684_s3_1_an_mp_capable_without_h_or_with_b_is_unusable() {
+        for flags in [
+            0x00,
+            0x80,
+            MpCapableFlags::HMAC_SHA256 | MpCapableFlags::EXTENSIBILITY,
+        ] {
+            let capable = MpCapable {
+                flags: MpCapableFlags(flags),
+                variant: MpCapableVariant::SynAck { sender_key: 5 },
+            };
+            let opts = SegmentOptions::parse(&block(&[MptcpOption::MpCapable(capable)]));
+            assert_eq!(opts.capable, None, "flags {flags:#x}");
+            assert!(opts.unusable_capable && opts.any(), "flags {flags:#x}");
+        }
+        // The same on a higher version's SYN.
+        let opts = SegmentOptions::parse(&[30, 4, 0x03, 0x40]);
+        assert!(opts.capable.is_none() && opts.unusable_capable);
     }
 
     #[test]

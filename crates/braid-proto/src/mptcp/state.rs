@@ -27,6 +27,9 @@ pub enum FallbackCause {
     Checksum,
     /// The peer sent the infinite mapping.
     InfiniteMapping,
+    /// Our MP_CAPABLE SYNs went unanswered: the next SYNs went without it
+    /// ([`MptcpConfig::syn_retransmissions_before_fallback`](crate::mptcp::MptcpConfig::syn_retransmissions_before_fallback)).
+    SynUnanswered,
 }
 
 /// How far the client's key has got to the server (RFC 8684 §3.1): the third ACK

@@ -27,6 +27,10 @@ pub struct MptcpStats {
     pub fallback_no_mp_capable: u64,
     pub fallback_no_dss: u64,
     pub fallback_checksum: u64,
+    /// Active opens whose MP_CAPABLE SYNs went unanswered and that went on with plain
+    /// SYNs ([`MptcpConfig::syn_retransmissions_before_fallback`](crate::mptcp::MptcpConfig::syn_retransmissions_before_fallback);
+    /// Linux counts them as MPCapableSYNTXDrop).
+    pub fallback_syn_unanswered: u64,
     pub infinite_mappings_received: u64,
     /// Bytes queued again on other subflows (§3.3.6).
     pub reinjected_bytes: u64,
@@ -49,7 +53,7 @@ pub struct MptcpStats {
 impl MptcpStats {
     /// Every counter with its name, in declaration order: one list for reports,
     /// JSON output and tools that show them.
-    pub fn counters(&self) -> [(&'static str, u64); 28] {
+    pub fn counters(&self) -> [(&'static str, u64); 29] {
         let MptcpStats {
             subflows_opened,
             joins_accepted,
@@ -71,6 +75,7 @@ impl MptcpStats {
             fallback_no_mp_capable,
             fallback_no_dss,
             fallback_checksum,
+            fallback_syn_unanswered,
             infinite_mappings_received,
             reinjected_bytes,
             opportunistic_bytes,
@@ -101,6 +106,7 @@ impl MptcpStats {
             ("fallback_no_mp_capable", fallback_no_mp_capable),
             ("fallback_no_dss", fallback_no_dss),
             ("fallback_checksum", fallback_checksum),
+            ("fallback_syn_unanswered", fallback_syn_unanswered),
             ("infinite_mappings_received", infinite_mappings_received),
             ("reinjected_bytes", reinjected_bytes),
             ("opportunistic_bytes", opportunistic_bytes),
@@ -121,12 +127,12 @@ mod tests {
     fn counters_name_every_field_once() {
         let stats = MptcpStats {
             subflows_opened: 1,
-            data_level_timeouts: 26,
+            data_level_timeouts: 27,
             ..MptcpStats::default()
         };
         let counters = stats.counters();
         assert_eq!(counters[0], ("subflows_opened", 1));
-        assert_eq!(counters[26], ("data_level_timeouts", 26));
+        assert_eq!(counters[27], ("data_level_timeouts", 27));
         let mut names: Vec<_> = counters.iter().map(|c| c.0).collect();
         names.sort_unstable();
         names.dedup();

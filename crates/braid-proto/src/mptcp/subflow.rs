@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use crate::mptcp::mapping::{Delivery, MappingError, MappingReceiver};
 use crate::sched::sharing::PathState;
 use crate::tcp::{CloseReason, SubflowId, TcpConnection, TcpEvent};
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 use crate::wire::mptcp::{MpTcpRstReason, JOIN_ACK_HMAC_LEN};
 
 /// How a subflow came to be, and how far its MPTCP handshake got.
@@ -18,8 +18,13 @@ pub enum Handshake {
     /// We sent an MP_JOIN SYN with this nonce (§3.2).
     JoinSynSent { local_nonce: u32 },
     /// The SYN-ACK's HMAC verified: our third ACK carries `hmac` until the peer's
-    /// fourth ACK acknowledges it.
-    JoinAckSent { hmac: [u8; JOIN_ACK_HMAC_LEN] },
+    /// fourth ACK acknowledges it, and goes again at `resend_at` (it has gone again
+    /// `resends` times) while none comes.
+    JoinAckSent {
+        hmac: [u8; JOIN_ACK_HMAC_LEN],
+        resend_at: Instant,
+        resends: u32,
+    },
     /// We answered an MP_JOIN SYN and wait for the third ACK's HMAC.
     JoinSynAckSent {
         local_nonce: u32,
@@ -243,6 +248,53 @@ impl Subflow {
         )
     }
 
+    /// When the third ACK of a join we opened goes again, while the fourth ACK has
+    /// not come.
+    pub(crate) fn join_ack_resend_at(&self) -> Option<Instant> {
+        match self.handshake {
+            Handshake::JoinAckSent { resend_at, .. } => Some(resend_at),
+            _ => None,
+        }
+    }
+
+    /// RFC 8684 §3.2: the subflow of a join we opened carries no data until the
+    /// peer's fourth ACK shows that our third ACK (the HMAC) arrived. That ACK is a
+    /// pure ACK, which TCP never retransmits, and the peer answers only what it
+    /// receives: so the third ACK goes again on the subflow's retransmission
+    /// timeout, backed off, until an answer comes. After as many resends as a SYN
+    /// gets (`syn_retries`), the subflow is reset.
+    pub(crate) fn resend_join_ack(&mut self, now: Instant) {
+        let Handshake::JoinAckSent {
+            hmac,
+            resend_at,
+            resends,
+        } = self.handshake
+        else {
+            return;
+        };
+        if resend_at > now {
+            return;
+        }
+        if resends >= self.tcp.config().syn_retries {
+            tracing::debug!(
+                local = %self.tcp.local(),
+                remote = %self.tcp.remote(),
+                resends,
+                "no fourth ACK for our MP_JOIN third ACK: subflow reset"
+            );
+            self.reset_reason = Some(MpTcpRstReason::Unspecified);
+            self.tcp.abort();
+            return;
+        }
+        self.tcp.request_pure_ack();
+        let resends = resends + 1;
+        self.handshake = Handshake::JoinAckSent {
+            hmac,
+            resend_at: now + join_ack_backoff(self.tcp.rto(), resends, self.tcp.config().max_rto),
+            resends,
+        };
+    }
+
     /// Takes what its TCP connection reported into [`TcpNews`].
     pub(crate) fn take_tcp_events(&mut self) {
         while let Some(event) = self.tcp.poll_event() {
@@ -356,6 +408,14 @@ impl Subflow {
         }
         Ok(())
     }
+}
+
+/// How long the third ACK of a join waits for the fourth after its `resends`-th
+/// resend: the subflow's RTO, doubled for each resend, as TCP backs off its
+/// retransmissions, up to the largest RTO.
+pub(crate) fn join_ack_backoff(rto: Duration, resends: u32, max_rto: Duration) -> Duration {
+    let factor = 1u64.checked_shl(resends).unwrap_or(u64::MAX);
+    rto.saturating_mul(factor).min(max_rto)
 }
 
 /// The mapping of `tx` (ordered by offset) that covers stream offset `offset`.

@@ -145,9 +145,14 @@ impl SubflowSet {
         }
     }
 
-    /// The earliest timer of any subflow.
+    /// The earliest timer of any subflow: its TCP connection's, or the resend of
+    /// a join's third ACK.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        self.list.iter().filter_map(|s| s.tcp.poll_timeout()).min()
+        self.list
+            .iter()
+            .flat_map(|s| [s.tcp.poll_timeout(), s.join_ack_resend_at()])
+            .flatten()
+            .min()
     }
 
     /// Runs the subflows' timers that are due.
@@ -156,6 +161,7 @@ impl SubflowSet {
             if s.tcp.poll_timeout().is_some_and(|t| t <= now) {
                 s.tcp.handle_timeout(now, cc);
             }
+            s.resend_join_ack(now);
         }
     }
 

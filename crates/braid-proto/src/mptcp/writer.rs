@@ -178,7 +178,7 @@ pub(crate) fn write_options(
     let Some(remote_key) = c.remote_key else {
         return taken;
     };
-    if let Handshake::JoinAckSent { hmac } = s.handshake {
+    if let Handshake::JoinAckSent { hmac, .. } = s.handshake {
         // §3.2: the third ACK, repeated until the fourth ACK arrives.
         push(MptcpOption::MpJoin(MpJoin::Ack { hmac }));
         return taken;

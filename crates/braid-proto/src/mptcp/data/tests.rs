@@ -193,23 +193,45 @@ fn s3_3_2_data_ack_frees_data_and_s3_3_4_moves_the_edge() {
 }
 
 #[test]
-fn s3_3_2_data_ack_backwards_or_beyond_sent_is_ignored() {
+fn s3_3_2_data_ack_backwards_or_beyond_sent_acknowledges_nothing() {
     let mut s = DataSender::new(IDSN, 1000, 1000);
     s.write(&pattern(500));
     s.next_chunk(200, 200);
     s.on_data_ack(D0 + 100, 1000);
-    assert_eq!(s.on_data_ack(D0 + 50, 5000), DataAckVerdict::Stale);
+    assert_eq!(s.on_data_ack(D0 + 50, 500), DataAckVerdict::Stale);
     assert_eq!(s.on_data_ack(IDSN - 1000, 5000), DataAckVerdict::Stale);
     assert_eq!(s.on_data_ack(D0 + 201, 5000), DataAckVerdict::BeyondSent);
     assert_eq!(s.on_data_ack(u64::MAX, 5000), DataAckVerdict::Stale);
     assert_eq!(s.stats().stale_acks, 3);
     assert_eq!(s.stats().beyond_sent_acks, 1);
     assert_eq!(s.data_una(), D0 + 100);
+    // Neither a DSN before the stream nor one beyond what was sent moves the
+    // window; a stale DATA_ACK whose right edge is behind leaves it too.
     assert_eq!(s.window_edge(), D0 + 1100);
     assert_eq!(
         s.on_data_ack(D0 + 100, 1000),
         DataAckVerdict::Accepted { newly_acked: 0 }
     );
+}
+
+#[test]
+fn s3_3_5_a_stale_data_ack_with_a_further_right_edge_still_moves_the_window() {
+    let mut s = DataSender::new(IDSN, 1000, 1000);
+    s.write(&pattern(500));
+    s.next_chunk(200, 200);
+    s.on_data_ack(D0 + 100, 1000);
+    assert_eq!(s.window_edge(), D0 + 1100);
+    // A slower subflow's older DATA_ACK carries a window the peer offered later.
+    assert_eq!(s.on_data_ack(D0 + 50, 5000), DataAckVerdict::Stale);
+    assert_eq!(s.data_una(), D0 + 100, "nothing more acknowledged");
+    assert_eq!(s.window_edge(), D0 + 5050);
+    assert_eq!(s.largest_window(), 4950);
+    // The right edge never moves left: not for a smaller window on a newer
+    // DATA_ACK, nor for an older DATA_ACK with a smaller one.
+    s.on_data_ack(D0 + 150, 100);
+    assert_eq!(s.window_edge(), D0 + 5050);
+    s.on_data_ack(D0 + 60, 100);
+    assert_eq!(s.window_edge(), D0 + 5050);
 }
 
 #[test]
