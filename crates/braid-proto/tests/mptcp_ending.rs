@@ -751,3 +751,51 @@ fn rfc8684_s3_7_a_connection_that_fell_back_outlives_its_address_going_away() {
     assert_eq!(phase, 2);
     assert_both_ends(&x, &up, &[], Duration::from_secs(30));
 }
+
+#[test]
+fn rfc8684_s3_3_3_subflows_that_cannot_finish_closing_are_reset_after_the_linger_timeout() {
+    // Both ends saw the other's end of stream, then the path dies for good: the
+    // subflows' FINs and their ACKs are lost and they would wait forever. The
+    // connection ends as finished, and the subflows are reset, once the linger
+    // timeout (60 s) has passed.
+    let (mut pair, client) = pair_with(EndpointConfig::default(), 10);
+    let dead = std::rc::Rc::new(std::cell::Cell::new(false));
+    let path = dead.clone();
+    pair.drop = Box::new(move |_, _, _| path.get());
+    let up = pattern(100_000, 17);
+    let down = pattern(100_000, 18);
+    let mut dead_at = None;
+    let x = exchange(
+        &mut pair,
+        client,
+        &up,
+        &down,
+        Duration::from_secs(120),
+        |p, x| {
+            if x.client_saw_end.is_some() && x.server_saw_end.is_some() && dead_at.is_none() {
+                dead.set(true);
+                dead_at = Some(p.now);
+            }
+        },
+    );
+    let dead_at = dead_at.expect("the path died after both ends");
+    assert_eq!(x.client_received, down);
+    assert_eq!(x.server_received, up);
+    // Finished, not failed: the stream was complete at both ends.
+    assert_eq!(x.client_reason, Some(CloseReason::Finished));
+    assert_eq!(x.server_reason, Some(CloseReason::Finished));
+    // Both endpoints let go of the connection within the linger timeout and the
+    // TIME-WAIT that may follow it.
+    assert!(
+        pair.endpoints
+            .iter()
+            .all(|e| e.connection_ids().next().is_none()),
+        "connections left at {:?}, the path died at {dead_at:?}",
+        pair.now
+    );
+    assert!(
+        pair.now <= dead_at + Duration::from_secs(61),
+        "ended at {:?}, the path died at {dead_at:?}",
+        pair.now
+    );
+}
