@@ -1164,7 +1164,12 @@ impl MptcpConnection {
         for s in self.subflows.iter_mut() {
             s.prune_tx(data_una);
         }
-        let running = self.state.is_established() && !self.lifecycle.is_closed();
+        // Data-level retransmission waits until the peer has shown it speaks MPTCP
+        // (a DSS or ADD_ADDR from it, §3.1): a server that took our third ACK for
+        // plain TCP (a middlebox stripped its MP_CAPABLE) would append the bytes sent
+        // again to its stream. TCP retransmits the subflow's own bytes meanwhile.
+        let running =
+            self.state.is_established() && self.state.keys_acked() && !self.lifecycle.is_closed();
         let base = self.data_timer_base();
         self.data.arm_timer(now, running, base);
         self.autotune_receive(now);

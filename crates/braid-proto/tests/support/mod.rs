@@ -37,6 +37,9 @@ pub struct Pair {
     sent: [u64; 2],
     pub delivered: [u64; 2],
     pub events: [Vec<EndpointEvent>; 2],
+    /// Wakes the loop at least this often even when nothing is due, for tests that
+    /// change the network at given times while the endpoints wait on nothing.
+    pub tick: Option<Duration>,
 }
 
 pub fn addr(s: &str) -> SocketAddr {
@@ -62,6 +65,7 @@ impl Pair {
             sent: [0; 2],
             delivered: [0; 2],
             events: [Vec::new(), Vec::new()],
+            tick: None,
         }
     }
 
@@ -78,7 +82,12 @@ impl Pair {
             self.flush(&mut buf);
             let next_packet = self.in_flight.front().map(|p| p.at);
             let next_timer = self.endpoints.iter().filter_map(|e| e.poll_timeout()).min();
-            let Some(next) = [next_packet, next_timer].into_iter().flatten().min() else {
+            let next_tick = self.tick.map(|t| self.now + t);
+            let Some(next) = [next_packet, next_timer, next_tick]
+                .into_iter()
+                .flatten()
+                .min()
+            else {
                 // Idle: time passes to the deadline.
                 self.now = self.now.max(deadline);
                 return;
