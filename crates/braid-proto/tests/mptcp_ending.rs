@@ -69,6 +69,36 @@ fn exchange(
     exchange_in_order(pair, client, up, down, deadline, Order::ClientFirst, step)
 }
 
+/// [`exchange`] during which the client's address 10.0.0.1 goes away once the server
+/// has more than `gone_after` bytes, and `back` brings it back `outage` later.
+fn exchange_across_an_outage(
+    pair: &mut Pair,
+    client: ConnectionId,
+    (up, down): (&[u8], &[u8]),
+    gone_after: usize,
+    outage: Duration,
+    back: impl Fn(&mut Pair),
+) -> Ends {
+    let mut gone_at = None;
+    let mut is_back = false;
+    let x = exchange(pair, client, up, down, Duration::from_secs(60), |p, x| {
+        let now = p.now;
+        match gone_at {
+            None if x.server_received.len() > gone_after => {
+                p.endpoints[0].remove_local_address(now, ip("10.0.0.1"));
+                gone_at = Some(now);
+            }
+            Some(t) if !is_back && now >= t + outage => {
+                back(p);
+                is_back = true;
+            }
+            _ => {}
+        }
+    });
+    assert!(is_back, "the address came back before the end");
+    x
+}
+
 /// Who closes first.
 #[derive(Clone, Copy, PartialEq)]
 enum Order {
@@ -167,11 +197,15 @@ fn mptcp(pair: &Pair, side: usize, id: ConnectionId) -> Option<&MptcpConnection>
 }
 
 fn pair_with(client: EndpointConfig, delay_ms: u64) -> (Pair, ConnectionId) {
-    let mut pair = Pair::with_configs(
-        client,
-        EndpointConfig::default(),
-        Duration::from_millis(delay_ms),
-    );
+    pair_between(client, EndpointConfig::default(), delay_ms)
+}
+
+fn pair_between(
+    client: EndpointConfig,
+    server: EndpointConfig,
+    delay_ms: u64,
+) -> (Pair, ConnectionId) {
+    let mut pair = Pair::with_configs(client, server, Duration::from_millis(delay_ms));
     pair.rate = 5_000_000;
     pair.endpoints[1].listen(addr(SERVER)).unwrap();
     let client = pair.endpoints[0]
@@ -379,12 +413,7 @@ fn rfc9293_s3_8_6_1_a_lost_window_update_cannot_deadlock_the_sender() {
     let mut server = EndpointConfig::default();
     server.tcp.recv_buffer = 200_000;
     server.tcp.initial_recv_buffer = 200_000;
-    let mut pair = Pair::with_configs(EndpointConfig::default(), server, Duration::from_millis(10));
-    pair.rate = 5_000_000;
-    pair.endpoints[1].listen(addr(SERVER)).unwrap();
-    let client = pair.endpoints[0]
-        .connect(Instant::ZERO, addr(CLIENT), addr(SERVER))
-        .unwrap();
+    let (mut pair, client) = pair_between(EndpointConfig::default(), server, 10);
     let up = pattern(4_000_000, 4);
     let reading_at = Instant::ZERO + Duration::from_secs(2);
     let updates_lost_until = reading_at + Duration::from_millis(100);
@@ -471,28 +500,17 @@ fn rfc8684_s3_3_3_a_connection_that_lost_every_subflow_is_resumed_by_a_new_one()
     // No timer runs while the only path is gone: the loop wakes up to bring it back.
     pair.tick = Some(Duration::from_millis(100));
     let up = pattern(2_000_000, 7);
-    let mut phase = 0;
-    let mut gone_at = Instant::ZERO;
-    let x = exchange(
+    let x = exchange_across_an_outage(
         &mut pair,
         client,
-        &up,
-        &[],
-        Duration::from_secs(60),
-        |p, x| {
-            let now = p.now;
-            if phase == 0 && x.server_received.len() > 500_000 {
-                p.endpoints[0].remove_local_address(now, ip("10.0.0.1"));
-                gone_at = now;
-                phase = 1;
-            } else if phase == 1 && now >= gone_at + Duration::from_secs(2) {
-                let endpoint = "10.0.0.1,subflow".parse().unwrap();
-                p.endpoints[0].add_local_address(now, endpoint);
-                phase = 2;
-            }
+        (&up, &[]),
+        500_000,
+        Duration::from_secs(2),
+        |p| {
+            let endpoint = "10.0.0.1,subflow".parse().unwrap();
+            p.endpoints[0].add_local_address(p.now, endpoint);
         },
     );
-    assert_eq!(phase, 2);
     if std::env::var("DEBUG_ENDING").is_ok() {
         for side in 0..2 {
             for e in &pair.events[side] {
@@ -524,27 +542,14 @@ fn rfc8684_s3_3_3_the_only_path_back_without_an_endpoint_resumes_the_connection(
     pair.tick = Some(Duration::from_millis(100));
     let up = pattern(1_000_000, 11);
     let down = pattern(1_000_000, 12);
-    let mut phase = 0;
-    let mut gone_at = Instant::ZERO;
-    let x = exchange(
+    let x = exchange_across_an_outage(
         &mut pair,
         client,
-        &up,
-        &down,
-        Duration::from_secs(60),
-        |p, x| {
-            let now = p.now;
-            if phase == 0 && x.server_received.len() > 300_000 {
-                p.endpoints[0].remove_local_address(now, ip("10.0.0.1"));
-                gone_at = now;
-                phase = 1;
-            } else if phase == 1 && now >= gone_at + Duration::from_secs(3) {
-                p.endpoints[0].local_address_back(now, ip("10.0.0.1"));
-                phase = 2;
-            }
-        },
+        (&up, &down),
+        300_000,
+        Duration::from_secs(3),
+        |p| p.endpoints[0].local_address_back(p.now, ip("10.0.0.1")),
     );
-    assert_eq!(phase, 2);
     assert_both_ends(&x, &up, &down, Duration::from_secs(30));
     assert_eq!(x.client_reason, Some(CloseReason::Finished));
 }
@@ -732,27 +737,14 @@ fn rfc8684_s3_7_a_connection_that_fell_back_outlives_its_address_going_away() {
         .connect(Instant::ZERO, addr(CLIENT), addr(SERVER))
         .unwrap();
     let up = pattern(1_000_000, 16);
-    let mut phase = 0;
-    let mut gone_at = Instant::ZERO;
-    let x = exchange(
+    let x = exchange_across_an_outage(
         &mut pair,
         client,
-        &up,
-        &[],
-        Duration::from_secs(60),
-        |p, x| {
-            let now = p.now;
-            if phase == 0 && x.server_received.len() > 200_000 {
-                p.endpoints[0].remove_local_address(now, ip("10.0.0.1"));
-                gone_at = now;
-                phase = 1;
-            } else if phase == 1 && now >= gone_at + Duration::from_millis(100) {
-                p.endpoints[0].local_address_back(now, ip("10.0.0.1"));
-                phase = 2;
-            }
-        },
+        (&up, &[]),
+        200_000,
+        Duration::from_millis(100),
+        |p| p.endpoints[0].local_address_back(p.now, ip("10.0.0.1")),
     );
-    assert_eq!(phase, 2);
     assert_both_ends(&x, &up, &[], Duration::from_secs(30));
 }
 
