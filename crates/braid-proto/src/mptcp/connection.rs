@@ -1383,11 +1383,7 @@ impl MptcpConnection {
                     // Nothing acknowledged our DATA_FIN for the close timeout: the
                     // peer is gone (Linux fast-closes an orphaned connection after
                     // net.mptcp.close_timeout too).
-                    self.stats.fastclose_sent += 1;
-                    for s in self.subflows.iter_mut() {
-                        s.tcp.abort();
-                    }
-                    self.lifecycle.finish(CloseReason::TimedOut, true);
+                    self.reset_all(CloseReason::TimedOut);
                     return;
                 }
                 if self.data.data_fin_owed().is_some() {
@@ -1875,6 +1871,13 @@ impl MptcpConnection {
         if self.lifecycle.is_closed() {
             return;
         }
+        self.reset_all(CloseReason::Aborted);
+        self.react_to_subflows();
+    }
+
+    /// Ends the connection at once for `reason`: every subflow reset, with
+    /// MP_FASTCLOSE once MPTCP is established (§3.5).
+    fn reset_all(&mut self, reason: CloseReason) {
         let fastclose = self.state.is_established();
         if fastclose {
             self.stats.fastclose_sent += 1;
@@ -1882,8 +1885,7 @@ impl MptcpConnection {
         for s in self.subflows.iter_mut() {
             s.tcp.abort();
         }
-        self.lifecycle.finish(CloseReason::Aborted, fastclose);
-        self.react_to_subflows();
+        self.lifecycle.finish(reason, fastclose);
     }
 
     pub fn close_reason(&self) -> Option<CloseReason> {

@@ -176,9 +176,7 @@ impl SubflowSet {
 
     /// Every subflow's TCP connection is over (TIME-WAIT ends by itself).
     pub(crate) fn all_over(&self) -> bool {
-        self.list
-            .iter()
-            .all(|s| matches!(s.tcp.state(), TcpState::Closed | TcpState::TimeWait))
+        self.list.iter().all(|s| !s.is_lingering())
     }
 
     /// Every subflow's TCP connection has nothing left to send.
